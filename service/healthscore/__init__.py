@@ -1,0 +1,1 @@
+"""healthscore: customer-health scoring over a Rust core."""
