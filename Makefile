@@ -1,0 +1,67 @@
+# The one task runner. CI calls `make test` (see .ci/run) and nothing else.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup build run test lint fmt gen-protos check-generated test-rust test-python stubtest bench clean
+
+# Virtualenv with the pinned dev tools, and a release build of the Rust extension.
+setup: $(STAMP) build
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip "maturin==1.16.0"
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras dev --quiet
+	touch $(STAMP)
+
+# Rebuilds the extension in place (cargo rebuilds only what changed).
+build: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --skip-install --quiet
+
+# The main job: score the example accounts with the embedded default ruleset, with no server.
+run: setup
+	$(BIN)/healthscore score --accounts docs/examples/accounts.jsonl \
+	  --as-of 2026-11-01T00:00:00Z --view dimensions
+
+test: setup lint check-generated test-rust stubtest test-python
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(BIN)/ruff check service tests benchmarks scripts
+	$(BIN)/ruff format --check service tests benchmarks scripts
+	$(BIN)/mypy
+	cd proto && ../$(BIN)/buf lint
+
+fmt:
+	cargo fmt --all
+	$(BIN)/ruff format service tests benchmarks scripts
+	$(BIN)/ruff check --fix service tests benchmarks scripts
+
+gen-protos: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" scripts/gen_protos.sh
+
+# Fails when the checked-in generated code differs from what the protos generate.
+check-generated: gen-protos
+	git diff --exit-code --stat -- service/healthscore/v1 || \
+	  { echo "generated code is stale: run 'make gen-protos' and commit"; exit 1; }
+	test -z "$$(git status --porcelain -- service/healthscore/v1)" || \
+	  { echo "untracked generated files: run 'make gen-protos' and commit"; exit 1; }
+
+test-rust:
+	cargo test --workspace --quiet
+
+stubtest: build
+	$(BIN)/python -m mypy.stubtest healthscore._core --allowlist scripts/stubtest-allowlist.txt
+
+test-python: build
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python -m benchmarks.core
+
+clean:
+	rm -rf target $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,129 @@
+"""The one door to the Rust core: the only module that imports `healthscore._core`.
+
+It gives the native module a typed face: protobuf messages or bytes in and out, Arrow record
+batches for bulk, and native exceptions translated into `healthscore.errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
+
+import pyarrow as pa
+
+from healthscore import _core
+from healthscore.errors import (
+    EngineError,
+    HealthScoreError,
+    InvalidAccountsError,
+    InvalidRulesetError,
+    MalformedInputError,
+    Violation,
+)
+from healthscore.v1 import enterprise_pb2, ruleset_pb2, scoring_pb2
+
+__all__ = [
+    "BUILD_PROFILE",
+    "CORE_VERSION",
+    "CompiledRuleset",
+    "compile_ruleset",
+    "roll_up_enterprise_health",
+]
+
+CORE_VERSION: str = _core.__version__
+BUILD_PROFILE: str = _core.build_profile
+
+_T = TypeVar("_T")
+
+_TRANSLATION: dict[type[Exception], type[HealthScoreError]] = {
+    _core.InvalidRulesetError: InvalidRulesetError,
+    _core.InvalidAccountsError: InvalidAccountsError,
+    _core.MalformedInputError: MalformedInputError,
+}
+
+
+def _call(fn: Callable[[], _T]) -> _T:
+    """Runs a native call and re-raises its errors as `healthscore.errors` exceptions."""
+    try:
+        return fn()
+    except _core.CoreError as exc:
+        message, pairs = exc.args
+        violations = [Violation(path, text) for path, text in pairs]
+        error_type = _TRANSLATION.get(type(exc))
+        if error_type is None:
+            raise EngineError(message) from exc
+        raise error_type(message, violations) from exc
+
+
+def _as_unix_nanos(instant: dt.datetime) -> int:
+    if instant.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware (UTC)")
+    delta = instant - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+class CompiledRuleset:
+    """A validated ruleset compiled by the core: compile once, score many times (thread-safe)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _core.CompiledRuleset) -> None:
+        self._native = native
+
+    @property
+    def warnings(self) -> list[Violation]:
+        """Non-fatal findings, e.g. profiles after a default profile that can never match."""
+        return [Violation(path, message) for path, message in self._native.warnings]
+
+    @property
+    def version(self) -> str:
+        """The `Ruleset.version` label copied into every result."""
+        return self._native.version
+
+    @property
+    def model(self) -> ruleset_pb2.HealthModel.ValueType:
+        """The health model this ruleset configures."""
+        return ruleset_pb2.HealthModel.ValueType(self._native.model)
+
+    def score_bytes(self, request: bytes) -> bytes:
+        """Serialized `ScoreAccountsRequest` in, serialized `ScoreAccountsResponse` out."""
+        return _call(lambda: self._native.score(request))
+
+    def score(self, request: scoring_pb2.ScoreAccountsRequest) -> scoring_pb2.ScoreAccountsResponse:
+        """Scores a request; raises `InvalidAccountsError` naming every bad account field."""
+        response = scoring_pb2.ScoreAccountsResponse()
+        response.ParseFromString(self.score_bytes(request.SerializeToString()))
+        return response
+
+    def score_arrow(
+        self,
+        batch: pa.RecordBatch,
+        *,
+        as_of: dt.datetime,
+        view: scoring_pb2.ScoreView.ValueType = scoring_pb2.SCORE_VIEW_BASIC,
+        threads: int | None = None,
+    ) -> pa.RecordBatch:
+        """Scores an Arrow batch (zero-copy in and out); bad rows are reported in `error`."""
+        schema_capsule, array_capsule = batch.__arrow_c_array__()
+        nanos = _as_unix_nanos(as_of)
+        result = _call(
+            lambda: self._native.score_arrow(schema_capsule, array_capsule, nanos, view, threads)
+        )
+        return pa.RecordBatch._import_from_c_capsule(*result)
+
+
+def compile_ruleset(ruleset: ruleset_pb2.Ruleset | bytes) -> CompiledRuleset:
+    """Validates and compiles a ruleset; raises `InvalidRulesetError` listing every violation."""
+    data = ruleset if isinstance(ruleset, bytes) else ruleset.SerializeToString()
+    return CompiledRuleset(_call(lambda: _core.compile_ruleset(data)))
+
+
+def roll_up_enterprise_health(
+    request: enterprise_pb2.RollUpEnterpriseHealthRequest,
+) -> enterprise_pb2.RollUpEnterpriseHealthResponse:
+    """Rolls up one level of a hierarchy: each parent's enterprise health from its children."""
+    data = request.SerializeToString()
+    response = enterprise_pb2.RollUpEnterpriseHealthResponse()
+    response.ParseFromString(_call(lambda: _core.roll_up_enterprise_health(data)))
+    return response

@@ -1,0 +1,49 @@
+"""The exceptions of healthscore: one hierarchy under `HealthScoreError`.
+
+Bad input of any kind is an `InvalidInputError` (a `ValueError`) that carries every violation, each
+naming the exact field path; a bug in the engine is an `EngineError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One problem with one field, e.g. path `profiles[1].metrics[0].weight`."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class HealthScoreError(Exception):
+    """Base of every error healthscore raises."""
+
+
+class InvalidInputError(HealthScoreError, ValueError):
+    """The caller's input cannot be used; `violations` lists every problem found."""
+
+    def __init__(self, message: str, violations: Iterable[Violation] = ()) -> None:
+        super().__init__(message)
+        self.violations: list[Violation] = list(violations)
+
+
+class InvalidRulesetError(InvalidInputError):
+    """A ruleset does not validate (SPEC §1-§5)."""
+
+
+class InvalidAccountsError(InvalidInputError):
+    """Account data has wrong types, undeclared levels, infinities, duplicate ids, ..."""
+
+
+class MalformedInputError(InvalidInputError):
+    """Bytes that are not the expected protobuf message, or Arrow data of the wrong shape."""
+
+
+class EngineError(HealthScoreError, RuntimeError):
+    """A bug in the scoring engine (a broken invariant or a Rust panic)."""
