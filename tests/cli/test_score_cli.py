@@ -1,0 +1,89 @@
+"""`healthscore score`: files in, one JSON result per line out, exit codes scripts rely on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from healthscore import cli, engine, files
+from healthscore.v1 import scoring_pb2
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+AS_OF = "2026-11-01T00:00:00Z"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    code = cli.main(["score", *args])
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), err
+
+
+def test_scores_the_examples_with_the_default_ruleset(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = run(capsys, "--accounts", str(EXAMPLES / "accounts.jsonl"), "--as-of", AS_OF)
+    assert code == cli.EXIT_OK
+    results = [json.loads(line) for line in lines]
+    by_id = {r["account_id"]: r for r in results}
+    assert len(results) == 6
+    assert by_id["acme"]["rank"] == "HEALTH_RANK_GOOD"
+    assert by_id["initech"]["rank"] == "HEALTH_RANK_POOR"
+    assert by_id["hooli"]["unknown_reason"] == "UNKNOWN_REASON_CANCELLED"
+    # The CLI prints what the engine computes for the same request.
+    ruleset = files.load_ruleset(files.DEFAULT_RULESET)
+    request = scoring_pb2.ScoreAccountsRequest(
+        accounts=files.load_accounts(EXAMPLES / "accounts.jsonl", ruleset)
+    )
+    request.as_of.FromJsonString(AS_OF)
+    expected = engine.compile_ruleset(ruleset).score(request)
+    assert [r["score"] for r in results if "score" in r] == [
+        r.score for r in expected.results if r.HasField("score")
+    ]
+
+
+def test_csv_and_json_lines_give_the_same_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text(
+        '{"id": "a", "engagement_score": 70, "usage_frequency": "weekly", "csm_risk": ""}\n'
+        '{"id": "b", "engagement_score": 5, "last_touch": "2026-09-01T00:00:00Z"}\n'
+    )
+    csv = tmp_path / "a.csv"
+    csv.write_text(
+        "id,engagement_score,usage_frequency,csm_risk,last_touch\n"
+        "a,70,weekly,,\n"
+        "b,5,,,2026-09-01T00:00:00Z\n"
+    )
+    _, from_jsonl, _ = run(capsys, "--accounts", str(jsonl), "--as-of", AS_OF, "--view", "full")
+    _, from_csv, _ = run(capsys, "--accounts", str(csv), "--as-of", AS_OF, "--view", "full")
+    assert from_jsonl == from_csv
+    assert len(from_csv) == 2
+
+
+def test_bad_values_exit_2_naming_every_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accounts = tmp_path / "bad.jsonl"
+    accounts.write_text(
+        '{"id": "a", "engagement_score": "lots"}\n{"id": "b", "last_touch": 17, "status": "x"}\n'
+    )
+    code, lines, err = run(capsys, "--accounts", str(accounts))
+    assert code == cli.EXIT_BAD_INPUT
+    assert lines == []
+    assert "bad.jsonl:1.engagement_score" in err
+    assert "bad.jsonl:2.last_touch" in err
+    assert "bad.jsonl:2.status" in err
+
+
+def test_an_invalid_ruleset_exits_2_with_field_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ruleset = tmp_path / "r.yaml"
+    text = files.DEFAULT_RULESET.read_text().replace("weight: 30", "weight: 31", 1)
+    ruleset.write_text(text)
+    code, _, err = run(
+        capsys, "--ruleset", str(ruleset), "--accounts", str(EXAMPLES / "accounts.jsonl")
+    )
+    assert code == cli.EXIT_BAD_INPUT
+    assert "profiles[0].dimensions" in err
