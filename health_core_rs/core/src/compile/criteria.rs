@@ -205,9 +205,23 @@ impl Compiler {
                 ),
             );
         }
-        let (attr, op) = (attr?, op?);
         // An attribute without a valid type is reported at the catalog.
-        let ty = self.attr_types.get(attr as usize).copied().flatten()?;
+        let resolved = match (attr, op) {
+            (Some(attr), Some(op)) => self
+                .attr_types
+                .get(attr as usize)
+                .copied()
+                .flatten()
+                .map(|ty| (attr, op, ty)),
+            _ => None,
+        };
+        let Some((attr, op, ty)) = resolved else {
+            // Still report what is wrong with the operand on its own (NaN, empty text, ...).
+            if let Some(operand) = &p.operand {
+                self.operand_values(operand, None, path);
+            }
+            return None;
+        };
         let name = p.attribute.as_str();
 
         let Some(expected) = operand_for(ty, op) else {
@@ -274,7 +288,10 @@ impl Compiler {
                 );
                 ok = false;
             }
-            (Some(_), Some(given)) => ok &= self.operand_values(given, attr, ty, path),
+            (Some(_), Some(given)) => {
+                let levels_of = (ty == AttrType::Ordinal).then_some(attr);
+                ok &= self.operand_values(given, levels_of, path);
+            }
         }
         if !ok {
             return None;
@@ -287,15 +304,9 @@ impl Compiler {
         lowered
     }
 
-    /// Checks the operand's values (finite numbers, ordered ranges, non-empty texts, declared
-    /// levels). The operand's kind already fits.
-    fn operand_values(
-        &mut self,
-        operand: &Operand,
-        attr: AttrId,
-        ty: AttrType,
-        path: &str,
-    ) -> bool {
+    /// Checks the operand's values: finite numbers, ordered ranges, non-empty texts, and texts
+    /// that are declared levels of the ORDINAL attribute `levels_of` (if any).
+    fn operand_values(&mut self, operand: &Operand, levels_of: Option<AttrId>, path: &str) -> bool {
         let before = self.violations.len();
         match operand {
             Operand::Number(x) => {
@@ -322,7 +333,7 @@ impl Compiler {
                     );
                 }
             }
-            Operand::Text(t) => self.text_operand(&format!("{path}.text"), t, attr, ty),
+            Operand::Text(t) => self.text_operand(&format!("{path}.text"), t, levels_of),
             Operand::TextSet(set) => {
                 if set.values.is_empty() {
                     self.violation(
@@ -331,7 +342,7 @@ impl Compiler {
                     );
                 }
                 for (i, t) in set.values.iter().enumerate() {
-                    self.text_operand(&format!("{path}.text_set.values[{i}]"), t, attr, ty);
+                    self.text_operand(&format!("{path}.text_set.values[{i}]"), t, levels_of);
                 }
             }
             Operand::Days(_) => {}
@@ -347,16 +358,13 @@ impl Compiler {
         self.violations.len() == before
     }
 
-    /// A text literal: non-empty, and for an ORDINAL attribute one of its declared levels.
-    fn text_operand(&mut self, path: &str, text: &str, attr: AttrId, ty: AttrType) {
+    /// A text literal: non-empty, and one of the declared levels of `levels_of` (if any).
+    fn text_operand(&mut self, path: &str, text: &str, levels_of: Option<AttrId>) {
         if text.is_empty() {
             self.violation(path, "text must be non-empty (an empty text is no value)");
             return;
         }
-        if ty != AttrType::Ordinal {
-            return;
-        }
-        let Some(info) = self.attributes.get(attr as usize) else {
+        let Some(info) = levels_of.and_then(|attr| self.attributes.get(attr as usize)) else {
             return;
         };
         if !info.codes.contains_key(text) {

@@ -1207,6 +1207,19 @@ impl CriterionExt for proto::Criterion {
 }
 
 #[test]
+fn operand_is_checked_even_when_the_attribute_is_unknown() {
+    let v = violations(&with_segment(num("nope", O::LessThan, f64::NAN)));
+    let paths: Vec<&str> = v.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "profiles[0].segment.predicate.attribute",
+            "profiles[0].segment.predicate.number"
+        ]
+    );
+}
+
+#[test]
 fn the_example_path_from_the_metric_good_column() {
     let mut rs = md_ruleset();
     rs.profiles[1].metrics[1].good = Some(all(vec![text("logins", O::AtLeast, "high")]));
