@@ -99,17 +99,39 @@ impl Cmp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pred {
     /// NUMBER `value <op> operand`.
-    Number { attr: AttrId, cmp: Cmp, operand: f64 },
+    Number {
+        attr: AttrId,
+        cmp: Cmp,
+        operand: f64,
+    },
     /// NUMBER `low <= value <= high`.
     NumberBetween { attr: AttrId, low: f64, high: f64 },
     /// "change in": percent change against the look-back value, `<op> operand`.
-    Change { attr: AttrId, lookback: LookbackId, cmp: Cmp, operand: f64 },
+    Change {
+        attr: AttrId,
+        lookback: LookbackId,
+        cmp: Cmp,
+        operand: f64,
+    },
     /// "change in" with BETWEEN.
-    ChangeBetween { attr: AttrId, lookback: LookbackId, low: f64, high: f64 },
+    ChangeBetween {
+        attr: AttrId,
+        lookback: LookbackId,
+        low: f64,
+        high: f64,
+    },
     /// TEXT/ORDINAL `==` (negate = false) or `!=` (negate = true) against a code.
-    CodeEq { attr: AttrId, code: u32, negate: bool },
+    CodeEq {
+        attr: AttrId,
+        code: u32,
+        negate: bool,
+    },
     /// TEXT/ORDINAL `in` (negate = false) or `not_in` (negate = true); codes sorted, deduplicated.
-    CodeIn { attr: AttrId, codes: Vec<u32>, negate: bool },
+    CodeIn {
+        attr: AttrId,
+        codes: Vec<u32>,
+        negate: bool,
+    },
     /// ORDINAL level >= `level`.
     AtLeast { attr: AttrId, level: u32 },
     /// ORDINAL level <= `level`.
@@ -131,9 +153,15 @@ pub enum Pred {
 pub enum Node {
     Pred(Pred),
     /// AND over `children[start..start+len]` of `CompiledRuleset::children` (empty = true).
-    All { start: u32, len: u32 },
+    All {
+        start: u32,
+        len: u32,
+    },
     /// OR over the same kind of range (empty = false).
-    Any { start: u32, len: u32 },
+    Any {
+        start: u32,
+        len: u32,
+    },
     Not(NodeId),
 }
 
@@ -169,9 +197,13 @@ pub struct DimensionRule {
 
 #[derive(Debug, Clone)]
 pub enum ProfileBody {
-    AccountHealth { categories: Vec<CategoryRule> },
+    AccountHealth {
+        categories: Vec<CategoryRule>,
+    },
     /// Dimensions in profile order; their weights sum to 100.
-    Multidimensional { dimensions: Vec<DimensionRule> },
+    Multidimensional {
+        dimensions: Vec<DimensionRule>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -199,7 +231,11 @@ pub struct EnterpriseSettings {
 
 impl Default for EnterpriseSettings {
     fn default() -> Self {
-        Self { method: EnterpriseMethod::Count, poor_share_percent: 50, good_share_percent: 50 }
+        Self {
+            method: EnterpriseMethod::Count,
+            poor_share_percent: 50,
+            good_share_percent: 50,
+        }
     }
 }
 
