@@ -1,0 +1,35 @@
+"""Shared test configuration: Hypothesis profiles and a count of differential cases."""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+_SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+# Per-test max_examples come from `strategies.examples()`; the profiles set the rest.
+settings.register_profile("default", deadline=None, suppress_health_check=_SUPPRESS)
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, print_blob=True, suppress_health_check=_SUPPRESS
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+_CASES = pytest.StashKey[dict]()
+
+
+def pytest_configure(config):
+    config.stash[_CASES] = {}
+
+
+@pytest.fixture(scope="session")
+def differential_cases(request):
+    """A {test kind: number of cases run} counter, printed in the terminal summary."""
+    return request.config.stash[_CASES]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    cases = config.stash.get(_CASES, {})
+    if cases:
+        terminalreporter.section("differential cases")
+        for kind, n in sorted(cases.items()):
+            terminalreporter.write_line(f"{kind}: {n}")
+        terminalreporter.write_line(f"total: {sum(cases.values())}")

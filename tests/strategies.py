@@ -1,0 +1,612 @@
+"""Hypothesis strategies: random catalogs, valid rulesets of both models, and accounts for them.
+
+Rulesets are valid by construction (SPEC.md + docs/semantics.md). Accounts are good input (no
+wrong kinds, no undeclared levels, no infinities, unique ids) but lean hard on the edges: values
+equal to operands and one ulp/nanosecond either side, times exactly N days before as_of, missing
+values in every spelling (absent, unset Value, NaN, ""), cancelled accounts, history points at
+the exact look-back instant, earlier values of 0 and NaN.
+
+Everything that a ruleset's criteria compare with is recorded in a `_Ctx` while the ruleset is
+drawn, so that the accounts can be drawn around those operands.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
+
+from healthscore.v1 import (
+    account_pb2,
+    catalog_pb2,
+    criteria_pb2,
+    enterprise_pb2,
+    health_pb2,
+    ruleset_pb2,
+    scoring_pb2,
+)
+from tests.reference.model import DAY_NS, I64_MAX, I64_MIN
+
+T = catalog_pb2
+O = criteria_pb2  # noqa: E741
+
+DIMENSION_POOL = ["usage", "adoption", "support", "voice", "sentiment", "financial", "engagement"]
+TEXT_POOL = ["onboarding", "adoption", "delayed", "blocked", "at risk", "plan in place", "Ünï ✓"]
+LEVEL_POOL = ["inactive", "monthly", "weekly", "daily", "none", "low", "high", "critical"]
+CATEGORY_POOL = ["Onboarding", "Risk", "Work", "Usage", "Support"]
+NICE_NUMBERS = [0.0, -0.0, 1.0, -1.0, 3.0, 10.0, 15.0, 20.0, 50.0, 60.0, 0.1, 2.5, 100.0]
+EXTREME_NUMBERS = [1e308, -1e308, 5e-324, -5e-324, 1.7976931348623157e308, 2.0**53 + 1]
+NICE_DAYS = [0, 1, 7, 14, 30, 45, 90, 365, -1, -7]
+PERIODS = [1, 7, 30, 90]
+NICE_PERCENTS = [0.0, 10.0, -10.0, 20.0, 25.0, 50.0, -50.0, 100.0, -100.0, 200.0]
+NICE_THEN = [1.0, 2.0, 4.0, -2.0, 10.0, 100.0, 0.1, 3.0, -0.5]
+
+NUMBER_OPS = [
+    O.OPERATOR_LESS_THAN,
+    O.OPERATOR_LESS_THAN_OR_EQUAL,
+    O.OPERATOR_GREATER_THAN,
+    O.OPERATOR_GREATER_THAN_OR_EQUAL,
+    O.OPERATOR_EQUAL,
+    O.OPERATOR_NOT_EQUAL,
+]
+NS_2000 = 946_684_800 * 10**9
+NS_2100 = 4_102_444_800 * 10**9
+
+
+@dataclass
+class _Ctx:
+    """What the drawn ruleset compares with, per attribute."""
+
+    catalog: catalog_pb2.Catalog
+    attributes: dict[str, catalog_pb2.Attribute] = field(default_factory=dict)
+    numbers: dict[str, list[float]] = field(default_factory=dict)
+    days: dict[str, list[int]] = field(default_factory=dict)
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    periods: dict[str, list[int]] = field(default_factory=dict)
+    percents: dict[str, list[float]] = field(default_factory=dict)
+
+    def note(self, table: dict, name: str, *values) -> None:
+        table.setdefault(name, []).extend(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalogs
+# ---------------------------------------------------------------------------------------------
+
+_TYPES = [
+    T.ATTRIBUTE_TYPE_NUMBER,
+    T.ATTRIBUTE_TYPE_TEXT,
+    T.ATTRIBUTE_TYPE_BOOL,
+    T.ATTRIBUTE_TYPE_TIME,
+    T.ATTRIBUTE_TYPE_ORDINAL,
+]
+_PREFIX = {
+    T.ATTRIBUTE_TYPE_NUMBER: "num",
+    T.ATTRIBUTE_TYPE_TEXT: "txt",
+    T.ATTRIBUTE_TYPE_BOOL: "flag",
+    T.ATTRIBUTE_TYPE_TIME: "time",
+    T.ATTRIBUTE_TYPE_ORDINAL: "ord",
+}
+
+
+@st.composite
+def catalogs(draw) -> catalog_pb2.Catalog:
+    """A catalog with 1..3 dimensions, 1..3 attributes of random types under each, and
+    1..5 attributes without a dimension (for segments)."""
+    dims = draw(st.lists(st.sampled_from(DIMENSION_POOL), min_size=1, max_size=3, unique=True))
+    catalog = catalog_pb2.Catalog()
+    for d in dims:
+        catalog.dimensions.add(name=d, display_name=d.title())
+    specs: list[tuple[int, str]] = []
+    for d in dims:
+        for t in draw(st.lists(st.sampled_from(_TYPES), min_size=1, max_size=3)):
+            specs.append((t, d))
+    for t in draw(st.lists(st.sampled_from(_TYPES), min_size=1, max_size=5, unique=True)):
+        specs.append((t, ""))
+    specs = draw(st.permutations(specs))
+    for i, (t, d) in enumerate(specs):
+        attribute = catalog.attributes.add(name=f"{_PREFIX[t]}{i}", type=t, dimension=d)
+        if draw(st.booleans()):
+            attribute.display_name = f"{_PREFIX[t].title()} {i}"
+        if t == T.ATTRIBUTE_TYPE_ORDINAL:
+            levels = draw(
+                st.lists(st.sampled_from(LEVEL_POOL), min_size=1, max_size=5, unique=True)
+            )
+            attribute.ordinal_levels.extend(levels)
+    return catalog
+
+
+# ---------------------------------------------------------------------------------------------
+# Criteria
+# ---------------------------------------------------------------------------------------------
+
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+
+
+def _numbers():
+    return st.one_of(
+        st.sampled_from(NICE_NUMBERS),
+        finite_floats,
+        st.sampled_from(EXTREME_NUMBERS),
+        st.integers(-1000, 1000).map(float),
+    )
+
+
+def _days():
+    return st.one_of(
+        st.sampled_from(NICE_DAYS),
+        st.integers(-1000, 40_000),
+        st.integers(I64_MIN, I64_MAX),
+    )
+
+
+@st.composite
+def predicates(draw, ctx: _Ctx, name: str) -> criteria_pb2.Predicate:
+    """A predicate on attribute `name` whose operator and operand fit its type."""
+    attribute = ctx.attributes[name]
+    t = attribute.type
+    p = criteria_pb2.Predicate(attribute=name)
+    if draw(st.integers(0, 9)) == 0:
+        p.operator = draw(st.sampled_from([O.OPERATOR_IS_EMPTY, O.OPERATOR_IS_NOT_EMPTY]))
+        return p
+    if t == T.ATTRIBUTE_TYPE_NUMBER:
+        if draw(st.integers(0, 3)) == 0:  # change in
+            p.change_period_days = draw(st.sampled_from(PERIODS))
+            ctx.note(ctx.periods, name, p.change_period_days)
+            operands = st.one_of(st.sampled_from(NICE_PERCENTS), finite_floats)
+        else:
+            operands = _numbers()
+        table = ctx.percents if p.change_period_days else ctx.numbers
+        if draw(st.integers(0, 6)) == 0:
+            p.operator = O.OPERATOR_BETWEEN
+            low, high = sorted([draw(operands), draw(operands)])
+            if draw(st.booleans()):
+                high = low
+            p.number_range.low, p.number_range.high = low, high
+            ctx.note(table, name, low, high)
+        else:
+            p.operator = draw(st.sampled_from(NUMBER_OPS))
+            p.number = draw(operands)
+            ctx.note(table, name, p.number)
+    elif t == T.ATTRIBUTE_TYPE_TIME:
+        choice = draw(st.integers(0, 8))
+        if choice == 0:
+            p.operator = O.OPERATOR_BETWEEN
+            low, high = sorted([draw(_days()), draw(_days())])
+            p.day_range.low, p.day_range.high = low, high
+            ctx.note(ctx.days, name, low, high)
+        else:
+            p.operator = draw(
+                st.sampled_from(
+                    [*NUMBER_OPS, O.OPERATOR_WITHIN_LAST_DAYS, O.OPERATOR_MORE_THAN_DAYS_AGO]
+                )
+            )
+            p.days = draw(_days())
+            ctx.note(ctx.days, name, p.days)
+    elif t == T.ATTRIBUTE_TYPE_TEXT:
+        texts = st.one_of(st.sampled_from(TEXT_POOL), st.text(min_size=1, max_size=4))
+        if draw(st.booleans()):
+            p.operator = draw(st.sampled_from([O.OPERATOR_EQUAL, O.OPERATOR_NOT_EQUAL]))
+            p.text = draw(texts)
+            ctx.note(ctx.texts, name, p.text)
+        else:
+            p.operator = draw(st.sampled_from([O.OPERATOR_IN, O.OPERATOR_NOT_IN]))
+            values = draw(st.lists(texts, min_size=1, max_size=3, unique=True))
+            p.text_set.values.extend(values)
+            ctx.note(ctx.texts, name, *values)
+    elif t == T.ATTRIBUTE_TYPE_ORDINAL:
+        levels = list(attribute.ordinal_levels)
+        if draw(st.integers(0, 2)) == 0:
+            p.operator = draw(st.sampled_from([O.OPERATOR_IN, O.OPERATOR_NOT_IN]))
+            p.text_set.values.extend(
+                draw(st.lists(st.sampled_from(levels), min_size=1, max_size=3, unique=True))
+            )
+        else:
+            p.operator = draw(
+                st.sampled_from(
+                    [
+                        O.OPERATOR_EQUAL,
+                        O.OPERATOR_NOT_EQUAL,
+                        O.OPERATOR_AT_LEAST,
+                        O.OPERATOR_AT_MOST,
+                    ]
+                )
+            )
+            p.text = draw(st.sampled_from(levels))
+    elif t == T.ATTRIBUTE_TYPE_BOOL:
+        p.operator = draw(st.sampled_from([O.OPERATOR_IS_TRUE, O.OPERATOR_IS_FALSE]))
+    else:  # pragma: no cover
+        raise AssertionError(t)
+    return p
+
+
+@st.composite
+def criteria(draw, ctx: _Ctx, names: list[str], depth: int = 0, max_depth: int = 3):
+    """A criterion over the attributes `names`: a predicate, or all/any/negation of criteria."""
+    if depth >= max_depth or draw(st.integers(0, 9)) < 6:
+        return criteria_pb2.Criterion(predicate=draw(predicates(ctx, draw(st.sampled_from(names)))))
+    kind = draw(st.sampled_from(["all", "any", "negation"]))
+    if kind == "negation":
+        return criteria_pb2.Criterion(negation=draw(criteria(ctx, names, depth + 1, max_depth)))
+    children = draw(st.lists(criteria(ctx, names, depth + 1, max_depth), max_size=3))
+    criterion = criteria_pb2.Criterion()
+    getattr(criterion, kind).of.extend(children)
+    if not children:
+        getattr(criterion, kind).SetInParent()
+    return criterion
+
+
+def nested(criterion: criteria_pb2.Criterion, levels: int, kind: str = "negation"):
+    """`criterion` wrapped so that the result is `levels` levels deep in total."""
+    out = criterion
+    for _ in range(levels - 1):
+        wrapper = criteria_pb2.Criterion()
+        if kind == "negation":
+            wrapper.negation.CopyFrom(out)
+        else:
+            getattr(wrapper, kind).of.append(out)
+        out = wrapper
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Rulesets
+# ---------------------------------------------------------------------------------------------
+
+
+@st.composite
+def weights(draw, k: int) -> list[int]:
+    """k integer weights 0..100 summing to 100 (zeros allowed)."""
+    if k == 1:
+        return [100]
+    pattern = draw(st.integers(0, 4))
+    if pattern == 0:
+        base, rest = divmod(100, k)
+        out = [base + (1 if i < rest else 0) for i in range(k)]
+    elif pattern == 1:
+        out = [100] + [0] * (k - 1)
+    elif pattern == 2 and k == 3:
+        out = [60, 20, 20]
+    else:
+        cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=k - 1, max_size=k - 1)))
+        out = [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
+    return draw(st.permutations(out))
+
+
+@st.composite
+def segments(draw, ctx: _Ctx, names: list[str]):
+    """None (unset: default profile), an empty `all` (default profile), or a filter."""
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        return None
+    if choice == 1:
+        c = criteria_pb2.Criterion()
+        c.all.SetInParent()
+        return c
+    return draw(criteria(ctx, names))
+
+
+@st.composite
+def _account_health_profile(draw, ctx: _Ctx, name: str, names: list[str]):
+    profile = ruleset_pb2.Profile(name=name)
+    for category in draw(
+        st.lists(st.sampled_from(CATEGORY_POOL), min_size=1, max_size=3, unique=True)
+    ):
+        c = profile.categories.add(name=category)
+        c.good.extend(draw(st.lists(criteria(ctx, names), max_size=3)))
+        c.poor.extend(draw(st.lists(criteria(ctx, names), max_size=3)))
+    return profile
+
+
+@st.composite
+def _metric_criterion(draw, ctx: _Ctx, own: str, names: list[str]):
+    choice = draw(st.integers(0, 9))
+    if choice < 6:
+        return criteria_pb2.Criterion(predicate=draw(predicates(ctx, own)))
+    if choice < 9:
+        return draw(criteria(ctx, [own], max_depth=2))
+    return draw(criteria(ctx, names, max_depth=2))
+
+
+@st.composite
+def _multidimensional_profile(draw, ctx: _Ctx, name: str, names: list[str]):
+    profile = ruleset_pb2.Profile(name=name)
+    by_dimension: dict[str, list[str]] = {}
+    for a in ctx.catalog.attributes:
+        if a.dimension:
+            by_dimension.setdefault(a.dimension, []).append(a.name)
+    dims = draw(
+        st.lists(st.sampled_from(sorted(by_dimension)), min_size=1, max_size=3, unique=True)
+    )
+    for d, w in zip(dims, draw(weights(len(dims))), strict=True):
+        profile.dimensions.add(dimension=d, weight=w)
+    metrics = []
+    for d in dims:
+        chosen = draw(st.lists(st.sampled_from(by_dimension[d]), min_size=1, unique=True))
+        metrics.extend(zip(chosen, draw(weights(len(chosen))), strict=True))
+    for attribute, w in draw(st.permutations(metrics)):
+        m = profile.metrics.add(attribute=attribute, weight=w)
+        m.good.CopyFrom(draw(_metric_criterion(ctx, attribute, names)))
+        m.poor.CopyFrom(draw(_metric_criterion(ctx, attribute, names)))
+    return profile
+
+
+@st.composite
+def model_settings(draw) -> ruleset_pb2.ModelSettings:
+    s = ruleset_pb2.ModelSettings()
+    if draw(st.booleans()):
+        s.poor_max = draw(st.one_of(st.sampled_from([0, 50, 40, 49]), st.integers(0, 50)))
+    if draw(st.booleans()):
+        s.good_min = draw(st.one_of(st.sampled_from([55, 100, 70, 56]), st.integers(55, 100)))
+    s.ignore_missing = draw(st.booleans())
+    if draw(st.booleans()):
+        e = s.enterprise
+        e.method = draw(st.sampled_from(list(ruleset_pb2.EnterpriseMethod.values())))
+        if draw(st.booleans()):
+            e.poor_share_percent = draw(st.integers(0, 100))
+    return s
+
+
+@st.composite
+def rulesets_with_ctx(draw, model: int | None = None) -> tuple[ruleset_pb2.Ruleset, _Ctx]:
+    catalog = draw(catalogs())
+    ctx = _Ctx(catalog=catalog, attributes={a.name: a for a in catalog.attributes})
+    names = list(ctx.attributes)
+    if model is None:
+        model = draw(
+            st.sampled_from(
+                [ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH, ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL]
+            )
+        )
+    ruleset = ruleset_pb2.Ruleset(
+        version=draw(st.sampled_from(["", "multidimensional/draft", "account_health/versions/3"])),
+        model=model,
+        catalog=catalog,
+    )
+    if draw(st.booleans()):
+        ruleset.settings.CopyFrom(draw(model_settings()))
+    for i in range(draw(st.integers(1, 4))):
+        name = draw(st.sampled_from([f"p{i}", f"profile {i}", f"Prófile-{i}"]))
+        if model == ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH:
+            profile = draw(_account_health_profile(ctx, name, names))
+        else:
+            profile = draw(_multidimensional_profile(ctx, name, names))
+        segment = draw(segments(ctx, names))
+        if segment is not None:
+            profile.segment.CopyFrom(segment)
+        ruleset.profiles.append(profile)
+    return ruleset, ctx
+
+
+def rulesets(model: int | None = None):
+    return rulesets_with_ctx(model).map(lambda rc: rc[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Accounts
+# ---------------------------------------------------------------------------------------------
+
+
+def ns_to_timestamp(ns: int, ts) -> None:
+    ts.seconds, ts.nanos = divmod(ns, 10**9)
+
+
+def as_ofs(micros: bool = False):
+    """An evaluation instant, mostly 2000..2100, sometimes anywhere in 64-bit nanoseconds."""
+    ns = st.one_of(
+        st.integers(NS_2000, NS_2100),
+        st.integers(NS_2000 // 10**9, NS_2100 // 10**9).map(lambda s: s * 10**9),
+        st.integers(I64_MIN + 400 * DAY_NS, I64_MAX - 400 * DAY_NS),
+        st.sampled_from([I64_MIN, I64_MAX, 0]),
+    )
+    if micros:
+        # datetime carries microseconds and years 1..9999
+        ns = ns.map(lambda x: x - x % 1000).filter(lambda x: x >= I64_MIN + 10**6)
+    return ns
+
+
+def _in_i64(ns: int) -> bool:
+    return I64_MIN <= ns <= I64_MAX
+
+
+@st.composite
+def _number_value(draw, ctx: _Ctx, name: str) -> float:
+    pool = list(ctx.numbers.get(name, []))
+    for then in NICE_THEN:
+        for pct in ctx.percents.get(name, [])[:4]:
+            pool.append(then + abs(then) * pct / 100.0)
+    choice = draw(st.integers(0, 5))
+    if pool and choice <= 2:
+        x = draw(st.sampled_from(pool))
+        if choice == 1:
+            x = math.nextafter(x, math.inf)
+        elif choice == 2:
+            x = math.nextafter(x, -math.inf)
+        if math.isfinite(x):
+            return x
+    return draw(st.one_of(st.sampled_from(NICE_NUMBERS + NICE_THEN), finite_floats))
+
+
+@st.composite
+def _time_value(draw, ctx: _Ctx, name: str, as_of: int) -> int:
+    if ctx.days.get(name) and draw(st.integers(0, 3)) > 0:
+        n = draw(st.sampled_from(ctx.days[name]))
+        ns = as_of - n * DAY_NS + draw(st.sampled_from([0, 0, 1, -1, 10**9, -(10**9)]))
+        if _in_i64(ns):
+            return ns
+    return draw(
+        st.one_of(
+            st.integers(max(I64_MIN, as_of - 400 * DAY_NS), min(I64_MAX, as_of + 10 * DAY_NS)),
+            st.integers(I64_MIN, I64_MAX),
+        )
+    )
+
+
+@st.composite
+def _history(draw, ctx: _Ctx, name: str, as_of: int) -> account_pb2.NumberHistory:
+    history = account_pb2.NumberHistory()
+    instants: set[int] = set()
+    for period in ctx.periods.get(name, []) or [draw(st.sampled_from(PERIODS))]:
+        instant = as_of - period * DAY_NS
+        for delta in draw(
+            st.lists(
+                st.sampled_from([0, 1, -1, -DAY_NS, DAY_NS, -7 * DAY_NS]), max_size=3, unique=True
+            )
+        ):
+            t = instant + delta
+            if _in_i64(t) and t not in instants:
+                instants.add(t)
+                value = draw(
+                    st.one_of(st.sampled_from([*NICE_THEN, 0.0, -0.0, math.nan]), finite_floats)
+                )
+                point = history.points.add(value=value)
+                ns_to_timestamp(t, point.time)
+    return history
+
+
+@st.composite
+def attribute_values(draw, ctx: _Ctx, name: str, as_of: int):
+    """A Value for attribute `name` (None: leave the attribute absent)."""
+    attribute = ctx.attributes[name]
+    t = attribute.type
+    choice = draw(st.integers(0, 11))
+    if choice == 0:
+        return None
+    if choice == 1:
+        return account_pb2.Value()  # no kind: no value
+    if choice == 2 and t == T.ATTRIBUTE_TYPE_NUMBER:
+        return account_pb2.Value(number_value=math.nan)
+    if choice == 2 and t in (T.ATTRIBUTE_TYPE_TEXT, T.ATTRIBUTE_TYPE_ORDINAL):
+        return account_pb2.Value(text_value="")
+    if t == T.ATTRIBUTE_TYPE_NUMBER:
+        return account_pb2.Value(number_value=draw(_number_value(ctx, name)))
+    if t == T.ATTRIBUTE_TYPE_TEXT:
+        pool = ctx.texts.get(name, []) + TEXT_POOL
+        text = draw(st.one_of(st.sampled_from(pool), st.text(max_size=3)))
+        return account_pb2.Value(text_value=text)
+    if t == T.ATTRIBUTE_TYPE_ORDINAL:
+        return account_pb2.Value(text_value=draw(st.sampled_from(list(attribute.ordinal_levels))))
+    if t == T.ATTRIBUTE_TYPE_BOOL:
+        return account_pb2.Value(bool_value=draw(st.booleans()))
+    if t == T.ATTRIBUTE_TYPE_TIME:
+        value = account_pb2.Value()
+        ns_to_timestamp(draw(_time_value(ctx, name, as_of)), value.time_value)
+        return value
+    raise AssertionError(t)  # pragma: no cover
+
+
+@st.composite
+def accounts(draw, ctx: _Ctx, as_of: int, min_size: int = 1, max_size: int = 8):
+    ids = draw(
+        st.lists(
+            st.one_of(
+                st.sampled_from(["a", "b", "acct-1", "Ünï"]), st.text(min_size=1, max_size=5)
+            ),
+            min_size=min_size,
+            max_size=max_size,
+            unique=True,
+        )
+    )
+    out = []
+    for account_id in ids:
+        a = account_pb2.Account(id=account_id)
+        a.status = draw(
+            st.sampled_from(
+                [account_pb2.ACCOUNT_STATUS_UNSPECIFIED] * 4
+                + [account_pb2.ACCOUNT_STATUS_ACTIVE] * 3
+                + [account_pb2.ACCOUNT_STATUS_CANCELLED]
+            )
+        )
+        if draw(st.booleans()):
+            a.parent_id = draw(st.sampled_from([*ids, "elsewhere"]))
+        if draw(st.booleans()):
+            a.contract_value = draw(st.integers(-(10**6), 10**12))
+        for name, attribute in ctx.attributes.items():
+            value = draw(attribute_values(ctx, name, as_of))
+            if value is not None:
+                a.attributes[name].CopyFrom(value)
+            if (
+                attribute.type == T.ATTRIBUTE_TYPE_NUMBER
+                and (name in ctx.periods or draw(st.integers(0, 9)) == 0)
+                and draw(st.integers(0, 5)) > 0
+            ):
+                a.history[name].CopyFrom(draw(_history(ctx, name, as_of)))
+        if draw(st.integers(0, 9)) == 0:  # names the catalog does not know are ignored
+            a.attributes["not_in_catalog"].text_value = "ignored"
+            a.attributes["also_unknown"].number_value = math.inf
+            a.history["not_in_catalog"].points.add(value=math.inf)
+        out.append(a)
+    return out
+
+
+@st.composite
+def scoring_cases(draw, model: int | None = None, micros: bool = False):
+    """(ruleset, row-form request with 1..8 accounts and an explicit as_of)."""
+    ruleset, ctx = draw(rulesets_with_ctx(model))
+    as_of = draw(as_ofs(micros))
+    request = scoring_pb2.ScoreAccountsRequest(
+        view=draw(st.sampled_from(list(scoring_pb2.ScoreView.values())))
+    )
+    ns_to_timestamp(as_of, request.as_of)
+    request.accounts.extend(draw(accounts(ctx, as_of)))
+    return ruleset, request
+
+
+# ---------------------------------------------------------------------------------------------
+# Enterprise roll-up
+# ---------------------------------------------------------------------------------------------
+
+
+@st.composite
+def roll_up_requests(draw) -> enterprise_pb2.RollUpEnterpriseHealthRequest:
+    model = draw(
+        st.sampled_from(
+            [ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH, ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL]
+        )
+    )
+    request = enterprise_pb2.RollUpEnterpriseHealthRequest(model=model)
+    if draw(st.booleans()):
+        s = request.settings
+        s.method = draw(st.sampled_from(list(ruleset_pb2.EnterpriseMethod.values())))
+        if draw(st.booleans()):
+            s.poor_share_percent = draw(
+                st.one_of(st.sampled_from([0, 50, 100]), st.integers(0, 100))
+            )
+        if draw(st.booleans()):
+            s.good_share_percent = draw(
+                st.one_of(st.sampled_from([0, 50, 100]), st.integers(0, 100))
+            )
+    known = [
+        health_pb2.HEALTH_RANK_GOOD,
+        health_pb2.HEALTH_RANK_AVERAGE,
+        health_pb2.HEALTH_RANK_POOR,
+    ]
+    ranks = [*known, *known, health_pb2.HEALTH_RANK_UNKNOWN, health_pb2.HEALTH_RANK_UNSPECIFIED]
+    for p in range(draw(st.integers(0, 4))):
+        parent = request.parents.add(parent_id=f"parent-{p}")
+        for c in range(draw(st.integers(0, 7))):
+            child = parent.children.add(
+                account_id=f"child-{p}-{c}", rank=draw(st.sampled_from(ranks))
+            )
+            if model == ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL and child.rank in known:
+                child.score = draw(
+                    st.one_of(st.sampled_from([0, 40, 50, 60, 100]), st.integers(0, 100))
+                )
+            if draw(st.integers(0, 3)) > 0:
+                child.contract_value = draw(
+                    st.one_of(
+                        st.sampled_from([0, -1, 1, 100, 250_000]),
+                        st.integers(-(10**12), 10**15),
+                    )
+                )
+    return request
+
+
+def examples(ci: int) -> int:
+    """max_examples: `ci` under HYPOTHESIS_PROFILE=ci, a quick fraction of it locally."""
+    import os
+
+    if os.environ.get("HYPOTHESIS_PROFILE") == "ci":
+        return ci
+    return max(ci // 40, 30)
