@@ -1,0 +1,121 @@
+//! The entry points the PyO3 glue calls: bytes in, bytes out (or Arrow in, Arrow out).
+
+use arrow_array::RecordBatch;
+use prost::Message;
+
+use crate::error::{Error, Result, Violation};
+use crate::ir::CompiledRuleset;
+use crate::proto::{self, ScoreView};
+use crate::score::{Plans, Scorer};
+use crate::table::{now_nanos, sorted_violations, AccountTable, Names};
+use crate::{arrow_io, columns, encode, enterprise, pool, rows};
+
+/// ScoreAccountsRequest bytes -> ScoreAccountsResponse bytes. Bad account data fails the whole
+/// request with `Error::InvalidAccounts` listing every violation.
+pub fn score_request_bytes(rules: &CompiledRuleset, request: &[u8]) -> Result<Vec<u8>> {
+    score_request_bytes_with_threads(rules, request, pool::default_threads())
+}
+
+/// `score_request_bytes` on exactly `threads` threads (1 = the calling thread only).
+pub fn score_request_bytes_with_threads(
+    rules: &CompiledRuleset,
+    request: &[u8],
+    threads: usize,
+) -> Result<Vec<u8>> {
+    let mut req = proto::ScoreAccountsRequest::decode(request)?;
+    if !req.accounts.is_empty() && req.account_columns.is_some() {
+        return Err(Error::InvalidAccounts(vec![Violation::new(
+            "account_columns",
+            "set accounts or account_columns, not both",
+        )]));
+    }
+    let view = match ScoreView::try_from(req.view) {
+        Ok(ScoreView::Unspecified) => ScoreView::Basic,
+        Ok(v) => v,
+        Err(_) => {
+            return Err(Error::InvalidAccounts(vec![Violation::new(
+                "view",
+                "unknown view",
+            )]));
+        }
+    };
+    let as_of = match req.as_of {
+        Some(t) => i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
+        None => now_nanos(),
+    };
+    let names = Names::new(rules);
+    let (table, violations) = match req.account_columns.as_mut() {
+        Some(cols) => columns::table_from_columns(&names, cols),
+        None => {
+            let (t, v) = rows::table_from_accounts(&names, &req.accounts, as_of);
+            (t, sorted_violations(v))
+        }
+    };
+    if !violations.is_empty() {
+        return Err(Error::InvalidAccounts(violations));
+    }
+    let ids: Vec<&str> = match &req.account_columns {
+        Some(cols) => cols.ids.iter().map(String::as_str).collect(),
+        None => req.accounts.iter().map(|a| a.id.as_str()).collect(),
+    };
+    score_and_encode(rules, &table, &ids, as_of, view, threads)
+}
+
+/// Scores a decoded table and encodes the response, in parallel chunks.
+pub(crate) fn score_and_encode(
+    rules: &CompiledRuleset,
+    table: &AccountTable<'_>,
+    ids: &[&str],
+    as_of: i128,
+    view: ScoreView,
+    threads: usize,
+) -> Result<Vec<u8>> {
+    let plans = Plans::new(rules);
+    let enc = encode::EncodeCtx::new(rules, &plans, view);
+    let want_detail = view != ScoreView::Basic;
+    let parts = pool::map_ranges(table.len, threads, |s, e| -> Result<Vec<u8>> {
+        let chunk = Scorer::new(rules, &plans, table, as_of, want_detail).score_range(s, e)?;
+        let mut buf = Vec::new();
+        enc.encode_chunk(ids.get(s..e).unwrap_or(&[]), &chunk, &mut buf);
+        Ok(buf)
+    });
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
+    for p in parts {
+        out.extend_from_slice(&p?);
+    }
+    Ok(out)
+}
+
+/// Bulk path: Arrow batch in, Arrow batch out; bad rows reported per row (column `error`),
+/// never failing the batch. A known column of an unusable type fails with `Error::Malformed`.
+pub fn score_record_batch(
+    rules: &CompiledRuleset,
+    batch: &RecordBatch,
+    as_of_unix_nanos: i128,
+    view: ScoreView,
+) -> Result<RecordBatch> {
+    score_record_batch_with_threads(
+        rules,
+        batch,
+        as_of_unix_nanos,
+        view,
+        pool::default_threads(),
+    )
+}
+
+/// `score_record_batch` on exactly `threads` threads (1 = the calling thread only).
+pub fn score_record_batch_with_threads(
+    rules: &CompiledRuleset,
+    batch: &RecordBatch,
+    as_of_unix_nanos: i128,
+    view: ScoreView,
+    threads: usize,
+) -> Result<RecordBatch> {
+    arrow_io::score_batch(rules, batch, as_of_unix_nanos, view, threads)
+}
+
+/// RollUpEnterpriseHealthRequest bytes -> RollUpEnterpriseHealthResponse bytes (SPEC §6).
+pub fn roll_up_enterprise_health_bytes(request: &[u8]) -> Result<Vec<u8>> {
+    let req = proto::RollUpEnterpriseHealthRequest::decode(request)?;
+    Ok(enterprise::roll_up(&req)?.encode_to_vec())
+}

@@ -1,0 +1,632 @@
+//! The bulk path: an Arrow `RecordBatch` into an `AccountTable` (column-wise, Float64 columns
+//! borrowed without copying), and the scored rows back out as a `RecordBatch`. Bad rows get an
+//! `error` and nulls elsewhere; they never fail the batch.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch, StringArray};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+use crate::error::{Error, Result};
+use crate::ir::{
+    AttrType, CompiledRuleset, BOOL_FALSE, BOOL_MISSING, BOOL_TRUE, CODE_MISSING, TIME_MISSING,
+};
+use crate::pool;
+use crate::proto::ScoreView;
+use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, RowOut, Scorer, NO_SCORE};
+use crate::table::{check_ids, AccountTable, Column, Names};
+
+/// Per-row problems found while decoding: (row, "column: message").
+type RowErrors = Vec<(usize, String)>;
+
+fn malformed(column: &str, what: &str, dt: &DataType) -> Error {
+    Error::Malformed(format!(
+        "column {column:?}: Arrow type {dt} cannot hold {what}"
+    ))
+}
+
+/// Calls `f(row, value)` for every entry of a string array (any string type).
+fn for_each_str<'a>(arr: &'a dyn Array, mut f: impl FnMut(usize, Option<&'a str>)) -> bool {
+    match arr.data_type() {
+        DataType::Utf8 => arr
+            .as_string::<i32>()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| f(i, v)),
+        DataType::LargeUtf8 => arr
+            .as_string::<i64>()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| f(i, v)),
+        DataType::Utf8View => arr
+            .as_string_view()
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| f(i, v)),
+        _ => return false,
+    }
+    true
+}
+
+fn is_string(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// 2^53: integers up to this magnitude are exact doubles.
+const EXACT_INT: u64 = 1 << 53;
+
+/// A NUMBER column (also look-backs). Float64 without nulls is borrowed as is.
+fn number_column<'b>(
+    name: &str,
+    arr: &'b dyn Array,
+    errors: &mut RowErrors,
+) -> Result<Cow<'b, [f64]>> {
+    fn prim<T: ArrowPrimitiveType>(
+        arr: &dyn Array,
+        conv: impl Fn(T::Native) -> Option<f64>,
+    ) -> Vec<Option<f64>> {
+        let a = arr.as_primitive::<T>();
+        (0..a.len())
+            .map(|i| {
+                if a.is_null(i) {
+                    Some(f64::NAN)
+                } else {
+                    conv(a.value(i))
+                }
+            })
+            .collect()
+    }
+    let converted: Vec<Option<f64>> = match arr.data_type() {
+        DataType::Float64 => {
+            let a = arr.as_primitive::<Float64Type>();
+            let values: &[f64] = a.values();
+            let col = if a.null_count() == 0 {
+                Cow::Borrowed(values)
+            } else {
+                Cow::Owned(
+                    (0..a.len())
+                        .map(|i| if a.is_null(i) { f64::NAN } else { values[i] })
+                        .collect(),
+                )
+            };
+            for (i, x) in col.iter().enumerate() {
+                if x.is_infinite() {
+                    errors.push((i, format!("{name}: infinite number")));
+                }
+            }
+            return Ok(col);
+        }
+        DataType::Float32 => prim::<Float32Type>(arr, |v| Some(f64::from(v))),
+        DataType::Int8 => prim::<Int8Type>(arr, |v| Some(f64::from(v))),
+        DataType::Int16 => prim::<Int16Type>(arr, |v| Some(f64::from(v))),
+        DataType::Int32 => prim::<Int32Type>(arr, |v| Some(f64::from(v))),
+        DataType::UInt8 => prim::<UInt8Type>(arr, |v| Some(f64::from(v))),
+        DataType::UInt16 => prim::<UInt16Type>(arr, |v| Some(f64::from(v))),
+        DataType::UInt32 => prim::<UInt32Type>(arr, |v| Some(f64::from(v))),
+        DataType::Int64 => {
+            prim::<Int64Type>(arr, |v| (v.unsigned_abs() <= EXACT_INT).then_some(v as f64))
+        }
+        DataType::UInt64 => prim::<UInt64Type>(arr, |v| (v <= EXACT_INT).then_some(v as f64)),
+        dt => return Err(malformed(name, "NUMBER values", dt)),
+    };
+    let mut out = Vec::with_capacity(converted.len());
+    for (i, v) in converted.into_iter().enumerate() {
+        match v {
+            Some(x) if x.is_infinite() => {
+                errors.push((i, format!("{name}: infinite number")));
+                out.push(f64::NAN);
+            }
+            Some(x) => out.push(x),
+            None => {
+                errors.push((
+                    i,
+                    format!("{name}: integer beyond 2^53 is not an exact number"),
+                ));
+                out.push(f64::NAN);
+            }
+        }
+    }
+    Ok(Cow::Owned(out))
+}
+
+fn code_column(
+    names: &Names<'_>,
+    attr: u32,
+    name: &str,
+    arr: &dyn Array,
+    errors: &mut RowErrors,
+) -> Result<Vec<u32>> {
+    let n = arr.len();
+    let mut codes = vec![CODE_MISSING; n];
+    let code_of = |s: &str| -> std::result::Result<u32, String> {
+        if s.is_empty() {
+            return Ok(CODE_MISSING);
+        }
+        names
+            .code(attr, s)
+            .ok_or_else(|| format!("{name}: undeclared ordinal level {s:?}"))
+    };
+    if let Some(dict) = arr.as_any_dictionary_opt() {
+        let values = dict.values();
+        if !is_string(values.data_type()) {
+            return Err(malformed(name, "TEXT values", arr.data_type()));
+        }
+        let mut value_codes: Vec<std::result::Result<u32, String>> =
+            Vec::with_capacity(values.len());
+        for_each_str(values.as_ref(), |_, v| {
+            value_codes.push(v.map_or(Ok(CODE_MISSING), code_of))
+        });
+        if value_codes.is_empty() {
+            return Ok(codes); // only nulls can reference an empty dictionary
+        }
+        let keys = dict.normalized_keys();
+        let nulls = arr.logical_nulls();
+        for (i, k) in keys.into_iter().enumerate() {
+            if nulls.as_ref().is_some_and(|nb| nb.is_null(i)) {
+                continue;
+            }
+            match value_codes.get(k) {
+                Some(Ok(c)) => codes[i] = *c,
+                Some(Err(e)) => errors.push((i, e.clone())),
+                None => {}
+            }
+        }
+        return Ok(codes);
+    }
+    let ok = for_each_str(arr, |i, v| match v.map_or(Ok(CODE_MISSING), code_of) {
+        Ok(c) => codes[i] = c,
+        Err(e) => errors.push((i, e)),
+    });
+    if !ok {
+        return Err(malformed(name, "TEXT values", arr.data_type()));
+    }
+    Ok(codes)
+}
+
+fn time_column(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<Vec<i64>> {
+    let DataType::Timestamp(unit, _) = arr.data_type() else {
+        return Err(malformed(name, "TIME values", arr.data_type()));
+    };
+    let (values, scale): (&[i64], i64) = match unit {
+        TimeUnit::Second => (
+            arr.as_primitive::<TimestampSecondType>().values(),
+            1_000_000_000,
+        ),
+        TimeUnit::Millisecond => (
+            arr.as_primitive::<TimestampMillisecondType>().values(),
+            1_000_000,
+        ),
+        TimeUnit::Microsecond => (
+            arr.as_primitive::<TimestampMicrosecondType>().values(),
+            1_000,
+        ),
+        TimeUnit::Nanosecond => (arr.as_primitive::<TimestampNanosecondType>().values(), 1),
+    };
+    let out = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if arr.is_null(i) {
+                return TIME_MISSING;
+            }
+            match v.checked_mul(scale).filter(|&t| t != TIME_MISSING) {
+                Some(t) => t,
+                None => {
+                    errors.push((
+                        i,
+                        format!("{name}: time outside what 64-bit nanoseconds can hold"),
+                    ));
+                    TIME_MISSING
+                }
+            }
+        })
+        .collect();
+    Ok(out)
+}
+
+/// The decoded batch: the table, the `id` column, and per-row errors (sorted, joined).
+struct Decoded<'b> {
+    table: AccountTable<'b>,
+    ids: ArrayRef,
+    id_field: Arc<Field>,
+    errors: Vec<Option<String>>,
+}
+
+fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Result<Decoded<'b>> {
+    let names = Names::new(rules);
+    let n = batch.num_rows();
+    let schema = batch.schema();
+    let mut errors: RowErrors = Vec::new();
+    let id_idx = schema
+        .index_of("id")
+        .map_err(|_| Error::Malformed("column \"id\" is required".into()))?;
+    let ids = batch.column(id_idx).clone();
+    {
+        let mut id_values: Vec<Option<&str>> = Vec::with_capacity(n);
+        if !for_each_str(ids.as_ref(), |_, v| id_values.push(v)) {
+            return Err(malformed("id", "account ids", ids.data_type()));
+        }
+        check_ids(id_values.into_iter(), |row, first| {
+            errors.push((
+                row,
+                match first {
+                    None => "id: id is required".into(),
+                    Some(f) => format!("id: duplicate id (first at row {f})"),
+                },
+            ))
+        });
+    }
+    let mut cancelled = vec![false; n];
+    if let Ok(i) = schema.index_of("status") {
+        let col = batch.column(i);
+        let ok = for_each_str(col.as_ref(), |row, v| match v {
+            None => {}
+            Some(s) if s.eq_ignore_ascii_case("active") => {}
+            Some(s) if s.eq_ignore_ascii_case("cancelled") => cancelled[row] = true,
+            Some(s) => errors.push((row, format!("status: unknown status {s:?}"))),
+        });
+        if !ok {
+            return Err(malformed("status", "statuses", col.data_type()));
+        }
+    }
+    if let Ok(i) = schema.index_of("contract_value") {
+        let dt = batch.column(i).data_type();
+        if *dt != DataType::Int64 {
+            return Err(malformed("contract_value", "contract values", dt));
+        }
+    }
+    let mut columns: Vec<Column<'b>> = rules.attributes.iter().map(|_| Column::Absent).collect();
+    let mut lookbacks: Vec<Option<Vec<f64>>> = vec![None; rules.lookbacks.len()];
+    let lookback_names: Vec<String> = rules
+        .lookbacks
+        .iter()
+        .map(|&(a, p)| {
+            format!(
+                "{}@-{p}d",
+                rules
+                    .attributes
+                    .get(a as usize)
+                    .map_or("", |x| x.name.as_str())
+            )
+        })
+        .collect();
+    for (fi, field) in schema.fields().iter().enumerate() {
+        let name = field.name().as_str();
+        let arr: &'b dyn Array = batch.column(fi).as_ref();
+        if let Some(attr) = names.attr(name) {
+            let Some(slot) = columns.get_mut(attr as usize) else {
+                continue;
+            };
+            if *slot != Column::Absent {
+                return Err(Error::Malformed(format!("column {name:?} appears twice")));
+            }
+            *slot = match names.ty(attr) {
+                AttrType::Number => Column::Number(number_column(name, arr, &mut errors)?),
+                AttrType::Text | AttrType::Ordinal => {
+                    Column::Code(code_column(&names, attr, name, arr, &mut errors)?)
+                }
+                AttrType::Bool => {
+                    let Some(b) = arr.as_boolean_opt() else {
+                        return Err(malformed(name, "BOOL values", arr.data_type()));
+                    };
+                    Column::Bool(
+                        b.iter()
+                            .map(|v| match v {
+                                None => BOOL_MISSING,
+                                Some(true) => BOOL_TRUE,
+                                Some(false) => BOOL_FALSE,
+                            })
+                            .collect(),
+                    )
+                }
+                AttrType::Time => Column::Time(time_column(name, arr, &mut errors)?),
+            };
+        } else if let Some(lb) = lookback_names.iter().position(|l| l == name) {
+            if lookbacks[lb].is_some() {
+                return Err(Error::Malformed(format!("column {name:?} appears twice")));
+            }
+            lookbacks[lb] = Some(number_column(name, arr, &mut errors)?.into_owned());
+        }
+    }
+    errors.sort_by_key(|e| e.0);
+    let mut joined: Vec<Option<String>> = vec![None; n];
+    let mut bad = Vec::new();
+    if !errors.is_empty() {
+        bad = vec![false; n];
+        for (row, e) in errors {
+            if let (Some(slot), Some(b)) = (joined.get_mut(row), bad.get_mut(row)) {
+                *b = true;
+                match slot {
+                    Some(s) => {
+                        s.push_str("; ");
+                        s.push_str(&e);
+                    }
+                    None => *slot = Some(e),
+                }
+            }
+        }
+    }
+    let table = AccountTable {
+        len: n,
+        columns,
+        cancelled,
+        lookbacks,
+        bad,
+    };
+    let id_field = schema.fields()[id_idx].clone();
+    Ok(Decoded {
+        table,
+        ids,
+        id_field,
+        errors: joined,
+    })
+}
+
+/// A Utf8 array built straight from its buffers.
+fn utf8<'s>(n: usize, value: impl Fn(usize) -> Option<&'s str>) -> ArrayRef {
+    let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
+    let mut bytes: Vec<u8> = Vec::with_capacity(n * 4);
+    let mut valid: Vec<bool> = Vec::with_capacity(n);
+    offsets.push(0);
+    for i in 0..n {
+        let v = value(i);
+        if let Some(s) = v {
+            bytes.extend_from_slice(s.as_bytes());
+        }
+        valid.push(v.is_some());
+        offsets.push(bytes.len() as i32);
+    }
+    let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
+    // Offsets are monotonic and every slice is a whole &str, so this cannot fail.
+    Arc::new(StringArray::new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(bytes),
+        nulls,
+    ))
+}
+
+fn int32(values: Vec<Option<i32>>) -> ArrayRef {
+    let nulls = values
+        .iter()
+        .any(Option::is_none)
+        .then(|| NullBuffer::from_iter(values.iter().map(Option::is_some)));
+    let data: Vec<i32> = values.into_iter().map(|v| v.unwrap_or(0)).collect();
+    Arc::new(Int32Array::new(ScalarBuffer::from(data), nulls))
+}
+
+pub fn rank_name(rank: u8) -> Option<&'static str> {
+    match rank {
+        1 => Some("GOOD"),
+        2 => Some("AVERAGE"),
+        3 => Some("POOR"),
+        4 => Some("UNKNOWN"),
+        _ => None,
+    }
+}
+
+fn reason_name(reason: u8) -> Option<&'static str> {
+    match reason {
+        1 => Some("CANCELLED"),
+        2 => Some("NO_PROFILE"),
+        3 => Some("NO_DATA"),
+        _ => None,
+    }
+}
+
+/// Scores an Arrow batch (see `api::score_record_batch`).
+pub fn score_batch(
+    rules: &CompiledRuleset,
+    batch: &RecordBatch,
+    as_of: i128,
+    view: ScoreView,
+    threads: usize,
+) -> Result<RecordBatch> {
+    let d = decode(rules, batch)?;
+    let n = d.table.len;
+    let plans = Plans::new(rules);
+    let want_detail = matches!(view, ScoreView::Dimensions | ScoreView::Full);
+    let table = &d.table;
+    let parts = pool::map_ranges(n, threads, |s, e| {
+        Scorer::new(rules, &plans, table, as_of, want_detail).score_range(s, e)
+    });
+    let mut scored = ChunkOut {
+        rows: Vec::with_capacity(n),
+        detail: Vec::new(),
+    };
+    for p in parts {
+        let p = p?;
+        scored.rows.extend_from_slice(&p.rows);
+        scored.detail.extend_from_slice(&p.detail);
+    }
+    let rows: &[RowOut] = &scored.rows;
+    let mut fields = vec![Field::new(
+        "account_id",
+        d.id_field.data_type().clone(),
+        d.id_field.is_nullable(),
+    )];
+    let mut arrays: Vec<ArrayRef> = vec![d.ids.clone()];
+    let mut push = |name: String, dt: DataType, a: ArrayRef| {
+        fields.push(Field::new(name, dt, true));
+        arrays.push(a);
+    };
+    let profile_name = |r: &RowOut| {
+        rules
+            .profiles
+            .get(r.profile as usize)
+            .map(|p| p.name.as_str())
+    };
+    push(
+        "profile".into(),
+        DataType::Utf8,
+        utf8(n, |i| profile_name(&rows[i])),
+    );
+    push(
+        "score".into(),
+        DataType::Int32,
+        int32(
+            rows.iter()
+                .map(|r| (r.score != NO_SCORE).then_some(r.score))
+                .collect(),
+        ),
+    );
+    push(
+        "rank".into(),
+        DataType::Utf8,
+        utf8(n, |i| rank_name(rows[i].rank)),
+    );
+    push(
+        "unknown_reason".into(),
+        DataType::Utf8,
+        utf8(n, |i| reason_name(rows[i].reason)),
+    );
+    if want_detail {
+        for (name, scores, ranks) in detail_columns(rules, &plans, &scored) {
+            if let Some(scores) = scores {
+                push(format!("{name}.score"), DataType::Int32, int32(scores));
+            }
+            push(
+                format!("{name}.rank"),
+                DataType::Utf8,
+                utf8(n, |i| rank_name(ranks[i])),
+            );
+        }
+    }
+    push(
+        "error".into(),
+        DataType::Utf8,
+        utf8(n, |i| d.errors[i].as_deref()),
+    );
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Per catalog dimension used by any profile (catalog order), or per category name (first
+/// appearance): (name, scores (Multidimensional only), ranks).
+#[allow(clippy::type_complexity)]
+fn detail_columns(
+    rules: &CompiledRuleset,
+    plans: &Plans,
+    scored: &ChunkOut,
+) -> Vec<(String, Option<Vec<Option<i32>>>, Vec<u8>)> {
+    let n = scored.rows.len();
+    let stride = plans.stride;
+    // Column index of each dimension/category slot of each profile.
+    let mut names: Vec<String> = Vec::new();
+    let mut slot_cols: Vec<Vec<usize>> = Vec::new();
+    let multidimensional = plans.profiles.iter().any(|p| matches!(p, Plan::Md(_)));
+    if multidimensional {
+        let mut used = vec![false; rules.dimensions.len()];
+        for p in &plans.profiles {
+            if let Plan::Md(md) = p {
+                for d in &md.dims {
+                    if let Some(u) = used.get_mut(d.dimension as usize) {
+                        *u = true;
+                    }
+                }
+            }
+        }
+        let col_of: Vec<Option<usize>> = used
+            .iter()
+            .scan(0usize, |next, &u| {
+                Some(u.then(|| {
+                    *next += 1;
+                    *next - 1
+                }))
+            })
+            .collect();
+        names = rules
+            .dimensions
+            .iter()
+            .zip(&used)
+            .filter(|(_, &u)| u)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for p in &plans.profiles {
+            slot_cols.push(match p {
+                Plan::Md(md) => md
+                    .dims
+                    .iter()
+                    .map(|d| {
+                        col_of
+                            .get(d.dimension as usize)
+                            .copied()
+                            .flatten()
+                            .unwrap_or(usize::MAX)
+                    })
+                    .collect(),
+                Plan::Ah(_) => Vec::new(),
+            });
+        }
+    } else {
+        for p in &rules.profiles {
+            let mut cols = Vec::new();
+            if let crate::ir::ProfileBody::AccountHealth { categories } = &p.body {
+                for c in categories {
+                    let at = names.iter().position(|x| *x == c.name).unwrap_or_else(|| {
+                        names.push(c.name.clone());
+                        names.len() - 1
+                    });
+                    cols.push(at);
+                }
+            }
+            slot_cols.push(cols);
+        }
+    }
+    let mut scores: Vec<Vec<Option<i32>>> =
+        vec![vec![None; n]; if multidimensional { names.len() } else { 0 }];
+    let mut ranks: Vec<Vec<u8>> = vec![vec![0; n]; names.len()];
+    let mut md = MdRow::default();
+    let mut cat_ranks = Vec::new();
+    for (i, row) in scored.rows.iter().enumerate() {
+        let Some(plan) = plans.profiles.get(row.profile as usize) else {
+            continue;
+        };
+        let cols = &slot_cols[row.profile as usize];
+        let bytes = scored
+            .detail
+            .get(i * stride..(i + 1) * stride)
+            .unwrap_or(&[]);
+        match plan {
+            Plan::Md(p) => {
+                md_row(p, &rules.settings, bytes, &mut md);
+                for (dim, &c) in md.dims.iter().zip(cols) {
+                    if let (Some(s), Some(r)) = (scores.get_mut(c), ranks.get_mut(c)) {
+                        s[i] = dim.score.map(|x| x as i32);
+                        r[i] = dim.rank;
+                    }
+                }
+            }
+            Plan::Ah(p) => {
+                ah_row(p, bytes, &mut cat_ranks);
+                for (&rank, &c) in cat_ranks.iter().zip(cols) {
+                    if let Some(r) = ranks.get_mut(c) {
+                        r[i] = rank;
+                    }
+                }
+            }
+        }
+    }
+    let mut scores = scores.into_iter();
+    names
+        .into_iter()
+        .zip(ranks)
+        .map(|(name, r)| {
+            (
+                name,
+                if multidimensional {
+                    scores.next()
+                } else {
+                    None
+                },
+                r,
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,677 @@
+//! Scoring (SPEC §3-§5): profile selection, then Account Health or Multidimensional, column-wise
+//! over blocks of rows. Exact integer arithmetic only; `round` is half up.
+//!
+//! The common case (every metric of a row has a value, or ignore-missing is off) is computed
+//! column-wise: per dimension `Σ score·w` over weights summing to 100. Rows where a metric is
+//! ignored (redistribution) take the exact per-row path `md_row`, which is also what the detailed
+//! views report from, so both agree by construction (and a test checks it).
+
+use crate::error::Result;
+use crate::eval::{Evaluator, Sel};
+use crate::ir::{CompiledRuleset, NodeId, ProfileBody, Settings};
+use crate::table::AccountTable;
+
+/// `HealthRank` values.
+pub const RANK_NONE: u8 = 0;
+pub const RANK_GOOD: u8 = 1;
+pub const RANK_AVERAGE: u8 = 2;
+pub const RANK_POOR: u8 = 3;
+pub const RANK_UNKNOWN: u8 = 4;
+/// `UnknownReason` values.
+pub const REASON_NONE: u8 = 0;
+pub const REASON_CANCELLED: u8 = 1;
+pub const REASON_NO_PROFILE: u8 = 2;
+pub const REASON_NO_DATA: u8 = 3;
+/// `MetricOutcome` values (low nibble of a metric's detail byte; bit 4 = good criterion held).
+pub const OUTCOME_GOOD: u8 = 1;
+pub const OUTCOME_AVERAGE: u8 = 2;
+pub const OUTCOME_POOR: u8 = 3;
+pub const OUTCOME_IGNORED: u8 = 4;
+pub const GOOD_HELD: u8 = 1 << 4;
+
+/// `RowOut::profile` when no profile scored the row.
+pub const NO_PROFILE: u32 = u32::MAX;
+/// `RowOut::score` when there is no score.
+pub const NO_SCORE: i32 = i32::MIN;
+
+/// Rows scored per block: small enough that a block's scratch columns stay in cache.
+const BLOCK: usize = 2048;
+
+/// The result of one row, compactly; details are recomputed from `ChunkOut::detail` on demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowOut {
+    pub profile: u32,
+    pub score: i32,
+    /// `HealthRank`; `RANK_NONE` for a bad row.
+    pub rank: u8,
+    pub reason: u8,
+}
+
+impl RowOut {
+    const BAD: RowOut = RowOut {
+        profile: NO_PROFILE,
+        score: NO_SCORE,
+        rank: RANK_NONE,
+        reason: 0,
+    };
+    const CANCELLED: RowOut = RowOut {
+        profile: NO_PROFILE,
+        score: NO_SCORE,
+        rank: RANK_UNKNOWN,
+        reason: REASON_CANCELLED,
+    };
+    const NO_PROFILE: RowOut = RowOut {
+        profile: NO_PROFILE,
+        score: NO_SCORE,
+        rank: RANK_UNKNOWN,
+        reason: REASON_NO_PROFILE,
+    };
+}
+
+/// `round(n / d)` half up, for non-negative n and positive d.
+#[inline]
+pub fn round_div(n: u64, d: u64) -> u64 {
+    (2 * n + d) / (2 * d)
+}
+
+/// The rank of a score under the model's thresholds.
+#[inline]
+pub fn rank_of(score: u64, s: &Settings) -> u8 {
+    if score <= u64::from(s.poor_max) {
+        RANK_POOR
+    } else if score >= u64::from(s.good_min) {
+        RANK_GOOD
+    } else {
+        RANK_AVERAGE
+    }
+}
+
+/// One metric of a multidimensional profile, flattened in dimension order.
+#[derive(Debug, Clone)]
+pub struct MdMetric {
+    pub attr: u32,
+    pub weight: u32,
+    pub good: NodeId,
+    pub poor: NodeId,
+    pub metric_index: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct MdDim {
+    pub dimension: u32,
+    pub weight: u32,
+    /// Range of `MdPlan::metrics`.
+    pub metrics: std::ops::Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MdPlan {
+    pub dims: Vec<MdDim>,
+    pub metrics: Vec<MdMetric>,
+    /// Flat metric indices in the profile's `metrics` order (the order of reasons).
+    pub reason_order: Vec<usize>,
+    /// Every weight sums to 100 where it should, so the column-wise fast path applies.
+    pub exact_weights: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AhCategory {
+    /// Ranges of `AhPlan::criteria`.
+    pub poor: std::ops::Range<usize>,
+    pub good: std::ops::Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AhPlan {
+    pub categories: Vec<AhCategory>,
+    /// Every criterion, per category: poor ones, then good ones.
+    pub criteria: Vec<NodeId>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Plan {
+    Md(MdPlan),
+    Ah(AhPlan),
+}
+
+impl Plan {
+    /// Detail bytes per row.
+    fn slots(&self) -> usize {
+        match self {
+            Plan::Md(p) => p.metrics.len(),
+            Plan::Ah(p) => p.criteria.len(),
+        }
+    }
+}
+
+/// Per-profile scoring plans, derived once per call from the compiled ruleset.
+#[derive(Debug, Clone)]
+pub struct Plans {
+    pub profiles: Vec<Plan>,
+    /// Detail bytes per row (max over profiles).
+    pub stride: usize,
+}
+
+impl Plans {
+    pub fn new(rules: &CompiledRuleset) -> Self {
+        let profiles: Vec<Plan> = rules
+            .profiles
+            .iter()
+            .map(|p| match &p.body {
+                ProfileBody::Multidimensional { dimensions } => {
+                    let mut metrics = Vec::new();
+                    let mut dims = Vec::new();
+                    let mut exact = dimensions.iter().map(|d| d.weight).sum::<u32>() == 100;
+                    for d in dimensions {
+                        let start = metrics.len();
+                        exact &= d.metrics.iter().map(|m| m.weight).sum::<u32>() == 100;
+                        metrics.extend(d.metrics.iter().map(|m| MdMetric {
+                            attr: m.attr,
+                            weight: m.weight,
+                            good: m.good,
+                            poor: m.poor,
+                            metric_index: m.metric_index,
+                        }));
+                        dims.push(MdDim {
+                            dimension: d.dimension,
+                            weight: d.weight,
+                            metrics: start..metrics.len(),
+                        });
+                    }
+                    let mut reason_order: Vec<usize> = (0..metrics.len()).collect();
+                    reason_order.sort_by_key(|&i| metrics[i].metric_index);
+                    Plan::Md(MdPlan {
+                        dims,
+                        metrics,
+                        reason_order,
+                        exact_weights: exact,
+                    })
+                }
+                ProfileBody::AccountHealth { categories } => {
+                    let mut criteria = Vec::new();
+                    let mut cats = Vec::new();
+                    for c in categories {
+                        let p0 = criteria.len();
+                        criteria.extend(c.poor.iter().map(|(n, _)| *n));
+                        let g0 = criteria.len();
+                        criteria.extend(c.good.iter().map(|(n, _)| *n));
+                        cats.push(AhCategory {
+                            poor: p0..g0,
+                            good: g0..criteria.len(),
+                        });
+                    }
+                    Plan::Ah(AhPlan {
+                        categories: cats,
+                        criteria,
+                    })
+                }
+            })
+            .collect();
+        let stride = profiles.iter().map(Plan::slots).max().unwrap_or(0);
+        Self { profiles, stride }
+    }
+}
+
+/// One dimension of a multidimensional result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DimOut {
+    pub score: Option<u32>,
+    pub rank: u8,
+    pub effective_weight: u32,
+    pub ignored: bool,
+}
+
+/// A multidimensional result in full, computed exactly from a row's metric outcomes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MdRow {
+    pub dims: Vec<DimOut>,
+    /// Effective weight per flat metric.
+    pub metric_weights: Vec<u32>,
+    pub score: Option<u32>,
+    pub rank: u8,
+    pub reason: u8,
+}
+
+/// The metric score of an outcome (None when ignored).
+pub fn outcome_score(outcome: u8) -> Option<u32> {
+    match outcome {
+        OUTCOME_POOR => Some(0),
+        OUTCOME_GOOD => Some(100),
+        OUTCOME_IGNORED => None,
+        _ => Some(60),
+    }
+}
+
+/// SPEC §5 for one row, from its detail bytes (one per flat metric).
+pub fn md_row(plan: &MdPlan, s: &Settings, detail: &[u8], out: &mut MdRow) {
+    out.dims.clear();
+    out.metric_weights.clear();
+    out.metric_weights.resize(plan.metrics.len(), 0);
+    let outcome = |k: usize| detail.get(k).map_or(OUTCOME_IGNORED, |b| b & 0x0f);
+    for d in &plan.dims {
+        let ms = &plan.metrics[d.metrics.clone()];
+        let kept = || {
+            ms.iter()
+                .enumerate()
+                .filter(|(i, _)| outcome(d.metrics.start + i) != OUTCOME_IGNORED)
+        };
+        let s_sum: u64 = kept().map(|(_, m)| u64::from(m.weight)).sum();
+        let mut num = 0u64;
+        let mut wsum = 0u64;
+        if s_sum > 0 {
+            for (i, m) in kept() {
+                let w = round_div(u64::from(m.weight) * 100, s_sum);
+                out.metric_weights[d.metrics.start + i] = w as u32;
+                num += u64::from(outcome_score(outcome(d.metrics.start + i)).unwrap_or(0)) * w;
+                wsum += w;
+            }
+        }
+        if wsum == 0 {
+            for i in d.metrics.clone() {
+                out.metric_weights[i] = 0;
+            }
+            out.dims.push(DimOut {
+                score: None,
+                rank: RANK_UNKNOWN,
+                effective_weight: 0,
+                ignored: true,
+            });
+        } else {
+            let score = round_div(num, wsum);
+            out.dims.push(DimOut {
+                score: Some(score as u32),
+                rank: rank_of(score, s),
+                effective_weight: 0,
+                ignored: false,
+            });
+        }
+    }
+    let total: u64 = plan
+        .dims
+        .iter()
+        .zip(&out.dims)
+        .filter(|(_, o)| !o.ignored)
+        .map(|(d, _)| u64::from(d.weight))
+        .sum();
+    let mut num = 0u64;
+    let mut wsum = 0u64;
+    if total > 0 {
+        for (d, o) in plan.dims.iter().zip(out.dims.iter_mut()) {
+            if let Some(score) = o.score {
+                let w = round_div(u64::from(d.weight) * 100, total);
+                o.effective_weight = w as u32;
+                num += u64::from(score) * w;
+                wsum += w;
+            }
+        }
+    }
+    if wsum == 0 {
+        out.score = None;
+        out.rank = RANK_UNKNOWN;
+        out.reason = REASON_NO_DATA;
+    } else {
+        let score = round_div(num, wsum);
+        out.score = Some(score as u32);
+        out.rank = rank_of(score, s);
+        out.reason = REASON_NONE;
+    }
+}
+
+/// The category ranks and account rank of an Account Health row, from its detail bytes.
+pub fn ah_row(plan: &AhPlan, detail: &[u8], cat_ranks: &mut Vec<u8>) -> u8 {
+    cat_ranks.clear();
+    let held = |k: usize| detail.get(k).is_some_and(|&b| b != 0);
+    for c in &plan.categories {
+        let rank = if c.poor.clone().any(held) {
+            RANK_POOR
+        } else if c.good.clone().all(held) {
+            RANK_GOOD
+        } else {
+            RANK_AVERAGE
+        };
+        cat_ranks.push(rank);
+    }
+    account_rank(cat_ranks.iter().copied())
+}
+
+fn account_rank(ranks: impl Iterator<Item = u8>) -> u8 {
+    let (mut any_poor, mut all_good) = (false, true);
+    for r in ranks {
+        any_poor |= r == RANK_POOR;
+        all_good &= r == RANK_GOOD;
+    }
+    if any_poor {
+        RANK_POOR
+    } else if all_good {
+        RANK_GOOD
+    } else {
+        RANK_AVERAGE
+    }
+}
+
+/// A scored range of rows.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkOut {
+    pub rows: Vec<RowOut>,
+    /// `stride` bytes per row (empty unless details were asked for).
+    pub detail: Vec<u8>,
+}
+
+/// Scores rows of one table; one per worker.
+pub struct Scorer<'e, 'a> {
+    ev: Evaluator<'e, 'a>,
+    plans: &'e Plans,
+    settings: Settings,
+    want_detail: bool,
+    bufs: [Vec<u8>; 3],
+    acc: [Vec<u32>; 3],
+    slow: Vec<u8>,
+    oc: Vec<u8>,
+    remaining: Vec<u32>,
+    groups: Vec<Vec<u32>>,
+    md: MdRow,
+}
+
+impl<'e, 'a> Scorer<'e, 'a> {
+    pub fn new(
+        rules: &'e CompiledRuleset,
+        plans: &'e Plans,
+        table: &'e AccountTable<'a>,
+        as_of: i128,
+        want_detail: bool,
+    ) -> Self {
+        Self {
+            ev: Evaluator::new(rules, table, as_of),
+            plans,
+            settings: rules.settings,
+            want_detail,
+            bufs: Default::default(),
+            acc: Default::default(),
+            slow: Vec::new(),
+            oc: Vec::new(),
+            remaining: Vec::new(),
+            groups: vec![Vec::new(); plans.profiles.len()],
+            md: MdRow::default(),
+        }
+    }
+
+    /// Scores rows `start..end`.
+    pub fn score_range(&mut self, start: usize, end: usize) -> Result<ChunkOut> {
+        let n = end.saturating_sub(start);
+        let stride = if self.want_detail {
+            self.plans.stride
+        } else {
+            0
+        };
+        let mut out = ChunkOut {
+            rows: vec![RowOut::NO_PROFILE; n],
+            detail: vec![0; n * stride],
+        };
+        let mut b = start;
+        while b < end {
+            let e = (b + BLOCK).min(end);
+            self.score_block(b, e, start, &mut out)?;
+            b = e;
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::needless_range_loop)] // parallel arrays, indexed together
+    fn score_block(
+        &mut self,
+        start: usize,
+        end: usize,
+        base: usize,
+        out: &mut ChunkOut,
+    ) -> Result<()> {
+        let rules = self.ev.rules;
+        let table = self.ev.table;
+        let len = end - start;
+        self.remaining.clear();
+        for row in start..end {
+            let slot = &mut out.rows[row - base];
+            if table.is_bad(row) {
+                *slot = RowOut::BAD;
+            } else if table.is_cancelled(row) {
+                *slot = RowOut::CANCELLED;
+            } else {
+                self.remaining.push(row as u32);
+            }
+        }
+        // Profile selection: first matching segment wins.
+        for g in &mut self.groups {
+            g.clear();
+        }
+        for (p, profile) in rules.profiles.iter().enumerate() {
+            if self.remaining.is_empty() {
+                break;
+            }
+            let Some(seg) = profile.segment else {
+                std::mem::swap(&mut self.groups[p], &mut self.remaining);
+                break;
+            };
+            let sel = if self.remaining.len() == len {
+                Sel::Dense { start, len }
+            } else {
+                Sel::Sparse(&self.remaining)
+            };
+            let mut buf = std::mem::take(&mut self.bufs[0]);
+            buf.clear();
+            buf.resize(sel.len(), 0);
+            self.ev.eval(seg, &sel, &mut buf)?;
+            let group = &mut self.groups[p];
+            let mut keep = 0;
+            for k in 0..self.remaining.len() {
+                let row = self.remaining[k];
+                if buf[k] != 0 {
+                    group.push(row);
+                } else {
+                    self.remaining[keep] = row;
+                    keep += 1;
+                }
+            }
+            self.remaining.truncate(keep);
+            self.bufs[0] = buf;
+        }
+        // Rows left in `remaining` keep their NO_PROFILE result.
+        for p in 0..self.groups.len() {
+            let group = std::mem::take(&mut self.groups[p]);
+            if !group.is_empty() {
+                let sel = if group.len() == len {
+                    Sel::Dense { start, len }
+                } else {
+                    Sel::Sparse(&group)
+                };
+                let plans = self.plans;
+                match &plans.profiles[p] {
+                    Plan::Md(plan) => self.score_md(p as u32, plan, &sel, base, out)?,
+                    Plan::Ah(plan) => self.score_ah(p as u32, plan, &sel, base, out)?,
+                }
+            }
+            self.groups[p] = group;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::needless_range_loop)] // parallel arrays, indexed together
+    fn score_md(
+        &mut self,
+        p: u32,
+        plan: &MdPlan,
+        sel: &Sel<'_>,
+        base: usize,
+        out: &mut ChunkOut,
+    ) -> Result<()> {
+        let n = sel.len();
+        let nm = plan.metrics.len();
+        let ignore = self.settings.ignore_missing;
+        let need_oc = self.want_detail || ignore || !plan.exact_weights;
+        let [pb, gb, mb] = &mut self.bufs;
+        for b in [&mut *pb, &mut *gb, &mut *mb] {
+            b.clear();
+            b.resize(n, 0);
+        }
+        let [num, ssum, tot] = &mut self.acc;
+        tot.clear();
+        tot.resize(n, 0);
+        self.slow.clear();
+        self.slow.resize(n, 0);
+        if need_oc {
+            self.oc.clear();
+            self.oc.resize(n * nm, 0);
+        }
+        for d in &plan.dims {
+            num.clear();
+            num.resize(n, 0);
+            ssum.clear();
+            ssum.resize(n, 0);
+            for k in d.metrics.clone() {
+                let m = &plan.metrics[k];
+                self.ev.eval(m.poor, sel, pb)?;
+                self.ev.eval(m.good, sel, gb)?;
+                if ignore {
+                    self.ev.missing(m.attr, sel, mb);
+                }
+                let w = m.weight;
+                for i in 0..n {
+                    let (pv, gv) = (u32::from(pb[i]), u32::from(gb[i]));
+                    let ign = (1 - pv) & (1 - gv) & u32::from(mb[i]);
+                    let keep = 1 - ign;
+                    let score = (1 - pv) * (60 + 40 * gv);
+                    num[i] += score * w * keep;
+                    ssum[i] += w * keep;
+                }
+                if need_oc {
+                    for i in 0..n {
+                        let outcome = if pb[i] != 0 {
+                            OUTCOME_POOR
+                        } else if gb[i] != 0 {
+                            OUTCOME_GOOD
+                        } else if mb[i] != 0 {
+                            OUTCOME_IGNORED
+                        } else {
+                            OUTCOME_AVERAGE
+                        };
+                        self.oc[i * nm + k] = outcome | (gb[i] << 4);
+                    }
+                }
+            }
+            let dw = d.weight;
+            for i in 0..n {
+                let fast = ssum[i] == 100;
+                self.slow[i] |= (!fast) as u8;
+                tot[i] += ((2 * num[i] + 100) / 200) * dw * fast as u32;
+            }
+        }
+        let s = self.settings;
+        for i in 0..n {
+            let row = sel.row(i);
+            let Some(slot) = out.rows.get_mut(row.wrapping_sub(base)) else {
+                continue;
+            };
+            if self.slow[i] == 0 && plan.exact_weights {
+                let score = u64::from((2 * tot[i] + 100) / 200);
+                *slot = RowOut {
+                    profile: p,
+                    score: score as i32,
+                    rank: rank_of(score, &s),
+                    reason: 0,
+                };
+            } else {
+                md_row(plan, &s, &self.oc[i * nm..(i + 1) * nm], &mut self.md);
+                *slot = RowOut {
+                    profile: p,
+                    score: self.md.score.map_or(NO_SCORE, |v| v as i32),
+                    rank: self.md.rank,
+                    reason: self.md.reason,
+                };
+            }
+            if self.want_detail {
+                let stride = self.plans.stride;
+                let at = (row - base) * stride;
+                if let Some(dst) = out.detail.get_mut(at..at + nm) {
+                    dst.copy_from_slice(&self.oc[i * nm..(i + 1) * nm]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::needless_range_loop)] // parallel arrays, indexed together
+    fn score_ah(
+        &mut self,
+        p: u32,
+        plan: &AhPlan,
+        sel: &Sel<'_>,
+        base: usize,
+        out: &mut ChunkOut,
+    ) -> Result<()> {
+        let n = sel.len();
+        let [buf, any_poor_cat, good_all_cat] = &mut self.bufs;
+        buf.clear();
+        buf.resize(n, 0);
+        // acc[0]: any category POOR; acc[1]: every category GOOD.
+        let [any_poor, all_good, _] = &mut self.acc;
+        any_poor.clear();
+        any_poor.resize(n, 0);
+        all_good.clear();
+        all_good.resize(n, 1);
+        let stride = self.plans.stride;
+        for c in &plan.categories {
+            any_poor_cat.clear();
+            any_poor_cat.resize(n, 0);
+            good_all_cat.clear();
+            good_all_cat.resize(n, 1);
+            for k in c.poor.clone().chain(c.good.clone()) {
+                let is_poor = k < c.poor.end;
+                self.ev.eval(plan.criteria[k], sel, buf)?;
+                let acc = if is_poor {
+                    &mut *any_poor_cat
+                } else {
+                    &mut *good_all_cat
+                };
+                for (a, &v) in acc.iter_mut().zip(buf.iter()) {
+                    if is_poor {
+                        *a |= v;
+                    } else {
+                        *a &= v;
+                    }
+                }
+                if self.want_detail {
+                    for (i, &v) in buf.iter().enumerate() {
+                        let at = (sel.row(i).wrapping_sub(base))
+                            .wrapping_mul(stride)
+                            .wrapping_add(k);
+                        if let Some(d) = out.detail.get_mut(at) {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+            for i in 0..n {
+                let poor = u32::from(any_poor_cat[i]);
+                any_poor[i] |= poor;
+                all_good[i] &= (1 - poor) & u32::from(good_all_cat[i]);
+            }
+        }
+        for i in 0..n {
+            let Some(slot) = out.rows.get_mut(sel.row(i).wrapping_sub(base)) else {
+                continue;
+            };
+            let rank = if any_poor[i] != 0 {
+                RANK_POOR
+            } else if all_good[i] != 0 {
+                RANK_GOOD
+            } else {
+                RANK_AVERAGE
+            };
+            *slot = RowOut {
+                profile: p,
+                score: NO_SCORE,
+                rank,
+                reason: 0,
+            };
+        }
+        Ok(())
+    }
+}
