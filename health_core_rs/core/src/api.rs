@@ -119,3 +119,7 @@ pub fn roll_up_enterprise_health_bytes(request: &[u8]) -> Result<Vec<u8>> {
     let req = proto::RollUpEnterpriseHealthRequest::decode(request)?;
     Ok(enterprise::roll_up(&req)?.encode_to_vec())
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;
