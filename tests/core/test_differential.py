@@ -132,9 +132,9 @@ def _arrow_diff(expected_rows, batch) -> list[str]:
             elif got[column] != value:
                 problems.append(f"row {i}: {column} = {got[column]!r}, want {value!r}")
         for column, value in got.items():
-            if column not in want and (column.endswith(".score") or column.endswith(".rank")):
-                if value is not None:
-                    problems.append(f"row {i}: {column} = {value!r}, want null (not its profile)")
+            is_dimension = column.endswith((".score", ".rank"))
+            if column not in want and is_dimension and value is not None:
+                problems.append(f"row {i}: {column} = {value!r}, want null (not its profile)")
     return problems
 
 
