@@ -1655,3 +1655,169 @@ fn enterprise_bad_input() {
     let err = roll(HealthModel::Unspecified, None, vec![]).unwrap_err();
     assert_eq!(err.violations()[0].path, "model");
 }
+
+// ---------- timing (run: cargo test --release -p health-core --lib timing -- --ignored --nocapture) ----------
+
+/// 20 NUMBER metrics in 5 dimensions (4 x 25 each), one default profile.
+fn bench_ruleset() -> CompiledRuleset {
+    let dims: Vec<String> = (0..5).map(|d| format!("d{d}")).collect();
+    let attrs: Vec<String> = (0..20).map(|m| format!("m{m}")).collect();
+    let r = Ruleset {
+        version: "bench".into(),
+        model: HealthModel::Multidimensional as i32,
+        catalog: Some(proto::Catalog {
+            attributes: attrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| attribute(a, proto::AttributeType::Number, &dims[i / 4]))
+                .collect(),
+            dimensions: dims
+                .iter()
+                .map(|d| proto::Dimension {
+                    name: d.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        settings: None,
+        profiles: vec![md_profile(
+            "default",
+            None,
+            &dims.iter().map(|d| (d.as_str(), 20)).collect::<Vec<_>>(),
+            attrs
+                .iter()
+                .map(|a| {
+                    metric(
+                        a,
+                        25,
+                        num(a, Op::GreaterThanOrEqual, 70.0),
+                        num(a, Op::LessThan, 30.0),
+                    )
+                })
+                .collect(),
+        )],
+    };
+    compiled(&r)
+}
+
+fn time_it(label: &str, runs: usize, per: f64, unit: &str, mut f: impl FnMut()) {
+    f(); // warm up
+    let mut best = f64::INFINITY;
+    for _ in 0..runs {
+        let t = std::time::Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{label}: best of {runs} = {:.1} ms, {:.3} {unit}",
+        best * 1e3,
+        best * 1e9 / per
+    );
+}
+
+#[test]
+#[ignore]
+fn timing() {
+    let rules = bench_ruleset();
+    let n = 1_000_000;
+    let mut g = Lcg(42);
+    let mut fields: Vec<(String, ArrayRef)> = vec![(
+        "id".into(),
+        Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("acct-{i}")),
+        )),
+    )];
+    for m in 0..20 {
+        let v: Vec<f64> = (0..n).map(|_| g.below(100) as f64).collect();
+        fields.push((format!("m{m}"), Arc::new(Float64Array::from(v))));
+    }
+    let batch = RecordBatch::try_from_iter(fields).unwrap();
+    time_it("arrow decode only", 3, (n * 20) as f64, "ns/value", || {
+        arrow_io::decode(&rules, &batch).unwrap();
+    });
+    let d = arrow_io::decode(&rules, &batch).unwrap();
+    let plans = crate::score::Plans::new(&rules);
+    time_it(
+        "scoring only (1 thread)",
+        3,
+        (n * 20) as f64,
+        "ns/value",
+        || {
+            crate::score::Scorer::new(&rules, &plans, &d.table, AS_OF, false)
+                .score_range(0, n)
+                .unwrap();
+        },
+    );
+    let id_strings: Vec<String> = (0..n).map(|i| format!("acct-{i}")).collect();
+    let ids: Vec<Option<&str>> = id_strings.iter().map(|s| Some(s.as_str())).collect();
+    time_it("check_ids only", 3, (n * 20) as f64, "ns/value", || {
+        crate::table::check_ids(&ids, |_, _| {});
+    });
+    if std::env::var("TIMING_QUICK").is_ok() {
+        return;
+    }
+    for threads in [1, 2] {
+        time_it(
+            &format!("arrow 1M x 20, {threads} thread(s)"),
+            5,
+            (n * 20) as f64,
+            "ns/value",
+            || {
+                let out = score_record_batch_with_threads(
+                    &rules,
+                    &batch,
+                    AS_OF,
+                    proto::ScoreView::Basic,
+                    threads,
+                )
+                .unwrap();
+                assert_eq!(out.num_rows(), n);
+            },
+        );
+    }
+
+    let m = 200_000;
+    let accounts: Vec<Account> = (0..m)
+        .map(|i| {
+            let vals: Vec<(String, Val)> = (0..20)
+                .map(|k| (format!("m{k}"), Val::N(g.below(100) as f64)))
+                .collect();
+            let refs: Vec<(&str, Val)> =
+                vals.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            account(&format!("acct-{i}"), &refs)
+        })
+        .collect();
+    let rows_req = request(accounts.clone(), proto::ScoreView::Basic).encode_to_vec();
+    let mut cols_req = request(vec![], proto::ScoreView::Basic);
+    cols_req.account_columns = Some(to_columns(&rules, &accounts));
+    let cols_req = cols_req.encode_to_vec();
+    for threads in [1, 2] {
+        time_it(
+            &format!("proto rows 200k x 20, {threads} thread(s)"),
+            3,
+            m as f64,
+            "ns/account",
+            || {
+                score_request_bytes_with_threads(&rules, &rows_req, threads).unwrap();
+            },
+        );
+        time_it(
+            &format!("proto columns 200k x 20, {threads} thread(s)"),
+            3,
+            m as f64,
+            "ns/account",
+            || {
+                score_request_bytes_with_threads(&rules, &cols_req, threads).unwrap();
+            },
+        );
+    }
+    time_it(
+        "prost decode only, rows 200k x 20",
+        3,
+        m as f64,
+        "ns/account",
+        || {
+            ScoreAccountsRequest::decode(rows_req.as_slice()).unwrap();
+        },
+    );
+}

@@ -232,14 +232,14 @@ fn time_column(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<Ve
 }
 
 /// The decoded batch: the table, the `id` column, and per-row errors (sorted, joined).
-struct Decoded<'b> {
-    table: AccountTable<'b>,
+pub(crate) struct Decoded<'b> {
+    pub(crate) table: AccountTable<'b>,
     ids: ArrayRef,
     id_field: Arc<Field>,
     errors: Vec<Option<String>>,
 }
 
-fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Result<Decoded<'b>> {
+pub(crate) fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Result<Decoded<'b>> {
     let names = Names::new(rules);
     let n = batch.num_rows();
     let schema = batch.schema();
@@ -253,7 +253,7 @@ fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Result<Decoded
         if !for_each_str(ids.as_ref(), |_, v| id_values.push(v)) {
             return Err(malformed("id", "account ids", ids.data_type()));
         }
-        check_ids(id_values.into_iter(), |row, first| {
+        check_ids(&id_values, |row, first| {
             errors.push((
                 row,
                 match first {

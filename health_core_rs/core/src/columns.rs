@@ -34,7 +34,8 @@ pub fn table_from_columns(
     let lookback_columns = std::mem::take(&mut cols.lookbacks);
     let n = cols.ids.len();
     let mut v: Vec<(usize, Violation)> = Vec::new();
-    check_ids(cols.ids.iter().map(|s| Some(s.as_str())), |row, first| {
+    let ids: Vec<Option<&str>> = cols.ids.iter().map(|s| Some(s.as_str())).collect();
+    check_ids(&ids, |row, first| {
         let msg = match first {
             None => "id is required".to_string(),
             Some(f) => format!("duplicate id (also ids[{f}])"),

@@ -255,17 +255,15 @@ pub fn table_from_accounts(
             sink.set_history(row, key, &points);
         }
     }
-    check_ids(
-        accounts.iter().map(|a| Some(a.id.as_str())),
-        |row, first| {
-            let msg = match first {
-                None => "id is required".to_string(),
-                Some(f) => format!("duplicate id (also accounts[{f}])"),
-            };
-            sink.violations
-                .push((row, Violation::new(format!("accounts[{row}].id"), msg)));
-        },
-    );
+    let ids: Vec<Option<&str>> = accounts.iter().map(|a| Some(a.id.as_str())).collect();
+    check_ids(&ids, |row, first| {
+        let msg = match first {
+            None => "id is required".to_string(),
+            Some(f) => format!("duplicate id (also accounts[{f}])"),
+        };
+        sink.violations
+            .push((row, Violation::new(format!("accounts[{row}].id"), msg)));
+    });
     let (table, mut v) = sink.finish();
     // HashMap order is random: order each account's violations by path, accounts in order.
     v.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));

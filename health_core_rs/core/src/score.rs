@@ -533,13 +533,16 @@ impl<'e, 'a> Scorer<'e, 'a> {
                     self.ev.missing(m.attr, sel, mb);
                 }
                 let w = m.weight;
-                for i in 0..n {
-                    let (pv, gv) = (u32::from(pb[i]), u32::from(gb[i]));
-                    let ign = (1 - pv) & (1 - gv) & u32::from(mb[i]);
-                    let keep = 1 - ign;
+                let metric_values = num
+                    .iter_mut()
+                    .zip(ssum.iter_mut())
+                    .zip(pb.iter().zip(gb.iter()).zip(mb.iter()));
+                for ((nv, sv), ((&p, &g), &missing)) in metric_values {
+                    let (pv, gv) = (u32::from(p), u32::from(g));
+                    let keep = 1 - ((1 - pv) & (1 - gv) & u32::from(missing));
                     let score = (1 - pv) * (60 + 40 * gv);
-                    num[i] += score * w * keep;
-                    ssum[i] += w * keep;
+                    *nv += score * w * keep;
+                    *sv += w * keep;
                 }
                 if need_oc {
                     for i in 0..n {
@@ -557,10 +560,15 @@ impl<'e, 'a> Scorer<'e, 'a> {
                 }
             }
             let dw = d.weight;
-            for i in 0..n {
-                let fast = ssum[i] == 100;
-                self.slow[i] |= (!fast) as u8;
-                tot[i] += ((2 * num[i] + 100) / 200) * dw * fast as u32;
+            for (((t, slow), &nv), &sv) in tot
+                .iter_mut()
+                .zip(self.slow.iter_mut())
+                .zip(num.iter())
+                .zip(ssum.iter())
+            {
+                let fast = sv == 100;
+                *slow |= (!fast) as u8;
+                *t += ((2 * nv + 100) / 200) * dw * fast as u32;
             }
         }
         let s = self.settings;

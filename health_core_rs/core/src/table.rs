@@ -208,25 +208,91 @@ pub fn lookback_instant(as_of: i128, period_days: u32) -> i128 {
     as_of - i128::from(period_days) * NANOS_PER_DAY
 }
 
-/// Flags every later occurrence of an id already seen, and every empty id. `report(row, first)`
-/// receives the row and, for a duplicate, the row of the first occurrence.
-pub fn check_ids<'s>(
-    ids: impl ExactSizeIterator<Item = Option<&'s str>>,
-    mut report: impl FnMut(usize, Option<usize>),
-) {
-    let mut seen: FxMap<&'s str, u32> = FxMap::default();
-    seen.reserve(ids.len());
-    for (row, id) in ids.enumerate() {
-        match id {
-            None | Some("") => report(row, None),
-            Some(id) => {
-                if let Some(&first) = seen.get(id) {
-                    report(row, Some(first as usize));
-                } else {
-                    seen.insert(id, row as u32);
+/// A 64-bit hash of an id with well-mixed bits (FxHash, then the splitmix64 finaliser).
+#[inline]
+fn id_hash(s: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(s.as_bytes());
+    let mut x = h.finish() ^ s.len() as u64;
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Ids per partition of the duplicate check: a partition's table stays in cache.
+const IDS_PER_PARTITION: usize = 4096;
+
+/// Flags every empty (or null) id and every later occurrence of an id already seen.
+/// `report(row, first)` is called in row order, with the row of the first occurrence for a
+/// duplicate.
+///
+/// One hash table over a million ids misses the cache on nearly every probe; so the ids are
+/// first partitioned by the top bits of their hash (a counting sort, which keeps rows ascending
+/// within a partition), then each partition is checked with a small table.
+pub fn check_ids(ids: &[Option<&str>], mut report: impl FnMut(usize, Option<usize>)) {
+    let n = ids.len();
+    let bits = (n / IDS_PER_PARTITION)
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros();
+    let part_of = |h: u64| {
+        if bits == 0 {
+            0
+        } else {
+            (h >> (64 - bits)) as usize
+        }
+    };
+    let hashes: Vec<u64> = ids.iter().map(|id| id.map_or(0, id_hash)).collect();
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for (id, &h) in ids.iter().zip(&hashes) {
+        if id.is_some_and(|s| !s.is_empty()) {
+            starts[part_of(h) + 1] += 1;
+        }
+    }
+    for p in 1..starts.len() {
+        starts[p] += starts[p - 1];
+    }
+    let mut fill = starts.clone();
+    let mut order = vec![0u32; starts[starts.len() - 1]];
+    let mut found: Vec<(usize, Option<usize>)> = Vec::new();
+    for (row, (id, &h)) in ids.iter().zip(&hashes).enumerate() {
+        if id.is_some_and(|s| !s.is_empty()) {
+            let p = part_of(h);
+            order[fill[p]] = row as u32;
+            fill[p] += 1;
+        } else {
+            found.push((row, None));
+        }
+    }
+    let mut table: Vec<u32> = Vec::new();
+    for p in 0..1usize << bits {
+        let rows = &order[starts[p]..starts[p + 1]];
+        let size = (rows.len() * 2).next_power_of_two().max(16);
+        table.clear();
+        table.resize(size, u32::MAX);
+        let mask = size - 1;
+        for &row in rows {
+            let h = hashes[row as usize];
+            let mut slot = h as usize & mask;
+            loop {
+                let other = table[slot];
+                if other == u32::MAX {
+                    table[slot] = row;
+                    break;
                 }
+                if hashes[other as usize] == h && ids[other as usize] == ids[row as usize] {
+                    found.push((row as usize, Some(other as usize)));
+                    break;
+                }
+                slot = (slot + 1) & mask;
             }
         }
+    }
+    found.sort_unstable();
+    for (row, first) in found {
+        report(row, first);
     }
 }
 
@@ -234,4 +300,27 @@ pub fn check_ids<'s>(
 pub fn sorted_violations(mut v: Vec<(usize, Violation)>) -> Vec<Violation> {
     v.sort_by_key(|(row, _)| *row);
     v.into_iter().map(|(_, v)| v).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_ids;
+
+    #[test]
+    fn duplicate_ids_across_partitions() {
+        let names: Vec<String> = (0..20_000).map(|i| format!("id-{}", i % 9_000)).collect();
+        let mut ids: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+        ids[5] = None;
+        ids[6] = Some("");
+        let mut found = Vec::new();
+        check_ids(&ids, |row, first| found.push((row, first)));
+        let mut expect = vec![(5, None), (6, None)];
+        // Rows 9000.. repeat 0..; the first occurrence is always the earliest row.
+        expect.extend((9_000..20_000).map(|r| (r, Some(r % 9_000))));
+        expect.retain(|&(r, f)| !matches!(f, Some(5 | 6)) || r < 9_000);
+        // ids 5 and 6 were blanked, so their second occurrence is the first one seen.
+        expect.extend([(18_005, Some(9_005)), (18_006, Some(9_006))]);
+        expect.sort_unstable();
+        assert_eq!(found, expect);
+    }
 }
