@@ -371,19 +371,22 @@ pub(crate) fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Res
 
 /// A Utf8 array built straight from its buffers.
 fn utf8<'s>(n: usize, value: impl Fn(usize) -> Option<&'s str>) -> ArrayRef {
+    if (0..n).all(|i| value(i).is_none()) {
+        return arrow_array::new_null_array(&DataType::Utf8, n);
+    }
     let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
     let mut bytes: Vec<u8> = Vec::with_capacity(n * 4);
-    let mut valid: Vec<bool> = Vec::with_capacity(n);
+    let mut valid = arrow_buffer::BooleanBufferBuilder::new(n);
     offsets.push(0);
     for i in 0..n {
         let v = value(i);
         if let Some(s) = v {
             bytes.extend_from_slice(s.as_bytes());
         }
-        valid.push(v.is_some());
+        valid.append(v.is_some());
         offsets.push(bytes.len() as i32);
     }
-    let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
+    let nulls = Some(NullBuffer::new(valid.finish())).filter(|nb| nb.null_count() > 0);
     // Offsets are monotonic and every slice is a whole &str, so this cannot fail.
     Arc::new(StringArray::new(
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
