@@ -55,7 +55,7 @@ test-rust:
 	cargo test --workspace --quiet
 
 stubtest: build
-	$(BIN)/python -m mypy.stubtest healthscore._core --allowlist scripts/stubtest-allowlist.txt
+	$(BIN)/python -m mypy.stubtest healthscore._core
 
 test-python: build
 	$(BIN)/pytest -q

@@ -2,6 +2,20 @@
 
 from typing import final
 
+__all__ = [
+    "CompiledRuleset",
+    "CoreError",
+    "InternalError",
+    "InvalidAccountsError",
+    "InvalidRulesetError",
+    "MalformedInputError",
+    "__version__",
+    "_panic_for_test",
+    "build_profile",
+    "compile_ruleset",
+    "roll_up_enterprise_health",
+]
+
 __version__: str
 build_profile: str
 
