@@ -155,9 +155,19 @@ def test_criteria_nested_32_deep_are_fine_33_are_not(engine, errors):
     )
 
 
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
 def test_criteria_nested_beyond_the_decoder_limit_are_malformed(engine, errors):
-    leaf = pred("logins", O.OPERATOR_GREATER_THAN, 3)
-    data = _rules(nested(leaf, 200)).SerializeToString()
+    # Python's protobuf refuses to build this message, so its bytes are put together by hand:
+    # Ruleset.profiles[0].categories[0].good[0] = 200 nested negations.
+    criterion = nested(pred("logins", O.OPERATOR_GREATER_THAN, 3), 200).SerializeToString()
+    category_bytes = _field(1, b"C") + _field(2, criterion)
+    profile_bytes = _field(1, b"p") + _field(4, category_bytes)
+    base = _rules()
+    base.ClearField("profiles")
+    data = base.SerializeToString() + _field(5, profile_bytes)
     with pytest.raises(errors.MalformedInputError):
         engine.compile_ruleset(data)
 

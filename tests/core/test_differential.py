@@ -17,8 +17,22 @@ from hypothesis import strategies as st
 from healthscore.v1 import ruleset_pb2, scoring_pb2
 from tests import reference, strategies
 from tests.core import support
+from tests.core.builders import (
+    TIME,
+    O,
+    account,
+    attr,
+    catalog,
+    category,
+    days,
+    pred,
+    profile,
+    request,
+    ruleset,
+    when,
+)
 from tests.reference.convert import expected_arrow_rows, to_arrow, to_columns
-from tests.reference.model import timestamp_ns
+from tests.reference.model import I64_MAX, I64_MIN, timestamp_ns
 
 AH = ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH
 MD = ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL
@@ -203,3 +217,25 @@ def test_reference_handles_generated_cases(case, sentinels):
         support.describe_case(ruleset, columnar),
         names=("reference rows", "reference columns"),
     )
+
+
+# --- fixed edge cases --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [I64_MIN, I64_MIN + 1, -9_223_372_036 * 10**9 - 1, I64_MAX],
+    ids=["int64-min", "int64-min+1", "below-first-whole-second", "int64-max"],
+)
+def test_times_at_the_int64_limits(eng, instant):
+    """Every instant that 64-bit nanoseconds hold is a valid TIME (years 1677..2262), as_of too."""
+    cat = catalog(attr("t", TIME))
+    crit = [pred("t", O.OPERATOR_WITHIN_LAST_DAYS, days(0)), pred("t", O.OPERATOR_IS_NOT_EMPTY)]
+    rules = ruleset(AH, cat, profile("p", categories=[category("C", good=crit)]))
+    req = request(account("a", t=when(instant)), view=scoring_pb2.SCORE_VIEW_FULL, as_of_ns=instant)
+    expected = reference.score(rules, req)
+    try:
+        actual = eng.compile_ruleset(rules).score(req)
+    except Exception as exc:
+        pytest.fail(f"engine raised {exc!r} on a valid case:{support.describe_case(rules, req)}")
+    support.assert_same(expected, actual, support.describe_case(rules, req))
