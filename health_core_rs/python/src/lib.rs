@@ -17,19 +17,47 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PyTuple};
 
-create_exception!(_core, CoreError, PyException, "Base of every error the core raises.");
-create_exception!(_core, InvalidRulesetError, CoreError, "The ruleset does not validate.");
-create_exception!(_core, InvalidAccountsError, CoreError, "Account data that cannot be scored.");
-create_exception!(_core, MalformedInputError, CoreError, "Bytes or Arrow data of the wrong shape.");
-create_exception!(_core, InternalError, CoreError, "A bug in the core (including a panic).");
+create_exception!(
+    _core,
+    CoreError,
+    PyException,
+    "Base of every error the core raises."
+);
+create_exception!(
+    _core,
+    InvalidRulesetError,
+    CoreError,
+    "The ruleset does not validate."
+);
+create_exception!(
+    _core,
+    InvalidAccountsError,
+    CoreError,
+    "Account data that cannot be scored."
+);
+create_exception!(
+    _core,
+    MalformedInputError,
+    CoreError,
+    "Bytes or Arrow data of the wrong shape."
+);
+create_exception!(
+    _core,
+    InternalError,
+    CoreError,
+    "A bug in the core (including a panic)."
+);
 
 const ARROW_SCHEMA: &std::ffi::CStr = c"arrow_schema";
 const ARROW_ARRAY: &std::ffi::CStr = c"arrow_array";
 
 /// Raised exceptions carry `(message, [(path, message), ...])`.
 fn to_py_err(err: Error) -> PyErr {
-    let violations: Vec<(String, String)> =
-        err.violations().iter().map(|v| (v.path.clone(), v.message.clone())).collect();
+    let violations: Vec<(String, String)> = err
+        .violations()
+        .iter()
+        .map(|v| (v.path.clone(), v.message.clone()))
+        .collect();
     let args = (err.to_string(), violations);
     match err {
         Error::InvalidRuleset(_) => InvalidRulesetError::new_err(args),
@@ -55,7 +83,10 @@ where
 {
     py.detach(|| match catch_unwind(AssertUnwindSafe(work)) {
         Ok(result) => result,
-        Err(payload) => Err(Error::Internal(format!("panic: {}", panic_message(&*payload)))),
+        Err(payload) => Err(Error::Internal(format!(
+            "panic: {}",
+            panic_message(&*payload)
+        ))),
     })
     .map_err(to_py_err)
 }
@@ -71,7 +102,11 @@ impl CompiledRuleset {
     /// Non-fatal findings as (path, message) pairs.
     #[getter]
     fn warnings(&self) -> Vec<(String, String)> {
-        self.inner.warnings.iter().map(|v| (v.path.clone(), v.message.clone())).collect()
+        self.inner
+            .warnings
+            .iter()
+            .map(|v| (v.path.clone(), v.message.clone()))
+            .collect()
     }
 
     /// The `Ruleset.version` label copied into results.
@@ -92,7 +127,9 @@ impl CompiledRuleset {
     /// Serialized ScoreAccountsRequest in, serialized ScoreAccountsResponse out.
     fn score<'py>(&self, py: Python<'py>, request: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
         let rules = Arc::clone(&self.inner);
-        let out = run_detached(py, move || health_core::score_request_bytes(&rules, request))?;
+        let out = run_detached(py, move || {
+            health_core::score_request_bytes(&rules, request)
+        })?;
         Ok(PyBytes::new(py, &out))
     }
 
@@ -109,30 +146,51 @@ impl CompiledRuleset {
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let batch = import_batch(schema_capsule, array_capsule)?;
-        let view = proto::ScoreView::try_from(view)
-            .map_err(|_| MalformedInputError::new_err((format!("unknown view {view}"), Vec::<(String, String)>::new())))?;
+        let view = proto::ScoreView::try_from(view).map_err(|_| {
+            MalformedInputError::new_err((
+                format!("unknown view {view}"),
+                Vec::<(String, String)>::new(),
+            ))
+        })?;
         let rules = Arc::clone(&self.inner);
         let threads = threads.unwrap_or_else(health_core::pool::default_threads);
         let out = run_detached(py, move || {
-            health_core::score_record_batch_with_threads(&rules, &batch, as_of_unix_nanos, view, threads)
+            health_core::score_record_batch_with_threads(
+                &rules,
+                &batch,
+                as_of_unix_nanos,
+                view,
+                threads,
+            )
         })?;
         export_batch(py, out)
     }
 }
 
 /// Moves a record batch out of Arrow C data interface capsules (zero-copy).
-fn import_batch(schema: &Bound<'_, PyCapsule>, array: &Bound<'_, PyCapsule>) -> PyResult<RecordBatch> {
+fn import_batch(
+    schema: &Bound<'_, PyCapsule>,
+    array: &Bound<'_, PyCapsule>,
+) -> PyResult<RecordBatch> {
     let schema_ptr: NonNull<FFI_ArrowSchema> = schema.pointer_checked(Some(ARROW_SCHEMA))?.cast();
     let array_ptr: NonNull<FFI_ArrowArray> = array.pointer_checked(Some(ARROW_ARRAY))?.cast();
     // SAFETY: the capsules are named per the Arrow PyCapsule interface, so they point to valid
     // C structs; `from_raw` moves the array out and marks the original released, so the capsule's
     // destructor will not release it twice. The schema is only borrowed.
-    let (ffi_array, ffi_schema) = unsafe { (FFI_ArrowArray::from_raw(array_ptr.as_ptr()), schema_ptr.as_ref()) };
+    let (ffi_array, ffi_schema) = unsafe {
+        (
+            FFI_ArrowArray::from_raw(array_ptr.as_ptr()),
+            schema_ptr.as_ref(),
+        )
+    };
     // SAFETY: the array and schema come from the same producer call.
-    let data = unsafe { from_ffi(ffi_array, ffi_schema) }.map_err(|e| to_py_err(Error::Malformed(e.to_string())))?;
+    let data = unsafe { from_ffi(ffi_array, ffi_schema) }
+        .map_err(|e| to_py_err(Error::Malformed(e.to_string())))?;
     let is_struct = matches!(data.data_type(), arrow_schema::DataType::Struct(_));
     if !is_struct {
-        return Err(to_py_err(Error::Malformed("expected a record batch (a struct array)".into())));
+        return Err(to_py_err(Error::Malformed(
+            "expected a record batch (a struct array)".into(),
+        )));
     }
     Ok(RecordBatch::from(StructArray::from(data)))
 }
@@ -140,7 +198,8 @@ fn import_batch(schema: &Bound<'_, PyCapsule>, array: &Bound<'_, PyCapsule>) -> 
 /// Hands a record batch to Python as an (arrow_schema, arrow_array) capsule pair.
 fn export_batch(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyTuple>> {
     let data = StructArray::from(batch).into_data();
-    let (ffi_array, ffi_schema) = to_ffi(&data).map_err(|e| to_py_err(Error::Internal(e.to_string())))?;
+    let (ffi_array, ffi_schema) =
+        to_ffi(&data).map_err(|e| to_py_err(Error::Internal(e.to_string())))?;
     let schema = PyCapsule::new_with_value(py, ffi_schema, ARROW_SCHEMA)?;
     let array = PyCapsule::new_with_value(py, ffi_array, ARROW_ARRAY)?;
     PyTuple::new(py, [schema.into_any(), array.into_any()])
@@ -150,12 +209,17 @@ fn export_batch(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyTupl
 #[pyfunction]
 fn compile_ruleset(py: Python<'_>, ruleset: &[u8]) -> PyResult<CompiledRuleset> {
     let compiled = run_detached(py, || health_core::compile::compile_bytes(ruleset))?;
-    Ok(CompiledRuleset { inner: Arc::new(compiled) })
+    Ok(CompiledRuleset {
+        inner: Arc::new(compiled),
+    })
 }
 
 /// Serialized RollUpEnterpriseHealthRequest in, serialized response out.
 #[pyfunction]
-fn roll_up_enterprise_health<'py>(py: Python<'py>, request: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+fn roll_up_enterprise_health<'py>(
+    py: Python<'py>,
+    request: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
     let out = run_detached(py, || health_core::roll_up_enterprise_health_bytes(request))?;
     Ok(PyBytes::new(py, &out))
 }
@@ -163,17 +227,29 @@ fn roll_up_enterprise_health<'py>(py: Python<'py>, request: &[u8]) -> PyResult<B
 /// Panics inside the core, to prove a panic surfaces as `InternalError` (used by tests).
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
-    run_detached(py, || -> health_core::Result<()> { panic!("deliberate test panic") })
+    run_detached(py, || -> health_core::Result<()> {
+        panic!("deliberate test panic")
+    })
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("build_profile", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add(
+        "build_profile",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
     m.add("CoreError", py.get_type::<CoreError>())?;
     m.add("InvalidRulesetError", py.get_type::<InvalidRulesetError>())?;
-    m.add("InvalidAccountsError", py.get_type::<InvalidAccountsError>())?;
+    m.add(
+        "InvalidAccountsError",
+        py.get_type::<InvalidAccountsError>(),
+    )?;
     m.add("MalformedInputError", py.get_type::<MalformedInputError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add_class::<CompiledRuleset>()?;
