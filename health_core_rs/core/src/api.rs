@@ -22,6 +22,9 @@ pub fn score_request_bytes_with_threads(
     request: &[u8],
     threads: usize,
 ) -> Result<Vec<u8>> {
+    if let Some(out) = crate::wire::score_request(rules, request, threads) {
+        return out;
+    }
     let mut req = proto::ScoreAccountsRequest::decode(request)?;
     if !req.accounts.is_empty() && req.account_columns.is_some() {
         return Err(Error::InvalidAccounts(vec![Violation::new(

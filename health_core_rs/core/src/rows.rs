@@ -1,8 +1,10 @@
 //! Row-form accounts (`ScoreAccountsRequest.accounts`) into an `AccountTable`, with every
 //! bad-input violation collected (paths as in docs/semantics.md).
 
+use std::borrow::Cow;
+
 use crate::error::Violation;
-use crate::ir::{AttrType, BOOL_FALSE, BOOL_TRUE, CODE_MISSING};
+use crate::ir::{AttrType, BOOL_FALSE, BOOL_MISSING, BOOL_TRUE, CODE_MISSING, TIME_MISSING};
 use crate::proto;
 use crate::table::{check_ids, lookback_instant, timestamp_nanos, AccountTable, Column, Names};
 
@@ -21,14 +23,51 @@ pub enum ValueRef<'v> {
 /// One history point as it arrives: its time (None = unset) and value.
 pub type PointRef = (Option<(i64, i32)>, f64);
 
+/// A column being filled (always owned, one kind per attribute type).
+enum Col {
+    Number(Vec<f64>),
+    Code(Vec<u32>),
+    Bool(Vec<u8>),
+    Time(Vec<i64>),
+}
+
+impl Col {
+    fn missing(ty: AttrType, len: usize) -> Col {
+        match ty {
+            AttrType::Number => Col::Number(vec![f64::NAN; len]),
+            AttrType::Text | AttrType::Ordinal => Col::Code(vec![CODE_MISSING; len]),
+            AttrType::Bool => Col::Bool(vec![BOOL_MISSING; len]),
+            AttrType::Time => Col::Time(vec![TIME_MISSING; len]),
+        }
+    }
+
+    fn resize(&mut self, len: usize) {
+        match self {
+            Col::Number(v) => v.resize(len, f64::NAN),
+            Col::Code(v) => v.resize(len, CODE_MISSING),
+            Col::Bool(v) => v.resize(len, BOOL_MISSING),
+            Col::Time(v) => v.resize(len, TIME_MISSING),
+        }
+    }
+
+    fn into_column(self) -> Column<'static> {
+        match self {
+            Col::Number(v) => Column::Number(Cow::Owned(v)),
+            Col::Code(v) => Column::Code(v),
+            Col::Bool(v) => Column::Bool(v),
+            Col::Time(v) => Column::Time(v),
+        }
+    }
+}
+
 /// Writes row-form values into columns, validating them. Shared by the prost path and the
-/// hand-rolled wire decoder, so both report the same violations.
+/// hand-rolled wire decoder (`wire.rs`), so both report the same violations.
 pub struct RowSink<'n, 'r> {
     names: &'n Names<'r>,
     as_of: i128,
-    columns: Vec<Column<'static>>,
+    columns: Vec<Col>,
     cancelled: Vec<bool>,
-    lookbacks: Vec<Option<Vec<f64>>>,
+    lookbacks: Vec<Vec<f64>>,
     pub violations: Vec<(usize, Violation)>,
 }
 
@@ -47,6 +86,7 @@ fn kind_name(v: &ValueRef<'_>) -> &'static str {
 }
 
 impl<'n, 'r> RowSink<'n, 'r> {
+    /// A sink for `len` rows (see `resize`), all without values.
     pub fn new(names: &'n Names<'r>, len: usize, as_of: i128) -> Self {
         let rules = names.rules;
         Self {
@@ -55,16 +95,41 @@ impl<'n, 'r> RowSink<'n, 'r> {
             columns: rules
                 .attributes
                 .iter()
-                .map(|a| Column::missing(a.ty, len))
+                .map(|a| Col::missing(a.ty, len))
                 .collect(),
             cancelled: vec![false; len],
             lookbacks: rules
                 .lookbacks
                 .iter()
-                .map(|_| Some(vec![f64::NAN; len]))
+                .map(|_| vec![f64::NAN; len])
                 .collect(),
             violations: Vec::new(),
         }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.cancelled.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cancelled.is_empty()
+    }
+
+    /// Grows (new rows without values) or truncates to `len` rows.
+    pub fn resize(&mut self, len: usize) {
+        for c in &mut self.columns {
+            c.resize(len);
+        }
+        self.cancelled.resize(len, false);
+        for l in &mut self.lookbacks {
+            l.resize(len, f64::NAN);
+        }
+    }
+
+    /// The instant "change in" look-backs are measured from (used by `set_history*`).
+    pub fn set_as_of(&mut self, as_of: i128) {
+        self.as_of = as_of;
     }
 
     fn bad(&mut self, row: usize, path: String, msg: impl Into<String>) {
@@ -84,74 +149,80 @@ impl<'n, 'r> RowSink<'n, 'r> {
     }
 
     pub fn set_value(&mut self, row: usize, key: &str, value: ValueRef<'_>) {
-        let Some(attr) = self.names.attr(key) else {
-            return;
-        };
-        let ty = self.names.ty(attr);
+        if let Some(attr) = self.names.attr(key) {
+            self.set_value_at(row, attr, value);
+        }
+    }
+
+    /// `set_value` for a known attribute (its catalog name is the key).
+    #[inline]
+    pub fn set_value_at(&mut self, row: usize, attr: u32, value: ValueRef<'_>) {
+        let names = self.names;
         let Some(col) = self.columns.get_mut(attr as usize) else {
             return;
         };
-        let wrong = match (ty, value, col) {
-            (_, ValueRef::Unset, _) => false,
-            (AttrType::Number, ValueRef::Number(x), Column::Number(c)) => {
+        let msg: String = match (value, col) {
+            (ValueRef::Unset, _) => return,
+            (ValueRef::Number(x), Col::Number(c)) => {
                 if x.is_infinite() {
-                    let p = attr_path(row, key);
-                    self.bad(row, p, "infinite number");
-                } else if let Some(slot) = c.to_mut().get_mut(row) {
-                    *slot = x;
+                    "infinite number".into()
+                } else {
+                    if let Some(slot) = c.get_mut(row) {
+                        *slot = x;
+                    }
+                    return;
                 }
-                false
             }
-            (AttrType::Text | AttrType::Ordinal, ValueRef::Text(s), Column::Code(c)) => {
+            (ValueRef::Text(s), Col::Code(c)) => {
                 let code = if s.is_empty() {
                     Some(CODE_MISSING)
                 } else {
-                    self.names.code(attr, s)
+                    names.code(attr, s)
                 };
                 match code {
                     Some(code) => {
                         if let Some(slot) = c.get_mut(row) {
                             *slot = code;
                         }
+                        return;
                     }
-                    None => {
-                        let p = attr_path(row, key);
-                        self.bad(row, p, format!("undeclared ordinal level {s:?}"));
-                    }
+                    None => format!("undeclared ordinal level {s:?}"),
                 }
-                false
             }
-            (AttrType::Bool, ValueRef::Bool(b), Column::Bool(c)) => {
+            (ValueRef::Bool(b), Col::Bool(c)) => {
                 if let Some(slot) = c.get_mut(row) {
                     *slot = if b { BOOL_TRUE } else { BOOL_FALSE };
                 }
-                false
+                return;
             }
-            (AttrType::Time, ValueRef::Time(s, n), Column::Time(c)) => {
-                match timestamp_nanos(s, n) {
-                    Some(t) => {
-                        if let Some(slot) = c.get_mut(row) {
-                            *slot = t;
-                        }
+            (ValueRef::Time(s, n), Col::Time(c)) => match timestamp_nanos(s, n) {
+                Some(t) => {
+                    if let Some(slot) = c.get_mut(row) {
+                        *slot = t;
                     }
-                    None => {
-                        let p = attr_path(row, key);
-                        self.bad(row, p, "time outside what 64-bit nanoseconds can hold");
-                    }
+                    return;
                 }
-                false
+                None => "time outside what 64-bit nanoseconds can hold".into(),
+            },
+            (value, _) => {
+                let ty = names.ty(attr);
+                format!("{} does not fit attribute type {ty:?}", kind_name(&value))
             }
-            _ => true,
         };
-        if wrong {
-            let p = attr_path(row, key);
-            let msg = format!("{} does not fit attribute type {ty:?}", kind_name(&value));
-            self.bad(row, p, msg);
-        }
+        let key = names.rules.attributes[attr as usize].name.as_str();
+        self.bad(row, attr_path(row, key), msg);
     }
 
     pub fn set_history(&mut self, row: usize, key: &str, points: &[PointRef]) {
-        let Some(attr) = self.names.attr(key) else {
+        if let Some(attr) = self.names.attr(key) {
+            self.set_history_at(row, attr, points);
+        }
+    }
+
+    /// `set_history` for a known attribute (its catalog name is the key).
+    pub fn set_history_at(&mut self, row: usize, attr: u32, points: &[PointRef]) {
+        let rules = self.names.rules;
+        let Some(key) = rules.attributes.get(attr as usize).map(|a| a.name.as_str()) else {
             return;
         };
         let path = || format!("accounts[{row}].history[\"{key}\"]");
@@ -204,7 +275,7 @@ impl<'n, 'r> RowSink<'n, 'r> {
                 .filter_map(|&(t, v)| Some((t.and_then(|(s, n)| timestamp_nanos(s, n))?, v)))
                 .filter(|&(t, _)| i128::from(t) <= instant)
                 .max_by_key(|&(t, _)| t);
-            if let (Some((_, v)), Some(Some(col))) = (best, self.lookbacks.get_mut(lb)) {
+            if let (Some((_, v)), Some(col)) = (best, self.lookbacks.get_mut(lb)) {
                 if let Some(slot) = col.get_mut(row) {
                     *slot = v;
                 }
@@ -212,13 +283,33 @@ impl<'n, 'r> RowSink<'n, 'r> {
         }
     }
 
+    /// Checks the ids (one per row: empty and duplicate ids are violations) and finishes the
+    /// table; violations ordered by row, then path within a row.
+    pub fn finish_with_ids(
+        mut self,
+        ids: &[Option<&str>],
+    ) -> (AccountTable<'static>, Vec<(usize, Violation)>) {
+        let violations = &mut self.violations;
+        check_ids(ids, |row, first| {
+            let msg = match first {
+                None => "id is required".to_string(),
+                Some(f) => format!("duplicate id (also accounts[{f}])"),
+            };
+            violations.push((row, Violation::new(format!("accounts[{row}].id"), msg)));
+        });
+        let (table, mut v) = self.finish();
+        // Map order is arbitrary: order each account's violations by path, accounts in order.
+        v.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
+        (table, v)
+    }
+
     pub fn finish(self) -> (AccountTable<'static>, Vec<(usize, Violation)>) {
         let len = self.cancelled.len();
         let table = AccountTable {
             len,
-            columns: self.columns,
+            columns: self.columns.into_iter().map(Col::into_column).collect(),
             cancelled: self.cancelled,
-            lookbacks: self.lookbacks,
+            lookbacks: self.lookbacks.into_iter().map(Some).collect(),
             bad: Vec::new(),
         };
         (table, self.violations)
@@ -256,16 +347,5 @@ pub fn table_from_accounts(
         }
     }
     let ids: Vec<Option<&str>> = accounts.iter().map(|a| Some(a.id.as_str())).collect();
-    check_ids(&ids, |row, first| {
-        let msg = match first {
-            None => "id is required".to_string(),
-            Some(f) => format!("duplicate id (also accounts[{f}])"),
-        };
-        sink.violations
-            .push((row, Violation::new(format!("accounts[{row}].id"), msg)));
-    });
-    let (table, mut v) = sink.finish();
-    // HashMap order is random: order each account's violations by path, accounts in order.
-    v.sort_by(|a, b| (a.0, &a.1.path).cmp(&(b.0, &b.1.path)));
-    (table, v)
+    sink.finish_with_ids(&ids)
 }
