@@ -26,6 +26,7 @@ from healthscore.v1 import (
     ruleset_pb2,
     scoring_pb2,
 )
+from tests.reference.convert import history_value
 from tests.reference.model import DAY_NS, I64_MAX, I64_MIN
 
 T = catalog_pb2
@@ -68,6 +69,7 @@ class _Ctx:
     texts: dict[str, list[str]] = field(default_factory=dict)
     periods: dict[str, list[int]] = field(default_factory=dict)
     percents: dict[str, list[float]] = field(default_factory=dict)
+    changes: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     def note(self, table: dict, name: str, *values) -> None:
         table.setdefault(name, []).extend(values)
@@ -167,11 +169,14 @@ def predicates(draw, ctx: _Ctx, name: str) -> criteria_pb2.Predicate:
             if draw(st.booleans()):
                 high = low
             p.number_range.low, p.number_range.high = low, high
-            ctx.note(table, name, low, high)
+            bounds = [low, high]
         else:
             p.operator = draw(st.sampled_from(NUMBER_OPS))
             p.number = draw(operands)
-            ctx.note(table, name, p.number)
+            bounds = [p.number]
+        ctx.note(table, name, *bounds)
+        if p.change_period_days:
+            ctx.note(ctx.changes, name, *((p.change_period_days, b) for b in bounds))
     elif t == T.ATTRIBUTE_TYPE_TIME:
         choice = draw(st.integers(0, 8))
         if choice == 0:
@@ -258,19 +263,27 @@ def nested(criterion: criteria_pb2.Criterion, levels: int, kind: str = "negation
 # ---------------------------------------------------------------------------------------------
 
 
+# weight patterns whose redistribution rounds halves (50/30/20 without 20: 62.5/37.5 -> 63/38)
+WEIGHT_PATTERNS = {
+    2: [[1, 99], [50, 50], [0, 100], [25, 75]],
+    3: [[60, 20, 20], [50, 30, 20], [1, 7, 92], [25, 25, 50], [0, 50, 50], [10, 10, 80]],
+    4: [[25, 25, 25, 25], [10, 30, 30, 30], [0, 0, 50, 50], [5, 15, 20, 60]],
+}
+
+
 @st.composite
 def weights(draw, k: int) -> list[int]:
     """k integer weights 0..100 summing to 100 (zeros allowed)."""
     if k == 1:
         return [100]
-    pattern = draw(st.integers(0, 4))
+    pattern = draw(st.integers(0, 6))
     if pattern == 0:
         base, rest = divmod(100, k)
         out = [base + (1 if i < rest else 0) for i in range(k)]
-    elif pattern == 1:
+    elif pattern <= 2:
         out = [100] + [0] * (k - 1)
-    elif pattern == 2 and k == 3:
-        out = [60, 20, 20]
+    elif pattern <= 4 and k in WEIGHT_PATTERNS:
+        out = list(draw(st.sampled_from(WEIGHT_PATTERNS[k])))
     else:
         cuts = sorted(draw(st.lists(st.integers(0, 100), min_size=k - 1, max_size=k - 1)))
         out = [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
@@ -342,7 +355,7 @@ def model_settings(draw) -> ruleset_pb2.ModelSettings:
         s.poor_max = draw(st.one_of(st.sampled_from([0, 50, 40, 49]), st.integers(0, 50)))
     if draw(st.booleans()):
         s.good_min = draw(st.one_of(st.sampled_from([55, 100, 70, 56]), st.integers(55, 100)))
-    s.ignore_missing = draw(st.booleans())
+    s.ignore_missing = draw(st.integers(0, 2)) > 0
     if draw(st.booleans()):
         e = s.enterprise
         e.method = draw(st.sampled_from(list(ruleset_pb2.EnterpriseMethod.values())))
@@ -367,7 +380,7 @@ def rulesets_with_ctx(draw, model: int | None = None) -> tuple[ruleset_pb2.Rules
         model=model,
         catalog=catalog,
     )
-    if draw(st.booleans()):
+    if draw(st.integers(0, 3)) > 0:
         ruleset.settings.CopyFrom(draw(model_settings()))
     for i in range(draw(st.integers(1, 4))):
         name = draw(st.sampled_from([f"p{i}", f"profile {i}", f"Prófile-{i}"]))
@@ -454,7 +467,10 @@ def _history(draw, ctx: _Ctx, name: str, as_of: int) -> account_pb2.NumberHistor
         instant = as_of - period * DAY_NS
         for delta in draw(
             st.lists(
-                st.sampled_from([0, 1, -1, -DAY_NS, DAY_NS, -7 * DAY_NS]), max_size=3, unique=True
+                st.sampled_from([0, 1, -1, -DAY_NS, DAY_NS, -7 * DAY_NS]),
+                min_size=1,
+                max_size=3,
+                unique=True,
             )
         ):
             t = instant + delta
@@ -525,8 +541,11 @@ def accounts(draw, ctx: _Ctx, as_of: int, min_size: int = 1, max_size: int = 8):
             a.parent_id = draw(st.sampled_from([*ids, "elsewhere"]))
         if draw(st.booleans()):
             a.contract_value = draw(st.integers(-(10**6), 10**12))
+        sparse = draw(st.integers(0, 2)) == 0  # many values missing
         for name, attribute in ctx.attributes.items():
             value = draw(attribute_values(ctx, name, as_of))
+            if sparse and draw(st.booleans()):
+                value = draw(st.sampled_from([None, account_pb2.Value()]))
             if value is not None:
                 a.attributes[name].CopyFrom(value)
             if (
@@ -535,6 +554,19 @@ def accounts(draw, ctx: _Ctx, as_of: int, min_size: int = 1, max_size: int = 8):
                 and draw(st.integers(0, 5)) > 0
             ):
                 a.history[name].CopyFrom(draw(_history(ctx, name, as_of)))
+                if name in ctx.changes and draw(st.integers(0, 2)) > 0:
+                    # a current value whose change against the earlier one hits an operand
+                    period, pct = draw(st.sampled_from(ctx.changes[name]))
+                    then = history_value(a, name, period, as_of)
+                    if then:
+                        v = then + abs(then) * pct / 100.0
+                        v = draw(
+                            st.sampled_from(
+                                [v, v, math.nextafter(v, math.inf), math.nextafter(v, -math.inf)]
+                            )
+                        )
+                        if math.isfinite(v):
+                            a.attributes[name].number_value = v
         if draw(st.integers(0, 9)) == 0:  # names the catalog does not know are ignored
             a.attributes["not_in_catalog"].text_value = "ignored"
             a.attributes["also_unknown"].number_value = math.inf
