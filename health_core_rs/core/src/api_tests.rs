@@ -1241,12 +1241,19 @@ fn to_batch(rules: &CompiledRuleset, accounts: &[Account]) -> RecordBatch {
     RecordBatch::try_from_iter(fields).unwrap()
 }
 
-fn str_col<'a>(b: &'a RecordBatch, name: &str) -> &'a StringArray {
-    b.column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .as_any()
-        .downcast_ref()
-        .unwrap()
+/// A string column (plain Utf8, or a dictionary of Utf8 values) as a plain `StringArray`.
+fn str_col(b: &RecordBatch, name: &str) -> StringArray {
+    let col = b
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    if let Some(d) = arrow_array::cast::AsArray::as_any_dictionary_opt(col.as_ref()) {
+        let values: &StringArray = d.values().as_any().downcast_ref().unwrap();
+        let keys = d.normalized_keys();
+        return (0..col.len())
+            .map(|i| col.is_valid(i).then(|| values.value(keys[i])))
+            .collect();
+    }
+    col.as_any().downcast_ref::<StringArray>().unwrap().clone()
 }
 
 fn opt_str(a: &StringArray, i: usize) -> &str {
@@ -1289,7 +1296,7 @@ fn rows_columns_and_arrow_agree() {
                 .unwrap();
             for (i, h) in rows.iter().enumerate() {
                 assert_eq!(ids.value(i), h.account_id);
-                assert_eq!(opt_str(profile, i), h.profile);
+                assert_eq!(opt_str(&profile, i), h.profile);
                 assert_eq!(
                     rank.value(i),
                     h.rank().as_str_name().trim_start_matches("HEALTH_RANK_")
@@ -1298,7 +1305,7 @@ fn rows_columns_and_arrow_agree() {
                     .unknown_reason()
                     .as_str_name()
                     .trim_start_matches("UNKNOWN_REASON_");
-                assert_eq!(opt_str(reason, i), if r == "UNSPECIFIED" { "" } else { r });
+                assert_eq!(opt_str(&reason, i), if r == "UNSPECIFIED" { "" } else { r });
                 assert_eq!(sc.is_valid(i).then(|| sc.value(i)), h.score);
                 if view == proto::ScoreView::Dimensions {
                     for d in &h.dimensions {
@@ -1733,9 +1740,9 @@ fn timing() {
     }
     let batch = RecordBatch::try_from_iter(fields).unwrap();
     time_it("arrow decode only", 3, (n * 20) as f64, "ns/value", || {
-        arrow_io::decode(&rules, &batch).unwrap();
+        arrow_io::decode(&rules, &batch, 1).unwrap();
     });
-    let d = arrow_io::decode(&rules, &batch).unwrap();
+    let d = arrow_io::decode(&rules, &batch, 1).unwrap();
     let plans = crate::score::Plans::new(&rules);
     time_it(
         "scoring only (1 thread)",
@@ -1820,4 +1827,145 @@ fn timing() {
             ScoreAccountsRequest::decode(rows_req.as_slice()).unwrap();
         },
     );
+}
+
+/// The benchmark workload (benchmarks/workload.py): 20 NUMBER metrics in 5 dimensions, ~5 %
+/// nulls, ignore-missing on, two profiles (the first for `segment == "enterprise"`, ~half).
+fn workload_ruleset() -> CompiledRuleset {
+    let dims: Vec<String> = (0..5).map(|d| format!("d{d}")).collect();
+    let attrs: Vec<String> = (0..20).map(|m| format!("m{m:02}")).collect();
+    let mut catalog_attrs: Vec<proto::Attribute> = attrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| attribute(a, proto::AttributeType::Number, &dims[i / 4]))
+        .collect();
+    catalog_attrs.push(attribute("segment", proto::AttributeType::Text, ""));
+    let dim_weights = [30, 25, 20, 15, 10];
+    let metric_weights = [40, 30, 20, 10];
+    let profiles = [(60.0, 20.0), (70.0, 30.0)]
+        .iter()
+        .enumerate()
+        .map(|(p, &(good, poor))| {
+            md_profile(
+                &format!("profile-{p}"),
+                (p == 0).then(|| text("segment", Op::Equal, "enterprise")),
+                &dims
+                    .iter()
+                    .zip(dim_weights)
+                    .map(|(d, w)| (d.as_str(), w))
+                    .collect::<Vec<_>>(),
+                attrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        metric(
+                            a,
+                            metric_weights[i % 4],
+                            num(a, Op::GreaterThanOrEqual, good),
+                            num(a, Op::LessThan, poor),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    compiled(&Ruleset {
+        version: "bench/1".into(),
+        model: HealthModel::Multidimensional as i32,
+        catalog: Some(proto::Catalog {
+            attributes: catalog_attrs,
+            dimensions: dims
+                .iter()
+                .map(|d| proto::Dimension {
+                    name: d.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        settings: Some(proto::ModelSettings {
+            poor_max: Some(40),
+            good_min: Some(70),
+            ignore_missing: true,
+            ..Default::default()
+        }),
+        profiles,
+    })
+}
+
+fn workload_batch(n: usize, seed: u64) -> RecordBatch {
+    let mut g = Lcg(seed);
+    let mut fields: Vec<(String, ArrayRef)> = vec![
+        (
+            "id".into(),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("acct-{i}")),
+            )),
+        ),
+        (
+            "segment".into(),
+            Arc::new(StringArray::from_iter_values((0..n).map(|_| {
+                if g.below(2) == 0 {
+                    "enterprise"
+                } else {
+                    "smb"
+                }
+            }))),
+        ),
+    ];
+    for m in 0..20 {
+        let v: Vec<Option<f64>> = (0..n)
+            .map(|_| {
+                let x = g.below(1000) as f64 / 10.0;
+                (g.below(100) >= 5).then_some(x)
+            })
+            .collect();
+        fields.push((format!("m{m:02}"), Arc::new(Float64Array::from(v))));
+    }
+    RecordBatch::try_from_iter(fields).unwrap()
+}
+
+/// Run: cargo test --release -p health-core --lib timing_workload -- --ignored --nocapture
+#[test]
+#[ignore]
+fn timing_workload() {
+    let rules = workload_ruleset();
+    let n = 1_000_000;
+    let values = (n * 20) as f64;
+    let batch = workload_batch(n, 7);
+    let runs = 7;
+    time_it("workload: decode only", runs, values, "ns/value", || {
+        arrow_io::decode(&rules, &batch, 1).unwrap();
+    });
+    let d = arrow_io::decode(&rules, &batch, 1).unwrap();
+    let plans = crate::score::Plans::new(&rules);
+    time_it(
+        "workload: scoring only, 1 thread",
+        runs,
+        values,
+        "ns/value",
+        || {
+            crate::score::Scorer::new(&rules, &plans, &d.table, AS_OF, false)
+                .score_range(0, n)
+                .unwrap();
+        },
+    );
+    for threads in [1, 2] {
+        time_it(
+            &format!("workload: arrow end to end, {threads} thread(s)"),
+            runs,
+            values,
+            "ns/value",
+            || {
+                let out = score_record_batch_with_threads(
+                    &rules,
+                    &batch,
+                    AS_OF,
+                    proto::ScoreView::Basic,
+                    threads,
+                )
+                .unwrap();
+                assert_eq!(out.num_rows(), n);
+            },
+        );
+    }
 }

@@ -7,18 +7,21 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch, StringArray};
-use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, Int32Array, Int8Array, RecordBatch, StringArray,
+};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use crate::error::{Error, Result};
 use crate::ir::{
-    AttrType, CompiledRuleset, BOOL_FALSE, BOOL_MISSING, BOOL_TRUE, CODE_MISSING, TIME_MISSING,
+    AttrType, CompiledRuleset, BOOL_FALSE, BOOL_MISSING, BOOL_TRUE, CODE_MISSING, CODE_OTHER,
+    TIME_MISSING,
 };
 use crate::pool;
 use crate::proto::ScoreView;
 use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, RowOut, Scorer, NO_SCORE};
-use crate::table::{check_ids, AccountTable, Column, Names};
+use crate::table::{check_ids, check_ids_with, id_hash, AccountTable, Column, Names};
 
 /// Per-row problems found while decoding: (row, "column: message").
 type RowErrors = Vec<(usize, String)>;
@@ -62,12 +65,37 @@ fn is_string(dt: &DataType) -> bool {
 /// 2^53: integers up to this magnitude are exact doubles.
 const EXACT_INT: u64 = 1 << 53;
 
-/// A NUMBER column (also look-backs). Float64 without nulls is borrowed as is.
-fn number_column<'b>(
-    name: &str,
-    arr: &'b dyn Array,
-    errors: &mut RowErrors,
-) -> Result<Cow<'b, [f64]>> {
+/// Reports every non-null infinite value. Checks the whole column branch-free first: infinite
+/// values are rare, so the common case is one streaming pass.
+fn report_infinite(name: &str, values: &[f64], nulls: Option<&NullBuffer>, errors: &mut RowErrors) {
+    let any = values
+        .chunks(1024)
+        .any(|c| c.iter().fold(false, |a, x| a | x.is_infinite()));
+    if !any {
+        return;
+    }
+    for (i, x) in values.iter().enumerate() {
+        if x.is_infinite() && nulls.map_or(true, |nb| nb.is_valid(i)) {
+            errors.push((i, format!("{name}: infinite number")));
+        }
+    }
+}
+
+/// A NUMBER column as NaN-for-no-value doubles (look-backs).
+fn number_values(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<Vec<f64>> {
+    Ok(match number_column(name, arr, errors)? {
+        Column::Number(v) => v.into_owned(),
+        Column::NumberMasked(v, nb) => v
+            .iter()
+            .zip(nb.iter())
+            .map(|(&x, ok)| if ok { x } else { f64::NAN })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// A NUMBER column. Float64 is borrowed as is (with its validity bitmap when it has nulls).
+fn number_column<'b>(name: &str, arr: &'b dyn Array, errors: &mut RowErrors) -> Result<Column<'b>> {
     fn prim<T: ArrowPrimitiveType>(
         arr: &dyn Array,
         conv: impl Fn(T::Native) -> Option<f64>,
@@ -86,22 +114,13 @@ fn number_column<'b>(
     let converted: Vec<Option<f64>> = match arr.data_type() {
         DataType::Float64 => {
             let a = arr.as_primitive::<Float64Type>();
-            let values: &[f64] = a.values();
-            let col = if a.null_count() == 0 {
-                Cow::Borrowed(values)
-            } else {
-                Cow::Owned(
-                    (0..a.len())
-                        .map(|i| if a.is_null(i) { f64::NAN } else { values[i] })
-                        .collect(),
-                )
-            };
-            for (i, x) in col.iter().enumerate() {
-                if x.is_infinite() {
-                    errors.push((i, format!("{name}: infinite number")));
-                }
-            }
-            return Ok(col);
+            let values: &'b [f64] = a.values();
+            let nulls = a.nulls().filter(|nb| nb.null_count() > 0);
+            report_infinite(name, values, nulls, errors);
+            return Ok(match nulls {
+                None => Column::Number(Cow::Borrowed(values)),
+                Some(nb) => Column::NumberMasked(values, nb.clone()),
+            });
         }
         DataType::Float32 => prim::<Float32Type>(arr, |v| Some(f64::from(v))),
         DataType::Int8 => prim::<Int8Type>(arr, |v| Some(f64::from(v))),
@@ -133,7 +152,7 @@ fn number_column<'b>(
             }
         }
     }
-    Ok(Cow::Owned(out))
+    Ok(Column::Number(Cow::Owned(out)))
 }
 
 fn code_column(
@@ -179,6 +198,34 @@ fn code_column(
             }
         }
         return Ok(codes);
+    }
+    if let Some(a) = arr.as_string_opt::<i32>() {
+        // Plain Utf8: compare the bytes with the (few) literals the ruleset uses, found by
+        // length first; fall back to the hash map for long literal lists.
+        let info = &names.rules.attributes[attr as usize];
+        if info.codes.len() <= 8 {
+            let lits: Vec<(&[u8], u32)> =
+                info.codes.iter().map(|(k, &v)| (k.as_bytes(), v)).collect();
+            let text = info.ty == AttrType::Text;
+            let offsets = a.value_offsets();
+            let bytes = a.values().as_slice();
+            let nulls = a.nulls();
+            for (i, c) in codes.iter_mut().enumerate() {
+                let v = &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+                if v.is_empty() || nulls.is_some_and(|nb| nb.is_null(i)) {
+                    continue;
+                }
+                match lits.iter().find(|(l, _)| l.len() == v.len() && *l == v) {
+                    Some(&(_, code)) => *c = code,
+                    None if text => *c = CODE_OTHER,
+                    None => {
+                        let s = String::from_utf8_lossy(v);
+                        errors.push((i, format!("{name}: undeclared ordinal level {s:?}")));
+                    }
+                }
+            }
+            return Ok(codes);
+        }
     }
     let ok = for_each_str(arr, |i, v| match v.map_or(Ok(CODE_MISSING), code_of) {
         Ok(c) => codes[i] = c,
@@ -231,15 +278,56 @@ fn time_column(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<Ve
     Ok(out)
 }
 
-/// The decoded batch: the table, the `id` column, and per-row errors (sorted, joined).
+/// The decoded batch: the table, the `id` column, and the bad rows' errors (row order, joined).
 pub(crate) struct Decoded<'b> {
     pub(crate) table: AccountTable<'b>,
     ids: ArrayRef,
     id_field: Arc<Field>,
-    errors: Vec<Option<String>>,
+    errors: Vec<(usize, String)>,
 }
 
-pub(crate) fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Result<Decoded<'b>> {
+/// Flags empty, null and duplicate ids. Plain Utf8 ids are hashed straight from the Arrow
+/// offsets and bytes (no per-row string slices collected).
+fn check_id_column(ids: &dyn Array, threads: usize, errors: &mut RowErrors) -> Result<()> {
+    let mut report = |row: usize, first: Option<usize>| {
+        errors.push((
+            row,
+            match first {
+                None => "id: id is required".into(),
+                Some(f) => format!("id: duplicate id (first at row {f})"),
+            },
+        ))
+    };
+    if let Some(a) = ids.as_string_opt::<i32>() {
+        let offsets = a.value_offsets();
+        let bytes = a.values().as_slice();
+        let nulls = a.nulls();
+        let get = |i: usize| &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+        check_ids_with(
+            a.len(),
+            threads,
+            |i| {
+                let s = get(i);
+                (!s.is_empty() && nulls.map_or(true, |nb| nb.is_valid(i))).then(|| id_hash(s))
+            },
+            |x, y| get(x) == get(y),
+            &mut report,
+        );
+        return Ok(());
+    }
+    let mut id_values: Vec<Option<&str>> = Vec::with_capacity(ids.len());
+    if !for_each_str(ids, |_, v| id_values.push(v)) {
+        return Err(malformed("id", "account ids", ids.data_type()));
+    }
+    check_ids(&id_values, report);
+    Ok(())
+}
+
+pub(crate) fn decode<'b>(
+    rules: &CompiledRuleset,
+    batch: &'b RecordBatch,
+    threads: usize,
+) -> Result<Decoded<'b>> {
     let names = Names::new(rules);
     let n = batch.num_rows();
     let schema = batch.schema();
@@ -248,23 +336,10 @@ pub(crate) fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Res
         .index_of("id")
         .map_err(|_| Error::Malformed("column \"id\" is required".into()))?;
     let ids = batch.column(id_idx).clone();
-    {
-        let mut id_values: Vec<Option<&str>> = Vec::with_capacity(n);
-        if !for_each_str(ids.as_ref(), |_, v| id_values.push(v)) {
-            return Err(malformed("id", "account ids", ids.data_type()));
-        }
-        check_ids(&id_values, |row, first| {
-            errors.push((
-                row,
-                match first {
-                    None => "id: id is required".into(),
-                    Some(f) => format!("id: duplicate id (first at row {f})"),
-                },
-            ))
-        });
-    }
-    let mut cancelled = vec![false; n];
+    check_id_column(ids.as_ref(), threads, &mut errors)?;
+    let mut cancelled = Vec::new();
     if let Ok(i) = schema.index_of("status") {
+        cancelled = vec![false; n];
         let col = batch.column(i);
         let ok = for_each_str(col.as_ref(), |row, v| match v {
             None => {}
@@ -308,7 +383,7 @@ pub(crate) fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Res
                 return Err(Error::Malformed(format!("column {name:?} appears twice")));
             }
             *slot = match names.ty(attr) {
-                AttrType::Number => Column::Number(number_column(name, arr, &mut errors)?),
+                AttrType::Number => number_column(name, arr, &mut errors)?,
                 AttrType::Text | AttrType::Ordinal => {
                     Column::Code(code_column(&names, attr, name, arr, &mut errors)?)
                 }
@@ -332,24 +407,24 @@ pub(crate) fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Res
             if lookbacks[lb].is_some() {
                 return Err(Error::Malformed(format!("column {name:?} appears twice")));
             }
-            lookbacks[lb] = Some(number_column(name, arr, &mut errors)?.into_owned());
+            lookbacks[lb] = Some(number_values(name, arr, &mut errors)?);
         }
     }
     errors.sort_by_key(|e| e.0);
-    let mut joined: Vec<Option<String>> = vec![None; n];
+    // Joined messages of the bad rows only, in row order.
+    let mut joined: Vec<(usize, String)> = Vec::new();
     let mut bad = Vec::new();
     if !errors.is_empty() {
         bad = vec![false; n];
         for (row, e) in errors {
-            if let (Some(slot), Some(b)) = (joined.get_mut(row), bad.get_mut(row)) {
-                *b = true;
-                match slot {
-                    Some(s) => {
-                        s.push_str("; ");
-                        s.push_str(&e);
-                    }
-                    None => *slot = Some(e),
+            let Some(b) = bad.get_mut(row) else { continue };
+            *b = true;
+            match joined.last_mut() {
+                Some((r, s)) if *r == row => {
+                    s.push_str("; ");
+                    s.push_str(&e);
                 }
+                _ => joined.push((row, e)),
             }
         }
     }
@@ -369,30 +444,76 @@ pub(crate) fn decode<'b>(rules: &CompiledRuleset, batch: &'b RecordBatch) -> Res
     })
 }
 
-/// A Utf8 array built straight from its buffers.
-fn utf8<'s>(n: usize, value: impl Fn(usize) -> Option<&'s str>) -> ArrayRef {
-    if (0..n).all(|i| value(i).is_none()) {
+/// The error column: all null when there are no bad rows, else Utf8 with the joined messages.
+fn error_column(n: usize, errors: &[(usize, String)]) -> ArrayRef {
+    if errors.is_empty() {
         return arrow_array::new_null_array(&DataType::Utf8, n);
     }
     let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
-    let mut bytes: Vec<u8> = Vec::with_capacity(n * 4);
+    let mut bytes: Vec<u8> = Vec::new();
     let mut valid = arrow_buffer::BooleanBufferBuilder::new(n);
+    let mut next = errors.iter().peekable();
     offsets.push(0);
     for i in 0..n {
-        let v = value(i);
-        if let Some(s) = v {
+        let e = next.next_if(|(r, _)| *r == i);
+        if let Some((_, s)) = e {
             bytes.extend_from_slice(s.as_bytes());
         }
-        valid.append(v.is_some());
+        valid.append(e.is_some());
         offsets.push(bytes.len() as i32);
     }
-    let nulls = Some(NullBuffer::new(valid.finish())).filter(|nb| nb.null_count() > 0);
-    // Offsets are monotonic and every slice is a whole &str, so this cannot fail.
     Arc::new(StringArray::new(
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
         Buffer::from_vec(bytes),
-        nulls,
+        Some(NullBuffer::new(valid.finish())),
     ))
+}
+
+/// A validity bitmap from one flag byte per row; None when every row is valid.
+fn nulls_of(valid: &[u8]) -> Option<NullBuffer> {
+    let mut bits = vec![0u8; valid.len().div_ceil(8)];
+    for (b, chunk) in bits.iter_mut().zip(valid.chunks(8)) {
+        *b = chunk
+            .iter()
+            .enumerate()
+            .fold(0u8, |acc, (j, &v)| acc | ((v != 0) as u8) << j);
+    }
+    let nb = NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, valid.len()));
+    (nb.null_count() > 0).then_some(nb)
+}
+
+/// A string column as a dictionary: `key(i)` indexes `values`, None is null. Int8 keys when the
+/// dictionary is small enough, Int32 otherwise; readers see the same strings.
+fn dictionary(
+    n: usize,
+    values: &[&str],
+    key: impl Fn(usize) -> Option<u32>,
+) -> (DataType, ArrayRef) {
+    let dict: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter().copied()));
+    let valid: Vec<u8> = (0..n).map(|i| key(i).is_some() as u8).collect();
+    let nulls = nulls_of(&valid);
+    if values.len() <= i8::MAX as usize {
+        let keys: Vec<i8> = (0..n).map(|i| key(i).unwrap_or(0) as i8).collect();
+        let keys = Int8Array::new(ScalarBuffer::from(keys), nulls);
+        let a = DictionaryArray::<Int8Type>::new(keys, dict);
+        (a.data_type().clone(), Arc::new(a))
+    } else {
+        let keys: Vec<i32> = (0..n).map(|i| key(i).unwrap_or(0) as i32).collect();
+        let keys = Int32Array::new(ScalarBuffer::from(keys), nulls);
+        let a = DictionaryArray::<Int32Type>::new(keys, dict);
+        (a.data_type().clone(), Arc::new(a))
+    }
+}
+
+const RANK_NAMES: [&str; 4] = ["GOOD", "AVERAGE", "POOR", "UNKNOWN"];
+const REASON_NAMES: [&str; 3] = ["CANCELLED", "NO_PROFILE", "NO_DATA"];
+
+/// `<name>.rank`-style column from `HealthRank` values (0 = null).
+fn rank_column(ranks: &[u8]) -> (DataType, ArrayRef) {
+    dictionary(ranks.len(), &RANK_NAMES, |i| {
+        let r = ranks[i];
+        (1..=4).contains(&r).then(|| u32::from(r) - 1)
+    })
 }
 
 fn int32(values: Vec<Option<i32>>) -> ArrayRef {
@@ -414,15 +535,6 @@ pub fn rank_name(rank: u8) -> Option<&'static str> {
     }
 }
 
-fn reason_name(reason: u8) -> Option<&'static str> {
-    match reason {
-        1 => Some("CANCELLED"),
-        2 => Some("NO_PROFILE"),
-        3 => Some("NO_DATA"),
-        _ => None,
-    }
-}
-
 /// Scores an Arrow batch (see `api::score_record_batch`).
 pub fn score_batch(
     rules: &CompiledRuleset,
@@ -431,7 +543,7 @@ pub fn score_batch(
     view: ScoreView,
     threads: usize,
 ) -> Result<RecordBatch> {
-    let d = decode(rules, batch)?;
+    let d = decode(rules, batch, threads)?;
     let n = d.table.len;
     let plans = Plans::new(rules);
     let want_detail = matches!(view, ScoreView::Dimensions | ScoreView::Full);
@@ -455,57 +567,51 @@ pub fn score_batch(
         d.id_field.is_nullable(),
     )];
     let mut arrays: Vec<ArrayRef> = vec![d.ids.clone()];
-    let mut push = |name: String, dt: DataType, a: ArrayRef| {
+    let mut push = |name: String, (dt, a): (DataType, ArrayRef)| {
         fields.push(Field::new(name, dt, true));
         arrays.push(a);
     };
-    let profile_name = |r: &RowOut| {
-        rules
-            .profiles
-            .get(r.profile as usize)
-            .map(|p| p.name.as_str())
-    };
+    let profile_names: Vec<&str> = rules.profiles.iter().map(|p| p.name.as_str()).collect();
     push(
         "profile".into(),
-        DataType::Utf8,
-        utf8(n, |i| profile_name(&rows[i])),
+        dictionary(n, &profile_names, |i| {
+            let p = rows[i].profile;
+            ((p as usize) < profile_names.len()).then_some(p)
+        }),
     );
+    let scores: Vec<i32> = rows
+        .iter()
+        .map(|r| if r.score == NO_SCORE { 0 } else { r.score })
+        .collect();
+    let valid: Vec<u8> = rows.iter().map(|r| (r.score != NO_SCORE) as u8).collect();
     push(
         "score".into(),
-        DataType::Int32,
-        int32(
-            rows.iter()
-                .map(|r| (r.score != NO_SCORE).then_some(r.score))
-                .collect(),
+        (
+            DataType::Int32,
+            Arc::new(Int32Array::new(
+                ScalarBuffer::from(scores),
+                nulls_of(&valid),
+            )),
         ),
     );
-    push(
-        "rank".into(),
-        DataType::Utf8,
-        utf8(n, |i| rank_name(rows[i].rank)),
-    );
+    let ranks: Vec<u8> = rows.iter().map(|r| r.rank).collect();
+    push("rank".into(), rank_column(&ranks));
     push(
         "unknown_reason".into(),
-        DataType::Utf8,
-        utf8(n, |i| reason_name(rows[i].reason)),
+        dictionary(n, &REASON_NAMES, |i| {
+            let r = rows[i].reason;
+            (1..=3).contains(&r).then(|| u32::from(r) - 1)
+        }),
     );
     if want_detail {
         for (name, scores, ranks) in detail_columns(rules, &plans, &scored) {
             if let Some(scores) = scores {
-                push(format!("{name}.score"), DataType::Int32, int32(scores));
+                push(format!("{name}.score"), (DataType::Int32, int32(scores)));
             }
-            push(
-                format!("{name}.rank"),
-                DataType::Utf8,
-                utf8(n, |i| rank_name(ranks[i])),
-            );
+            push(format!("{name}.rank"), rank_column(&ranks));
         }
     }
-    push(
-        "error".into(),
-        DataType::Utf8,
-        utf8(n, |i| d.errors[i].as_deref()),
-    );
+    push("error".into(), (DataType::Utf8, error_column(n, &d.errors)));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
         .map_err(|e| Error::Internal(e.to_string()))
 }

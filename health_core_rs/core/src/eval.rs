@@ -8,6 +8,7 @@ use crate::ir::{
     TIME_MISSING,
 };
 use crate::table::{AccountTable, Column};
+use arrow_buffer::NullBuffer;
 
 /// The rows an evaluation runs over: a contiguous range, or a list of row indices (ascending).
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +77,29 @@ fn map2(a: &[f64], b: &[f64], sel: &Sel<'_>, out: &mut [u8], f: impl Fn(f64, f64
                     (Some(&x), Some(&y)) => f(x, y),
                     _ => false,
                 } as u8;
+            }
+        }
+    }
+}
+
+/// `out[k] &= valid(row k)`; rows outside the bitmap give false.
+fn and_valid(valid: &NullBuffer, sel: &Sel<'_>, out: &mut [u8]) {
+    let n = valid.len();
+    match *sel {
+        Sel::Dense { start, len } => {
+            if start + len > n {
+                out.fill(0);
+                return;
+            }
+            let bits = valid.inner().slice(start, len);
+            for (o, b) in out.iter_mut().zip(bits.iter()) {
+                *o &= b as u8;
+            }
+        }
+        Sel::Sparse(ix) => {
+            for (o, &i) in out.iter_mut().zip(ix) {
+                let i = i as usize;
+                *o &= (i < n && valid.is_valid(i)) as u8;
             }
         }
     }
@@ -197,10 +221,18 @@ impl<'e, 'a> Evaluator<'e, 'a> {
         match *p {
             Pred::Number { attr, cmp, operand } => match self.column(attr) {
                 Column::Number(c) => number_cmp(c, sel, out, cmp, operand),
+                Column::NumberMasked(c, valid) => {
+                    number_cmp(c, sel, out, cmp, operand);
+                    and_valid(valid, sel, out);
+                }
                 _ => out.fill(0),
             },
             Pred::NumberBetween { attr, low, high } => match self.column(attr) {
                 Column::Number(c) => map1(c, sel, out, |v| low <= v && v <= high),
+                Column::NumberMasked(c, valid) => {
+                    map1(c, sel, out, |v| low <= v && v <= high);
+                    and_valid(valid, sel, out);
+                }
                 _ => out.fill(0),
             },
             Pred::Change {
@@ -216,6 +248,12 @@ impl<'e, 'a> Evaluator<'e, 'a> {
                     (Column::Number(c), Some(Some(then))) => map2(c, then, sel, out, |v, t| {
                         pct_change(v, t).is_some_and(|pct| cmp.test_f64(pct, operand))
                     }),
+                    (Column::NumberMasked(c, valid), Some(Some(then))) => {
+                        map2(c, then, sel, out, |v, t| {
+                            pct_change(v, t).is_some_and(|pct| cmp.test_f64(pct, operand))
+                        });
+                        and_valid(valid, sel, out);
+                    }
                     _ => out.fill(0),
                 }
             }
@@ -232,6 +270,12 @@ impl<'e, 'a> Evaluator<'e, 'a> {
                     (Column::Number(c), Some(Some(then))) => map2(c, then, sel, out, |v, t| {
                         pct_change(v, t).is_some_and(|pct| low <= pct && pct <= high)
                     }),
+                    (Column::NumberMasked(c, valid), Some(Some(then))) => {
+                        map2(c, then, sel, out, |v, t| {
+                            pct_change(v, t).is_some_and(|pct| low <= pct && pct <= high)
+                        });
+                        and_valid(valid, sel, out);
+                    }
                     _ => out.fill(0),
                 }
             }
@@ -281,6 +325,14 @@ impl<'e, 'a> Evaluator<'e, 'a> {
                 match self.column(attr) {
                     Column::Absent => out.fill(empty as u8),
                     Column::Number(c) => map1(c, sel, out, |v| v.is_nan() == empty),
+                    Column::NumberMasked(c, valid) => {
+                        // has a value: valid and not NaN.
+                        map1(c, sel, out, |v| !v.is_nan());
+                        and_valid(valid, sel, out);
+                        if empty {
+                            out.iter_mut().for_each(|o| *o ^= 1);
+                        }
+                    }
                     Column::Code(c) => map1(c, sel, out, |v| (v == CODE_MISSING) == empty),
                     Column::Bool(c) => map1(c, sel, out, |v| (v == BOOL_MISSING) == empty),
                     Column::Time(c) => map1(c, sel, out, |v| (v == TIME_MISSING) == empty),

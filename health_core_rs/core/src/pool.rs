@@ -76,3 +76,19 @@ pub fn map_ranges<T: Send>(
         None => ranges.into_iter().map(|(s, e)| f(s, e)).collect(),
     }
 }
+
+/// `f(i)` for `i` in `0..n` (small, independent work items such as hash partitions), on
+/// `threads` threads; results in item order.
+pub fn map_items<T: Send>(
+    n: usize,
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync + Send,
+) -> Vec<T> {
+    if threads <= 1 || n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    match pool(threads) {
+        Some(p) => p.install(|| (0..n).into_par_iter().map(&f).collect()),
+        None => (0..n).map(f).collect(),
+    }
+}

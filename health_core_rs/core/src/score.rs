@@ -8,8 +8,10 @@
 
 use crate::error::Result;
 use crate::eval::{Evaluator, Sel};
-use crate::ir::{CompiledRuleset, NodeId, ProfileBody, Settings};
+use crate::ir::{Cmp, CompiledRuleset, Node, NodeId, Pred, ProfileBody, Settings};
 use crate::table::AccountTable;
+use crate::table::Column;
+use arrow_buffer::NullBuffer;
 
 /// `HealthRank` values.
 pub const RANK_NONE: u8 = 0;
@@ -112,6 +114,8 @@ pub struct MdPlan {
     pub reason_order: Vec<usize>,
     /// Every weight sums to 100 where it should, so the column-wise fast path applies.
     pub exact_weights: bool,
+    /// Lookup tables for the outcome-code path (None: the shape is not covered).
+    pub fast: Option<FastMd>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,12 +184,15 @@ impl Plans {
                     }
                     let mut reason_order: Vec<usize> = (0..metrics.len()).collect();
                     reason_order.sort_by_key(|&i| metrics[i].metric_index);
-                    Plan::Md(MdPlan {
+                    let mut plan = MdPlan {
                         dims,
                         metrics,
                         reason_order,
                         exact_weights: exact,
-                    })
+                        fast: None,
+                    };
+                    plan.fast = FastMd::new(rules, &plan);
+                    Plan::Md(plan)
                 }
                 ProfileBody::AccountHealth { categories } => {
                     let mut criteria = Vec::new();
@@ -219,6 +226,304 @@ pub struct DimOut {
     pub rank: u8,
     pub effective_weight: u32,
     pub ignored: bool,
+}
+
+/// Outcome codes of the lookup-table path (2 bits per metric).
+const CODE_POOR: u16 = 0;
+const CODE_AVERAGE: u16 = 1;
+const CODE_GOOD: u16 = 2;
+const CODE_IGNORED: u16 = 3;
+/// A dimension lookup-table entry for an ignored dimension.
+const DIM_IGNORED: u8 = u8::MAX;
+/// Largest dimension (metrics) and profile (dimensions) the tables cover.
+const FAST_MAX_METRICS: usize = 6;
+const FAST_MAX_DIMS: usize = 8;
+
+/// `lo <= v <= hi` (false on NaN): every NUMBER comparison except `!=` with a finite operand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// The next double above a finite `x`.
+fn next_up(x: f64) -> f64 {
+    if x == 0.0 {
+        return f64::from_bits(1);
+    }
+    let b = x.to_bits();
+    f64::from_bits(if x > 0.0 { b + 1 } else { b - 1 })
+}
+
+fn next_down(x: f64) -> f64 {
+    -next_up(-x)
+}
+
+impl Interval {
+    /// The interval of a NUMBER predicate on `attr`, if it is one.
+    fn of(rules: &CompiledRuleset, node: NodeId, attr: u32) -> Option<Interval> {
+        let Some(Node::Pred(p)) = rules.nodes.get(node as usize) else {
+            return None;
+        };
+        let inf = f64::INFINITY;
+        match *p {
+            Pred::Number {
+                attr: a,
+                cmp,
+                operand: x,
+            } if a == attr && x.is_finite() => Some(match cmp {
+                Cmp::Lt => Interval {
+                    lo: -inf,
+                    hi: next_down(x),
+                },
+                Cmp::Le => Interval { lo: -inf, hi: x },
+                Cmp::Gt => Interval {
+                    lo: next_up(x),
+                    hi: inf,
+                },
+                Cmp::Ge => Interval { lo: x, hi: inf },
+                Cmp::Eq => Interval { lo: x, hi: x },
+                Cmp::Ne => return None,
+            }),
+            Pred::NumberBetween { attr: a, low, high }
+                if a == attr && low.is_finite() && high.is_finite() =>
+            {
+                Some(Interval { lo: low, hi: high })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One metric of the lookup-table path.
+#[derive(Debug, Clone)]
+pub struct FastMetric {
+    pub attr: u32,
+    pub poor: NodeId,
+    pub good: NodeId,
+    /// Both criteria are NUMBER comparisons on the metric's own attribute: (poor, good).
+    pub fused: Option<(Interval, Interval)>,
+    /// Dimension (position in the profile) and bit position of the code in its table index.
+    pub dim: usize,
+    pub shift: u32,
+}
+
+/// Lookup tables of one multidimensional profile (SPEC §5 precomputed):
+/// - per dimension, from the outcome codes of its metrics (2 bits each) to its rounded score or
+///   `DIM_IGNORED`;
+/// - per set of ignored dimensions (a bit mask), the effective dimension weights and their sum.
+///
+/// Both are filled by the exact per-row code (`md_row` and its account formula), so a row's score
+/// is the same by construction; a test checks random rows against `md_row` too.
+#[derive(Debug, Clone)]
+pub struct FastMd {
+    pub metrics: Vec<FastMetric>,
+    pub ndims: usize,
+    /// Dimension tables, concatenated; `lut_start[d]` is where dimension d's begins.
+    pub lut: Vec<u8>,
+    pub lut_start: Vec<usize>,
+    /// `mask_weights[mask * ndims + d]`: effective weight of dimension d (0 if ignored).
+    pub mask_weights: Vec<u32>,
+    pub mask_sum: Vec<u32>,
+    /// Rank of each score 0..=100.
+    pub rank_of: Vec<u8>,
+}
+
+fn outcome_of_code(code: u16) -> u8 {
+    match code {
+        CODE_POOR => OUTCOME_POOR,
+        CODE_GOOD => OUTCOME_GOOD,
+        CODE_IGNORED => OUTCOME_IGNORED,
+        _ => OUTCOME_AVERAGE,
+    }
+}
+
+impl FastMd {
+    pub fn new(rules: &CompiledRuleset, plan: &MdPlan) -> Option<FastMd> {
+        let ndims = plan.dims.len();
+        if ndims == 0 || ndims > FAST_MAX_DIMS {
+            return None;
+        }
+        let s = rules.settings;
+        let mut metrics = Vec::new();
+        let mut lut = Vec::new();
+        let mut lut_start = Vec::new();
+        let mut md = MdRow::default();
+        for (di, d) in plan.dims.iter().enumerate() {
+            let ms = plan.metrics.get(d.metrics.clone())?;
+            let k = ms.len();
+            if k == 0 || k > FAST_MAX_METRICS {
+                return None;
+            }
+            for (j, m) in ms.iter().enumerate() {
+                let fused =
+                    Interval::of(rules, m.poor, m.attr).zip(Interval::of(rules, m.good, m.attr));
+                metrics.push(FastMetric {
+                    attr: m.attr,
+                    poor: m.poor,
+                    good: m.good,
+                    fused,
+                    dim: di,
+                    shift: 2 * j as u32,
+                });
+            }
+            let sub = MdPlan {
+                dims: vec![MdDim {
+                    dimension: d.dimension,
+                    weight: 100,
+                    metrics: 0..k,
+                }],
+                metrics: ms.to_vec(),
+                reason_order: (0..k).collect(),
+                exact_weights: false,
+                fast: None,
+            };
+            lut_start.push(lut.len());
+            let mut detail = vec![0u8; k];
+            for index in 0..1usize << (2 * k) {
+                for (j, b) in detail.iter_mut().enumerate() {
+                    *b = outcome_of_code(((index >> (2 * j)) & 3) as u16);
+                }
+                md_row(&sub, &s, &detail, &mut md);
+                lut.push(md.dims[0].score.map_or(DIM_IGNORED, |v| v as u8));
+            }
+        }
+        let mut mask_weights = vec![0u32; ndims << ndims];
+        let mut mask_sum = vec![0u32; 1 << ndims];
+        for mask in 0..1usize << ndims {
+            let kept = || {
+                plan.dims
+                    .iter()
+                    .enumerate()
+                    .filter(move |(d, _)| mask & (1 << d) == 0)
+            };
+            let total: u64 = kept().map(|(_, d)| u64::from(d.weight)).sum();
+            if total == 0 {
+                continue;
+            }
+            for (di, d) in kept() {
+                let w = round_div(u64::from(d.weight) * 100, total) as u32;
+                mask_weights[mask * ndims + di] = w;
+                mask_sum[mask] += w;
+            }
+        }
+        let rank_of = (0..=100u64).map(|v| rank_of(v, &s)).collect();
+        Some(FastMd {
+            metrics,
+            ndims,
+            lut,
+            lut_start,
+            mask_weights,
+            mask_sum,
+            rank_of,
+        })
+    }
+
+    /// The result of a row from its per-dimension table indices.
+    #[inline(always)]
+    pub fn row(&self, p: u32, index: impl Fn(usize) -> usize) -> RowOut {
+        let nd = self.ndims;
+        let mut scores = [0u32; FAST_MAX_DIMS];
+        let mut mask = 0usize;
+        for (d, sc) in scores.iter_mut().enumerate().take(nd) {
+            let v = self.lut[self.lut_start[d] + index(d)];
+            *sc = u32::from(v);
+            mask |= usize::from(v == DIM_IGNORED) << d;
+        }
+        let w = &self.mask_weights[mask * nd..mask * nd + nd];
+        let num: u32 = scores.iter().zip(w).map(|(s, w)| s * w).sum();
+        let wsum = self.mask_sum[mask];
+        if wsum == 0 {
+            return RowOut {
+                profile: p,
+                score: NO_SCORE,
+                rank: RANK_UNKNOWN,
+                reason: REASON_NO_DATA,
+            };
+        }
+        let score = if wsum == 100 {
+            (2 * num + 100) / 200
+        } else {
+            (2 * num + wsum) / (2 * wsum)
+        };
+        RowOut {
+            profile: p,
+            score: score as i32,
+            rank: self.rank_of[score as usize],
+            reason: REASON_NONE,
+        }
+    }
+}
+
+/// Bits to bytes: entry b holds byte j = bit j of b.
+const EXPAND: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut j = 0;
+        while j < 8 {
+            if b & (1 << j) != 0 {
+                t[b] |= 1 << (8 * j);
+            }
+            j += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// `out[k]` = validity bit `offset + k` of `bits` (one byte per row).
+fn expand_bits(bits: &NullBuffer, offset: usize, out: &mut [u8]) {
+    let len = out.len();
+    let buf = bits.inner();
+    let chunks = buf.inner().bit_chunks(buf.offset() + offset, len);
+    let mut at = 0;
+    for w in chunks.iter() {
+        for (j, byte) in w.to_le_bytes().iter().enumerate() {
+            out[at + 8 * j..at + 8 * j + 8].copy_from_slice(&EXPAND[*byte as usize].to_le_bytes());
+        }
+        at += 64;
+    }
+    let rem = chunks.remainder_len();
+    let w = chunks.remainder_bits();
+    for (j, o) in out[at..at + rem].iter_mut().enumerate() {
+        *o = ((w >> j) & 1) as u8;
+    }
+}
+
+/// Outcome codes of one fused metric into `idx` (`|= code << shift`): POOR if the poor interval
+/// holds, else GOOD if the good one holds, else IGNORED/AVERAGE when the value is missing
+/// (`miss`), else AVERAGE. Both criteria are false on a missing value.
+#[inline(never)]
+fn fused_codes(
+    vals: &[f64],
+    valid: Option<&[u8]>,
+    (poor, good): (Interval, Interval),
+    miss: u16,
+    shift: u32,
+    idx: &mut [u16],
+) {
+    #[inline(always)]
+    fn code(v: f64, ok: bool, poor: Interval, good: Interval, miss: u16) -> u16 {
+        let p = u16::from((poor.lo <= v) & (v <= poor.hi));
+        let g = u16::from((good.lo <= v) & (v <= good.hi));
+        #[allow(clippy::eq_op)]
+        let has = u16::from(ok & (v == v));
+        let present = (1 - p) * (1 + g);
+        has * present + (1 - has) * miss
+    }
+    match valid {
+        Some(valid) => {
+            for ((o, &v), &ok) in idx.iter_mut().zip(vals).zip(valid) {
+                *o |= code(v, ok != 0, poor, good, miss) << shift;
+            }
+        }
+        None => {
+            for (o, &v) in idx.iter_mut().zip(vals) {
+                *o |= code(v, true, poor, good, miss) << shift;
+            }
+        }
+    }
 }
 
 /// A multidimensional result in full, computed exactly from a row's metric outcomes.
@@ -349,6 +654,14 @@ fn account_rank(ranks: impl Iterator<Item = u8>) -> u8 {
     }
 }
 
+/// Where a row's codes are in the code arrays: at `row - start` (computed over the whole block),
+/// or at the row's index in its group (computed over the group).
+#[derive(Debug, Clone, Copy)]
+enum Positions {
+    Offset(usize),
+    Index,
+}
+
 /// A scored range of rows.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkOut {
@@ -370,6 +683,11 @@ pub struct Scorer<'e, 'a> {
     remaining: Vec<u32>,
     groups: Vec<Vec<u32>>,
     md: MdRow,
+    /// Lookup-table path: per dimension, the table index of each row (`BLOCK` apart).
+    idx: Vec<u16>,
+    /// Gathered values and validity bytes of one metric.
+    vals: Vec<f64>,
+    valid: Vec<u8>,
 }
 
 impl<'e, 'a> Scorer<'e, 'a> {
@@ -392,6 +710,9 @@ impl<'e, 'a> Scorer<'e, 'a> {
             remaining: Vec::new(),
             groups: vec![Vec::new(); plans.profiles.len()],
             md: MdRow::default(),
+            idx: Vec::new(),
+            vals: Vec::new(),
+            valid: Vec::new(),
         }
     }
 
@@ -484,11 +805,120 @@ impl<'e, 'a> Scorer<'e, 'a> {
                 };
                 let plans = self.plans;
                 match &plans.profiles[p] {
+                    Plan::Md(MdPlan {
+                        fast: Some(fast), ..
+                    }) if !self.want_detail => {
+                        // Rows of a big group are scored over the whole block (values are read
+                        // in order, vectorised), the others gathered.
+                        let (sel, positions) = if group.len() * 4 >= len {
+                            (Sel::Dense { start, len }, Positions::Offset(start))
+                        } else {
+                            (Sel::Sparse(&group), Positions::Index)
+                        };
+                        self.score_md_fast(p as u32, fast, &sel, &group, positions, base, out)?;
+                    }
                     Plan::Md(plan) => self.score_md(p as u32, plan, &sel, base, out)?,
                     Plan::Ah(plan) => self.score_ah(p as u32, plan, &sel, base, out)?,
                 }
             }
             self.groups[p] = group;
+        }
+        Ok(())
+    }
+
+    /// Multidimensional scoring with the profile's lookup tables: outcome codes column-wise (one
+    /// fused pass per metric for NUMBER comparisons, the evaluator otherwise), then per row one
+    /// table lookup per dimension and one division. `rows` are the group's rows (ascending);
+    /// `sel` is what the codes are computed over (the group itself, or the whole block).
+    #[allow(clippy::too_many_arguments)]
+    fn score_md_fast(
+        &mut self,
+        p: u32,
+        fast: &FastMd,
+        sel: &Sel<'_>,
+        rows: &[u32],
+        positions: Positions,
+        base: usize,
+        out: &mut ChunkOut,
+    ) -> Result<()> {
+        let n = sel.len();
+        let nd = fast.ndims;
+        let ignore = self.settings.ignore_missing;
+        let miss = if ignore { CODE_IGNORED } else { CODE_AVERAGE };
+        self.idx.clear();
+        self.idx.resize(nd * n, 0);
+        let table = self.ev.table;
+        for m in &fast.metrics {
+            let idx = &mut self.idx[m.dim * n..(m.dim + 1) * n];
+            let col = table.columns.get(m.attr as usize);
+            let fused = match (m.fused, col) {
+                (Some(iv), Some(Column::Number(c))) => Some((iv, &c[..], None)),
+                (Some(iv), Some(Column::NumberMasked(c, nb))) => Some((iv, *c, Some(nb))),
+                _ => None,
+            };
+            if let Some((iv, c, nb)) = fused {
+                if c.len() < table.len || nb.is_some_and(|nb| nb.len() < table.len) {
+                    return Err(crate::error::Error::Internal(
+                        "column shorter than table".into(),
+                    ));
+                }
+                let valid = match (*sel, nb) {
+                    (_, None) => None,
+                    (Sel::Dense { start, len }, Some(nb)) => {
+                        self.valid.resize(len, 0);
+                        expand_bits(nb, start, &mut self.valid);
+                        Some(&self.valid[..])
+                    }
+                    (Sel::Sparse(ix), Some(nb)) => {
+                        self.valid.clear();
+                        self.valid
+                            .extend(ix.iter().map(|&r| u8::from(nb.is_valid(r as usize))));
+                        Some(&self.valid[..])
+                    }
+                };
+                let vals = match *sel {
+                    Sel::Dense { start, len } => &c[start..start + len],
+                    Sel::Sparse(ix) => {
+                        self.vals.clear();
+                        self.vals.extend(ix.iter().map(|&r| c[r as usize]));
+                        &self.vals[..]
+                    }
+                };
+                fused_codes(vals, valid, iv, miss, m.shift, idx);
+            } else {
+                let [pb, gb, mb] = &mut self.bufs;
+                for b in [&mut *pb, &mut *gb, &mut *mb] {
+                    b.clear();
+                    b.resize(n, 0);
+                }
+                self.ev.eval(m.poor, sel, pb)?;
+                self.ev.eval(m.good, sel, gb)?;
+                if ignore {
+                    self.ev.missing(m.attr, sel, mb);
+                }
+                for (((o, &pv), &gv), &mv) in idx.iter_mut().zip(&*pb).zip(&*gb).zip(&*mb) {
+                    let code = if pv != 0 {
+                        CODE_POOR
+                    } else if gv != 0 {
+                        CODE_GOOD
+                    } else if mv != 0 {
+                        CODE_IGNORED
+                    } else {
+                        CODE_AVERAGE
+                    };
+                    *o |= code << m.shift;
+                }
+            }
+        }
+        let idx = &self.idx;
+        for (i, &row) in rows.iter().enumerate() {
+            let k = match positions {
+                Positions::Offset(start) => row as usize - start,
+                Positions::Index => i,
+            };
+            if let Some(slot) = out.rows.get_mut((row as usize).wrapping_sub(base)) {
+                *slot = fast.row(p, |d| usize::from(idx[d * n + k]));
+            }
         }
         Ok(())
     }
@@ -681,5 +1111,133 @@ impl<'e, 'a> Scorer<'e, 'a> {
             };
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lookup tables give `md_row`'s account result for every outcome pattern of a profile
+    /// with uneven weights (exhaustive over two dimensions, so every redistribution case).
+    #[test]
+    fn lookup_tables_match_md_row() {
+        let weights = [(37u32, vec![13u32, 29, 58]), (63, vec![1, 99])];
+        let mut metrics = Vec::new();
+        let mut dims = Vec::new();
+        for (d, (dw, mws)) in weights.iter().enumerate() {
+            let start = metrics.len();
+            for &w in mws {
+                metrics.push(MdMetric {
+                    attr: metrics.len() as u32,
+                    weight: w,
+                    good: 0,
+                    poor: 0,
+                    metric_index: metrics.len() as u32,
+                });
+            }
+            dims.push(MdDim {
+                dimension: d as u32,
+                weight: *dw,
+                metrics: start..metrics.len(),
+            });
+        }
+        let nm = metrics.len();
+        let mut plan = MdPlan {
+            dims,
+            metrics,
+            reason_order: (0..nm).collect(),
+            exact_weights: true,
+            fast: None,
+        };
+        let mut rules = CompiledRuleset {
+            version: String::new(),
+            model: crate::ir::Model::Multidimensional,
+            attributes: Vec::new(),
+            attr_index: Default::default(),
+            dimensions: vec!["a".into(), "b".into()],
+            settings: Settings {
+                poor_max: 40,
+                good_min: 70,
+                ignore_missing: true,
+                enterprise: Default::default(),
+            },
+            nodes: Vec::new(),
+            children: Vec::new(),
+            profiles: Vec::new(),
+            lookbacks: Vec::new(),
+            warnings: Vec::new(),
+        };
+        for (poor_max, good_min) in [(40, 70), (0, 100), (50, 55)] {
+            rules.settings.poor_max = poor_max;
+            rules.settings.good_min = good_min;
+            let fast = FastMd::new(&rules, &plan).expect("covered shape");
+            plan.fast = None;
+            let mut md = MdRow::default();
+            for pattern in 0..1usize << (2 * nm) {
+                let codes: Vec<u16> = (0..nm).map(|k| ((pattern >> (2 * k)) & 3) as u16).collect();
+                let detail: Vec<u8> = codes.iter().map(|&c| outcome_of_code(c)).collect();
+                md_row(&plan, &rules.settings, &detail, &mut md);
+                let got = fast.row(7, |d| {
+                    let r = plan.dims[d].metrics.clone();
+                    r.clone()
+                        .map(|k| usize::from(codes[k]) << (2 * (k - r.start)))
+                        .sum()
+                });
+                let want = RowOut {
+                    profile: 7,
+                    score: md.score.map_or(NO_SCORE, |v| v as i32),
+                    rank: md.rank,
+                    reason: md.reason,
+                };
+                assert_eq!(got, want, "pattern {codes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn intervals_match_comparisons() {
+        let xs = [
+            -1.5,
+            -0.0,
+            0.0,
+            1e-300,
+            5e-324,
+            2.5,
+            1e308,
+            f64::MAX,
+            -f64::MAX,
+        ];
+        for &x in &xs {
+            for cmp in [Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge, Cmp::Eq] {
+                let rules = CompiledRuleset {
+                    version: String::new(),
+                    model: crate::ir::Model::Multidimensional,
+                    attributes: Vec::new(),
+                    attr_index: Default::default(),
+                    dimensions: Vec::new(),
+                    settings: Settings {
+                        poor_max: 40,
+                        good_min: 70,
+                        ignore_missing: true,
+                        enterprise: Default::default(),
+                    },
+                    nodes: vec![Node::Pred(Pred::Number {
+                        attr: 0,
+                        cmp,
+                        operand: x,
+                    })],
+                    children: Vec::new(),
+                    profiles: Vec::new(),
+                    lookbacks: Vec::new(),
+                    warnings: Vec::new(),
+                };
+                let iv = Interval::of(&rules, 0, 0).expect("interval");
+                for &v in xs.iter().chain(&[f64::NAN, next_up(x), next_down(x)]) {
+                    let want = cmp.test_f64(v, x);
+                    assert_eq!((iv.lo <= v) & (v <= iv.hi), want, "{v} {cmp:?} {x}");
+                }
+            }
+        }
     }
 }

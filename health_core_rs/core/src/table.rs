@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use arrow_buffer::NullBuffer;
+
 use crate::error::Violation;
 use crate::ir::{
     AttrType, CompiledRuleset, BOOL_MISSING, CODE_MISSING, CODE_OTHER, NANOS_PER_DAY, TIME_MISSING,
@@ -17,6 +19,10 @@ pub enum Column<'a> {
     Absent,
     /// NUMBER; NaN = no value. Borrowed from Arrow when the input needs no conversion.
     Number(Cow<'a, [f64]>),
+    /// NUMBER borrowed from an Arrow Float64 array with nulls: a row has no value when its
+    /// validity bit is clear (whatever the value slot holds) or its value is NaN. Saves copying
+    /// the column to write NaN into the null slots.
+    NumberMasked(&'a [f64], NullBuffer),
     /// TEXT literal codes or ORDINAL levels; `CODE_MISSING` = no value.
     Code(Vec<u32>),
     /// `BOOL_FALSE`, `BOOL_TRUE` or `BOOL_MISSING`.
@@ -32,6 +38,9 @@ impl Column<'_> {
         match self {
             Column::Absent => true,
             Column::Number(v) => v.get(row).map_or(true, |x| x.is_nan()),
+            Column::NumberMasked(v, valid) => {
+                v.get(row).map_or(true, |x| x.is_nan()) || row >= valid.len() || valid.is_null(row)
+            }
             Column::Code(v) => v.get(row).map_or(true, |&x| x == CODE_MISSING),
             Column::Bool(v) => v.get(row).map_or(true, |&x| x == BOOL_MISSING),
             Column::Time(v) => v.get(row).map_or(true, |&x| x == TIME_MISSING),
@@ -210,9 +219,9 @@ pub fn lookback_instant(as_of: i128, period_days: u32) -> i128 {
 
 /// A 64-bit hash of an id with well-mixed bits (FxHash, then the splitmix64 finaliser).
 #[inline]
-fn id_hash(s: &str) -> u64 {
+pub fn id_hash(s: &[u8]) -> u64 {
     let mut h = FxHasher::default();
-    h.write(s.as_bytes());
+    h.write(s);
     let mut x = h.finish() ^ s.len() as u64;
     x ^= x >> 30;
     x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -227,68 +236,128 @@ const IDS_PER_PARTITION: usize = 4096;
 /// Flags every empty (or null) id and every later occurrence of an id already seen.
 /// `report(row, first)` is called in row order, with the row of the first occurrence for a
 /// duplicate.
+pub fn check_ids(ids: &[Option<&str>], report: impl FnMut(usize, Option<usize>)) {
+    check_ids_with(
+        ids.len(),
+        1,
+        |i| {
+            ids[i]
+                .filter(|s| !s.is_empty())
+                .map(|s| id_hash(s.as_bytes()))
+        },
+        |a, b| ids[a] == ids[b],
+        report,
+    );
+}
+
+/// `check_ids` over ids given by functions: `hash(row)` is None for a missing or empty id (and
+/// `id_hash` of its bytes otherwise); `same(a, b)` compares two non-empty ids. Runs on up to
+/// `threads` threads.
 ///
-/// One hash table over a million ids misses the cache on nearly every probe; so the ids are
-/// first partitioned by the top bits of their hash (a counting sort, which keeps rows ascending
-/// within a partition), then each partition is checked with a small table.
-pub fn check_ids(ids: &[Option<&str>], mut report: impl FnMut(usize, Option<usize>)) {
-    let n = ids.len();
+/// One hash table over a million ids misses the cache on nearly every probe; so the (hash, row)
+/// pairs are first partitioned by the top bits of the hash (a counting sort, which keeps rows
+/// ascending within a partition), then each partition is checked with a small table that only
+/// touches that partition's contiguous hashes (ids are compared only when hashes are equal).
+pub fn check_ids_with(
+    n: usize,
+    threads: usize,
+    hash: impl Fn(usize) -> Option<u64> + Sync,
+    same: impl Fn(usize, usize) -> bool + Sync,
+    mut report: impl FnMut(usize, Option<usize>),
+) {
     let bits = (n / IDS_PER_PARTITION)
         .max(1)
         .next_power_of_two()
         .trailing_zeros();
-    let part_of = |h: u64| {
+    let parts = 1usize << bits;
+    let part_of = move |h: u64| {
         if bits == 0 {
             0
         } else {
             (h >> (64 - bits)) as usize
         }
     };
-    let hashes: Vec<u64> = ids.iter().map(|id| id.map_or(0, id_hash)).collect();
-    let mut starts = vec![0usize; (1 << bits) + 1];
-    for (id, &h) in ids.iter().zip(&hashes) {
-        if id.is_some_and(|s| !s.is_empty()) {
-            starts[part_of(h) + 1] += 1;
+    // Per chunk: hashes, missing rows, partition histogram.
+    let chunks = crate::pool::map_ranges(n, threads, |s, e| {
+        let mut hashes = Vec::with_capacity(e - s);
+        let mut missing = Vec::new();
+        let mut hist = vec![0u32; parts];
+        for row in s..e {
+            match hash(row) {
+                Some(h) => {
+                    hist[part_of(h)] += 1;
+                    hashes.push(h);
+                }
+                None => {
+                    missing.push(row);
+                    hashes.push(0);
+                }
+            }
         }
-    }
-    for p in 1..starts.len() {
-        starts[p] += starts[p - 1];
-    }
-    let mut fill = starts.clone();
-    let mut order = vec![0u32; starts[starts.len() - 1]];
+        (s, hashes, missing, hist)
+    });
     let mut found: Vec<(usize, Option<usize>)> = Vec::new();
-    for (row, (id, &h)) in ids.iter().zip(&hashes).enumerate() {
-        if id.is_some_and(|s| !s.is_empty()) {
-            let p = part_of(h);
-            order[fill[p]] = row as u32;
-            fill[p] += 1;
-        } else {
-            found.push((row, None));
+    // Partition-major offsets: partition p, then chunk order, so rows stay ascending.
+    let mut next = vec![0usize; chunks.len() * parts];
+    let mut starts = vec![0usize; parts + 1];
+    let mut at = 0;
+    for p in 0..parts {
+        starts[p] = at;
+        for (c, (_, _, _, hist)) in chunks.iter().enumerate() {
+            next[c * parts + p] = at;
+            at += hist[p] as usize;
         }
     }
-    let mut table: Vec<u32> = Vec::new();
-    for p in 0..1usize << bits {
-        let rows = &order[starts[p]..starts[p + 1]];
-        let size = (rows.len() * 2).next_power_of_two().max(16);
-        table.clear();
-        table.resize(size, u32::MAX);
+    starts[parts] = at;
+    let mut keys = vec![0u64; at];
+    let mut rows = vec![0u32; at];
+    for (c, (s, hashes, missing, _)) in chunks.iter().enumerate() {
+        let next = &mut next[c * parts..(c + 1) * parts];
+        let mut miss = missing.iter().peekable();
+        for (k, &h) in hashes.iter().enumerate() {
+            let row = s + k;
+            if miss.peek() == Some(&&row) {
+                miss.next();
+                continue;
+            }
+            let slot = &mut next[part_of(h)];
+            keys[*slot] = h;
+            rows[*slot] = row as u32;
+            *slot += 1;
+        }
+        found.extend(missing.iter().map(|&r| (r, None)));
+    }
+    drop(chunks);
+    let (keys, rows, starts) = (&keys, &rows, &starts);
+    let per_part = crate::pool::map_items(parts, threads, |p| {
+        let (ks, rs) = (
+            &keys[starts[p]..starts[p + 1]],
+            &rows[starts[p]..starts[p + 1]],
+        );
+        let size = (ks.len() * 2).next_power_of_two().max(16);
+        let mut table = vec![u32::MAX; size];
         let mask = size - 1;
-        for &row in rows {
-            let h = hashes[row as usize];
-            let mut slot = h as usize & mask;
+        let mut dups = Vec::new();
+        for (i, &h) in ks.iter().enumerate() {
+            let mut slot = (h as usize) & mask;
             loop {
                 let other = table[slot];
                 if other == u32::MAX {
-                    table[slot] = row;
+                    table[slot] = i as u32;
                     break;
                 }
-                if hashes[other as usize] == h && ids[other as usize] == ids[row as usize] {
-                    found.push((row as usize, Some(other as usize)));
+                let o = other as usize;
+                if ks[o] == h && same(rs[o] as usize, rs[i] as usize) {
+                    dups.push((rs[i] as usize, Some(rs[o] as usize)));
                     break;
                 }
                 slot = (slot + 1) & mask;
             }
         }
+        dups
+    });
+    for d in per_part {
+        found.extend(d);
     }
     found.sort_unstable();
     for (row, first) in found {
