@@ -104,6 +104,10 @@ impl<'r> EncodeCtx<'r> {
 
     /// Appends one `results` entry per row of `chunk` (ids by row, chunk-relative).
     pub fn encode_chunk(&self, ids: &[&str], chunk: &ChunkOut, buf: &mut Vec<u8>) {
+        if self.view == ScoreView::Basic {
+            self.encode_basic(ids, chunk, buf);
+            return;
+        }
         let detail = self.view != ScoreView::Basic;
         let full = self.view == ScoreView::Full;
         let stride = self.plans.stride;
@@ -219,6 +223,72 @@ impl<'r> EncodeCtx<'r> {
             });
         }
     }
+}
+
+impl EncodeCtx<'_> {
+    /// BASIC results: the fields between the id and the score (model, version, profile) depend
+    /// on the profile only, so they are written once per profile and copied; each entry's length
+    /// is known before it is written.
+    fn encode_basic(&self, ids: &[&str], chunk: &ChunkOut, buf: &mut Vec<u8>) {
+        let model = self.model();
+        let version = self.rules.version.as_str();
+        let middle = |profile: Option<&str>| {
+            let mut m = Vec::new();
+            put_i32(&mut m, 2, model, false);
+            put_str(&mut m, 3, version);
+            if let Some(name) = profile {
+                put_str(&mut m, 4, name);
+            }
+            m
+        };
+        let middles: Vec<Vec<u8>> = self
+            .rules
+            .profiles
+            .iter()
+            .map(|p| middle(Some(&p.name)))
+            .collect();
+        let no_profile = middle(None);
+        let longest = middles
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .max(no_profile.len());
+        let id_bytes: usize = ids.iter().take(chunk.rows.len()).map(|id| id.len()).sum();
+        // Per entry at most: key and length (1 + 5), id key and length (1 + 5), score, rank and
+        // reason (3 x 11).
+        buf.reserve(id_bytes + chunk.rows.len() * (longest + 45));
+        let mut tail = Vec::with_capacity(40);
+        for (row, id) in chunk.rows.iter().zip(ids) {
+            let mid = self
+                .rules
+                .profiles
+                .get(row.profile as usize)
+                .and_then(|_| middles.get(row.profile as usize))
+                .unwrap_or(&no_profile);
+            tail.clear();
+            if row.score != NO_SCORE {
+                put_i32(&mut tail, 5, row.score, true);
+            }
+            put_i32(&mut tail, 6, i32::from(row.rank), false);
+            put_i32(&mut tail, 7, i32::from(row.reason), false);
+            let id_len = if id.is_empty() {
+                0
+            } else {
+                1 + varint_len(id.len() as u64) + id.len()
+            };
+            put_key(buf, 1, 2);
+            put_varint(buf, (id_len + mid.len() + tail.len()) as u64);
+            put_str(buf, 1, id);
+            buf.extend_from_slice(mid);
+            buf.extend_from_slice(&tail);
+        }
+    }
+}
+
+#[inline]
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_reason(buf: &mut Vec<u8>, kind: i32, criterion: &str, subject: &str) {

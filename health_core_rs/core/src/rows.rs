@@ -157,6 +157,20 @@ impl<'n, 'r> RowSink<'n, 'r> {
     /// `set_value` for a known attribute (its catalog name is the key).
     #[inline]
     pub fn set_value_at(&mut self, row: usize, attr: u32, value: ValueRef<'_>) {
+        if let (ValueRef::Number(x), Some(Col::Number(c))) =
+            (value, self.columns.get_mut(attr as usize))
+        {
+            if !x.is_infinite() {
+                if let Some(slot) = c.get_mut(row) {
+                    *slot = x;
+                }
+                return;
+            }
+        }
+        self.set_value_other(row, attr, value);
+    }
+
+    fn set_value_other(&mut self, row: usize, attr: u32, value: ValueRef<'_>) {
         let names = self.names;
         let Some(col) = self.columns.get_mut(attr as usize) else {
             return;

@@ -246,7 +246,7 @@ impl<'b, 'n, 'r> Rows<'b, 'n, 'r> {
     fn account(&mut self, mut buf: &'b [u8]) -> Result<()> {
         let row = self.ids.len();
         if row >= self.sink.len() {
-            self.sink.resize((row * 2).max(64));
+            self.sink.resize(row + row / 2 + 64);
         }
         let mut id = "";
         let mut status = 0i32;
@@ -301,6 +301,20 @@ impl<'b, 'n, 'r> Rows<'b, 'n, 'r> {
     /// One `attributes` map entry (key 1, value 2, in any order, each possibly repeated).
     #[inline]
     fn attribute_entry(&mut self, row: usize, mut buf: &'b [u8]) -> Result<()> {
+        // The usual layout, exactly: key (< 128 bytes), then a `Value` holding one number.
+        if let [0x0a, klen, rest @ ..] = buf {
+            let klen = usize::from(*klen);
+            if klen < 0x80 && rest.len() == klen + 11 {
+                let (k, v) = rest.split_at(klen);
+                if let [0x12, 0x09, 0x09, x @ ..] = v {
+                    if let Ok(x) = <[u8; 8]>::try_from(x) {
+                        let attr = self.resolve_next(k)?;
+                        self.put_value(row, attr, ValueRef::Number(f64::from_le_bytes(x)));
+                        return Ok(());
+                    }
+                }
+            }
+        }
         let mut attr: Option<Option<u32>> = None;
         let mut value = ValueRef::Unset;
         while !buf.is_empty() {
@@ -322,11 +336,18 @@ impl<'b, 'n, 'r> Rows<'b, 'n, 'r> {
             Some(a) => a,
             None => self.keys.resolve(b"")?,
         };
+        self.put_value(row, attr, value);
+        Ok(())
+    }
+
+    /// Records this account's value of `attr` (the last one wins).
+    #[inline(always)]
+    fn put_value(&mut self, row: usize, attr: Option<u32>, value: ValueRef<'b>) {
         let Some(attr) = attr else {
-            return Ok(());
+            return;
         };
         let Some(seen) = self.seen.get_mut(attr as usize) else {
-            return Ok(());
+            return;
         };
         if seen.0 == row + 1 {
             // A duplicate key: the last entry wins.
@@ -337,7 +358,6 @@ impl<'b, 'n, 'r> Rows<'b, 'n, 'r> {
             *seen = (row + 1, self.values.len() as u32);
             self.values.push((attr, value));
         }
-        Ok(())
     }
 
     /// One `history` map entry.
@@ -502,8 +522,9 @@ pub fn decode_request<'b>(
                     // Room for as many accounts like the first as the request can hold (at most
                     // one per 32 bytes; smaller accounts grow the table as they come).
                     let guess = (request.len() / (body.len() + 2)).min(request.len() / 32);
-                    rows.sink.resize(guess + 1);
-                    rows.ids.reserve(guess + 1);
+                    let guess = guess + guess / 8 + 1;
+                    rows.sink.resize(guess);
+                    rows.ids.reserve(guess);
                 }
                 rows.account(body)?;
             }
