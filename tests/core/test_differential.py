@@ -14,17 +14,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthscore.v1 import ruleset_pb2, scoring_pb2
+from healthscore.v1 import health_pb2 as H
+from healthscore.v1 import scoring_pb2
 from tests import reference, strategies
 from tests.core import support
 from tests.core.builders import (
+    AH,
+    MD,
+    NAN,
+    NUMBER,
     TIME,
     O,
     account,
+    ago,
     attr,
     catalog,
     category,
     days,
+    metric,
     pred,
     profile,
     request,
@@ -35,8 +42,7 @@ from tests.core.wire import reencode
 from tests.reference.convert import expected_arrow_rows, to_arrow, to_columns
 from tests.reference.model import I64_MAX, I64_MIN, timestamp_ns
 
-AH = ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH
-MD = ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL
+GOOD, AVERAGE = H.HEALTH_RANK_GOOD, H.HEALTH_RANK_AVERAGE
 
 
 @pytest.fixture(scope="session")
@@ -297,3 +303,101 @@ def test_equivalent_wire_bytes_columnar_and_ruleset(eng, differential_cases, cas
             f"engine raised {exc!r} on valid bytes:{support.describe_case(ruleset, columnar)}"
         )
     support.assert_same(expected, actual, support.describe_case(ruleset, columnar))
+
+
+def _both(eng, rules, req):
+    """The reference's response, after checking that the engine's is the same."""
+    expected = reference.score(rules, req)
+    try:
+        actual = eng.compile_ruleset(rules).score(req)
+    except Exception as exc:
+        pytest.fail(f"engine raised {exc!r} on a valid case:{support.describe_case(rules, req)}")
+    support.assert_same(expected, actual, support.describe_case(rules, req))
+    return expected
+
+
+def _change_rules(op, operand, period=7):
+    cat = catalog(attr("n", NUMBER))
+    crit = [pred("n", op, operand, change=period)]
+    return ruleset(AH, cat, profile("p", categories=[category("C", good=crit)]))
+
+
+def _with_history(a, *points):
+    for t_ns, value in points:
+        point = a.history["n"].points.add(value=value)
+        point.time.seconds, point.time.nanos = divmod(t_ns, 10**9)
+    return a
+
+
+def test_change_in_look_back_edges(eng):
+    rules = _change_rules(O.OPERATOR_EQUAL, 50)
+    cases = [
+        ("at-the-instant", [(ago(7), 2.0)], GOOD),
+        ("one-ns-after", [(ago(7) + 1, 2.0)], AVERAGE),
+        ("one-ns-before", [(ago(7) - 1, 2.0)], GOOD),
+        ("latest-is-nan", [(ago(9), 2.0), (ago(8), NAN)], AVERAGE),
+        ("latest-wins", [(ago(9), 1.0), (ago(8), 2.0), (ago(1), 100.0)], GOOD),
+        ("then-zero", [(ago(8), 0.0)], AVERAGE),
+        ("then-negative-zero", [(ago(8), -0.0)], AVERAGE),
+        ("unordered", [(ago(1), 5.0), (ago(30), 1.0), (ago(8), 2.0)], GOOD),
+    ]
+    req = request(
+        *(_with_history(account(name, n=3.0), *points) for name, points, _ in cases),
+        view=scoring_pb2.SCORE_VIEW_FULL,
+    )
+    results = _both(eng, rules, req).results
+    assert [r.rank for r in results] == [rank for *_, rank in cases]
+
+
+def test_change_in_overflowing_to_infinity(eng):
+    rules = _change_rules(O.OPERATOR_GREATER_THAN, 1e300)
+    req = request(_with_history(account("a", n=1e308), (ago(8), -1e308)))
+    assert _both(eng, rules, req).results[0].rank == GOOD  # (2e308 -> inf) / 1e308 * 100
+
+
+@pytest.mark.parametrize(
+    ("op", "n", "rank"),
+    [
+        (O.OPERATOR_LESS_THAN, I64_MAX, GOOD),
+        (O.OPERATOR_GREATER_THAN, I64_MIN, GOOD),
+        (O.OPERATOR_MORE_THAN_DAYS_AGO, I64_MIN, GOOD),
+        (O.OPERATOR_WITHIN_LAST_DAYS, I64_MIN, AVERAGE),
+        (O.OPERATOR_EQUAL, I64_MAX, AVERAGE),
+    ],
+)
+def test_extreme_day_operands(eng, op, n, rank):
+    cat = catalog(attr("t", TIME))
+    crit = [pred("t", op, days(n))]
+    rules = ruleset(AH, cat, profile("p", categories=[category("C", good=crit)]))
+    req = request(account("far-past", t=when(I64_MIN + 1)), account("far-future", t=when(I64_MAX)))
+    assert [r.rank for r in _both(eng, rules, req).results] == [rank, rank]
+
+
+def test_remaining_weights_zero(eng):
+    """A dimension whose non-ignored metrics weigh 0 is ignored; account dimensions whose
+    non-ignored weights sum to 0 give NO_DATA (the 0-weight dimension keeps its score)."""
+    cat = catalog(
+        attr("u1", NUMBER, "usage"),
+        attr("u2", NUMBER, "usage"),
+        attr("s1", NUMBER, "support"),
+        dimensions=["usage", "support"],
+    )
+    metrics = [
+        metric(n, w, pred(n, O.OPERATOR_GREATER_THAN, 1), pred(n, O.OPERATOR_LESS_THAN, 0))
+        for n, w in (("u1", 100), ("u2", 0), ("s1", 100))
+    ]
+    p = profile("p", dimensions=[("usage", 100), ("support", 0)], metrics=metrics)
+    rules = ruleset(MD, cat, p, ignore_missing=True)
+    req = request(
+        account("a", u2=5, s1=5), account("b", u1=5, s1=-1), view=scoring_pb2.SCORE_VIEW_FULL
+    )
+    a, b = _both(eng, rules, req).results
+    assert a.unknown_reason == H.UNKNOWN_REASON_NO_DATA and a.profile == "p"
+    assert [d.ignored for d in a.dimensions] == [True, False]
+    assert a.dimensions[1].score == 100 and a.dimensions[1].effective_weight == 0
+    assert [m.outcome for m in a.dimensions[0].metrics] == [
+        H.METRIC_OUTCOME_IGNORED,
+        H.METRIC_OUTCOME_GOOD,
+    ]
+    assert (b.score, b.rank) == (100, GOOD)
+    assert [d.effective_weight for d in b.dimensions] == [100, 0]
