@@ -379,3 +379,30 @@ def test_roll_up_weight_overflow(engine, errors):
     with pytest.raises(errors.InvalidInputError) as info:
         engine.roll_up_enterprise_health(req)
     assert "parents[0]" in str(info.value)
+
+
+def test_duplicate_catalog_names(engine, errors):
+    rules = _rules()
+    rules.catalog.attributes.add(name="stage", type=TEXT)
+    rules.catalog.dimensions.add(name="usage")
+    _raises_naming(
+        errors.InvalidRulesetError,
+        lambda: engine.compile_ruleset(rules),
+        "catalog.attributes[4].name",
+        "catalog.dimensions[1].name",
+    )
+
+
+def test_columnar_duplicate_ids(engine, errors):
+    req = _columnar_request(3)
+    req.account_columns.ids[2] = "a0"
+    _raises_naming(
+        errors.InvalidAccountsError, lambda: _score(engine, req), "account_columns.ids[2]"
+    )
+
+
+def test_rows_and_columns_together(engine, errors):
+    req = _columnar_request(1)
+    req.accounts.add(id="x")
+    with pytest.raises(errors.InvalidAccountsError):
+        _score(engine, req)
