@@ -22,7 +22,7 @@ use crate::error::{Error, Result, Violation};
 use crate::ir::CompiledRuleset;
 use crate::proto::ScoreView;
 use crate::rows::{PointRef, RowSink, ValueRef};
-use crate::table::{now_nanos, sorted_violations, AccountTable, FxMap, Names};
+use crate::table::{now_nanos, sorted_violations, AccountTable, Names};
 
 const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
@@ -159,28 +159,77 @@ fn merge_timestamp(mut buf: &[u8], ts: &mut (i64, i32), depth: u32) -> Result<()
     Ok(())
 }
 
-/// Attribute names by their bytes.
+/// Attribute names by their bytes: open addressing over a cheap hash of the length and the
+/// first and last bytes, at most a quarter full.
 struct Keys<'r> {
-    map: FxMap<&'r [u8], u32>,
+    names: Vec<&'r [u8]>,
+    /// Attribute ids; `u32::MAX` = empty.
+    slots: Vec<u32>,
+    mask: usize,
+}
+
+#[inline(always)]
+fn key_hash(k: &[u8]) -> u64 {
+    let n = k.len();
+    let le8 = |b: &[u8]| b.first_chunk::<8>().map_or(0, |c| u64::from_le_bytes(*c));
+    let le4 = |b: &[u8]| {
+        b.first_chunk::<4>()
+            .map_or(0, |c| u64::from(u32::from_le_bytes(*c)))
+    };
+    let (a, b) = if n >= 8 {
+        (le8(k), le8(&k[n - 8..]))
+    } else if n >= 4 {
+        (le4(k), le4(&k[n - 4..]))
+    } else if let (Some(&x), Some(&y)) = (k.first(), k.last()) {
+        (
+            u64::from(x) | u64::from(k[n / 2]) << 8 | u64::from(y) << 16,
+            0,
+        )
+    } else {
+        (0, 0)
+    };
+    let h = (a ^ b.rotate_left(29) ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 29)
 }
 
 impl<'r> Keys<'r> {
     fn new(rules: &'r CompiledRuleset) -> Self {
-        let map = rules
-            .attributes
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.name.as_bytes(), i as u32))
-            .collect();
-        Self { map }
+        let names: Vec<&[u8]> = rules.attributes.iter().map(|a| a.name.as_bytes()).collect();
+        let size = (names.len() * 4).next_power_of_two().max(16);
+        let mask = size - 1;
+        let mut slots = vec![u32::MAX; size];
+        for (i, name) in names.iter().enumerate() {
+            let mut at = key_hash(name) as usize & mask;
+            while slots[at] != u32::MAX {
+                at = (at + 1) & mask;
+            }
+            slots[at] = i as u32;
+        }
+        Self { names, slots, mask }
+    }
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<u32> {
+        let mut at = key_hash(key) as usize & self.mask;
+        loop {
+            let a = *self.slots.get(at)?;
+            if a == u32::MAX {
+                return None;
+            }
+            if self.names.get(a as usize).is_some_and(|n| same(n, key)) {
+                return Some(a);
+            }
+            at = (at + 1) & self.mask;
+        }
     }
 
     /// The attribute named `key` (`None`: not in the catalog), checking that an unknown key is
     /// UTF-8 (a known one is).
     #[inline]
     fn resolve(&self, key: &[u8]) -> Result<Option<u32>> {
-        match self.map.get(key) {
-            Some(&a) => Ok(Some(a)),
+        match self.get(key) {
+            Some(a) => Ok(Some(a)),
             None => utf8(key).map(|_| None),
         }
     }
@@ -495,7 +544,7 @@ pub fn decode_request<'b>(
 ) -> Result<Option<Decoded<'b>>> {
     let n_attrs = names.rules.attributes.len();
     let keys = Keys::new(names.rules);
-    let empty = keys.map.get(&b""[..]).copied();
+    let empty = keys.get(b"");
     let mut rows = Rows {
         keys,
         sink: RowSink::new(names, 0, default_as_of),

@@ -1015,3 +1015,20 @@ fn timing_wire_rows() {
         );
     }
 }
+
+#[test]
+fn key_table_finds_every_name_and_nothing_else() {
+    for rules in [bench_rules(), rules(false)] {
+        let keys = Keys::new(&rules);
+        for (i, a) in rules.attributes.iter().enumerate() {
+            assert_eq!(keys.get(a.name.as_bytes()), Some(i as u32), "{}", a.name);
+            let mut longer = a.name.clone().into_bytes();
+            longer.push(b'x');
+            assert_eq!(keys.get(&longer), None);
+            assert_eq!(keys.get(&longer[1..]), None);
+        }
+        for k in [&b""[..], b"m", b"m0", b"m000", b"segmenT", b"\xff\xfe"] {
+            assert_eq!(keys.get(k), None);
+        }
+    }
+}
