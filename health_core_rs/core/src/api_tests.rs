@@ -1969,3 +1969,64 @@ fn timing_workload() {
         );
     }
 }
+
+/// The lookup-table paths (twin profiles over a block, single profiles, gathered groups) give
+/// the exact per-row path's results: BASIC against FULL (which scores every row with md_row).
+#[test]
+fn workload_basic_equals_exact_detail() {
+    for ignore in [true, false] {
+        let mut rules = workload_ruleset();
+        rules.settings.ignore_missing = ignore;
+        for n in [1, 100, 5_000, 40_000] {
+            let batch = workload_batch(n, n as u64 + 3);
+            // Also a batch where one profile's group is small (gathered, not block-wide).
+            let cols: Vec<ArrayRef> = batch
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if batch.schema().field(i).name() == "segment" {
+                        Arc::new(StringArray::from_iter_values((0..n).map(|r| {
+                            if r % 13 == 0 {
+                                "enterprise"
+                            } else {
+                                "x"
+                            }
+                        }))) as ArrayRef
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            let skewed = RecordBatch::try_new(batch.schema(), cols).unwrap();
+            for b in [&batch, &skewed] {
+                for threads in [1, 2] {
+                    let fast = score_record_batch_with_threads(
+                        &rules,
+                        b,
+                        AS_OF,
+                        proto::ScoreView::Basic,
+                        threads,
+                    )
+                    .unwrap();
+                    let exact = score_record_batch_with_threads(
+                        &rules,
+                        b,
+                        AS_OF,
+                        proto::ScoreView::Full,
+                        threads,
+                    )
+                    .unwrap();
+                    for name in ["profile", "rank", "unknown_reason"] {
+                        assert_eq!(str_col(&fast, name), str_col(&exact, name), "{name} n={n}");
+                    }
+                    assert_eq!(
+                        fast.column_by_name("score").unwrap().to_data(),
+                        exact.column_by_name("score").unwrap().to_data(),
+                        "n={n} ignore={ignore}"
+                    );
+                }
+            }
+        }
+    }
+}

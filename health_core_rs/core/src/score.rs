@@ -148,10 +148,24 @@ impl Plan {
     }
 }
 
+/// The profile's lookup tables when every metric is a fused NUMBER comparison.
+fn fully_fused(p: &Plan) -> Option<&FastMd> {
+    match p {
+        Plan::Md(MdPlan { fast: Some(f), .. }) if f.metrics.iter().all(|m| m.fused.is_some()) => {
+            Some(f)
+        }
+        _ => None,
+    }
+}
+
 /// Per-profile scoring plans, derived once per call from the compiled ruleset.
 #[derive(Debug, Clone)]
 pub struct Plans {
     pub profiles: Vec<Plan>,
+    /// Two profiles whose lookup-table plans read the same attributes into the same code
+    /// positions (only their thresholds and weights differ): their codes are computed in one
+    /// pass, each row with its own profile's thresholds.
+    pub twin: Option<(usize, usize)>,
     /// Detail bytes per row (max over profiles).
     pub stride: usize,
 }
@@ -215,7 +229,28 @@ impl Plans {
             })
             .collect();
         let stride = profiles.iter().map(Plan::slots).max().unwrap_or(0);
-        Self { profiles, stride }
+        let layout = |f: &FastMd| -> Vec<(u32, usize, u32)> {
+            f.metrics.iter().map(|m| (m.attr, m.dim, m.shift)).collect()
+        };
+        let mut twin = None;
+        'find: for (a, pa) in profiles.iter().enumerate() {
+            let Some(fa) = fully_fused(pa) else {
+                continue;
+            };
+            for (b, pb) in profiles.iter().enumerate().skip(a + 1) {
+                if let Some(fb) = fully_fused(pb) {
+                    if fa.ndims == fb.ndims && layout(fa) == layout(fb) {
+                        twin = Some((a, b));
+                        break 'find;
+                    }
+                }
+            }
+        }
+        Self {
+            profiles,
+            stride,
+            twin,
+        }
     }
 }
 
@@ -488,6 +523,41 @@ fn expand_bits(bits: &NullBuffer, offset: usize, out: &mut [u8]) {
     let w = chunks.remainder_bits();
     for (j, o) in out[at..at + rem].iter_mut().enumerate() {
         *o = ((w >> j) & 1) as u8;
+    }
+}
+
+/// `fused_codes` for two profiles at once: row k uses `ivs[key[k]]` (key 0 or 1).
+#[inline(never)]
+fn fused_codes_twin(
+    vals: &[f64],
+    valid: Option<&[u8]>,
+    ivs: [(Interval, Interval); 2],
+    key: &[u8],
+    miss: u16,
+    shift: u32,
+    idx: &mut [u16],
+) {
+    #[inline(always)]
+    fn code(v: f64, ok: bool, second: bool, ivs: &[(Interval, Interval); 2], miss: u16) -> u16 {
+        let (poor, good) = if second { ivs[1] } else { ivs[0] };
+        let p = u16::from((poor.lo <= v) & (v <= poor.hi));
+        let g = u16::from((good.lo <= v) & (v <= good.hi));
+        #[allow(clippy::eq_op)]
+        let has = u16::from(ok & (v == v));
+        let present = (1 - p) * (1 + g);
+        has * present + (1 - has) * miss
+    }
+    match valid {
+        Some(valid) => {
+            for (((o, &v), &ok), &q) in idx.iter_mut().zip(vals).zip(valid).zip(key) {
+                *o |= code(v, ok != 0, q != 0, &ivs, miss) << shift;
+            }
+        }
+        None => {
+            for ((o, &v), &q) in idx.iter_mut().zip(vals).zip(key) {
+                *o |= code(v, true, q != 0, &ivs, miss) << shift;
+            }
+        }
     }
 }
 
@@ -795,9 +865,18 @@ impl<'e, 'a> Scorer<'e, 'a> {
             self.bufs[0] = buf;
         }
         // Rows left in `remaining` keep their NO_PROFILE result.
+        let mut done = (usize::MAX, usize::MAX);
+        if let Some((a, b)) = self.plans.twin {
+            let big = (self.groups[a].len() + self.groups[b].len()) * 4 >= len;
+            if !self.want_detail && big && !self.groups[a].is_empty() && !self.groups[b].is_empty()
+            {
+                self.score_twins(a, b, start, len, base, out)?;
+                done = (a, b);
+            }
+        }
         for p in 0..self.groups.len() {
             let group = std::mem::take(&mut self.groups[p]);
-            if !group.is_empty() {
+            if !group.is_empty() && p != done.0 && p != done.1 {
                 let sel = if group.len() == len {
                     Sel::Dense { start, len }
                 } else {
@@ -822,6 +901,92 @@ impl<'e, 'a> Scorer<'e, 'a> {
                 }
             }
             self.groups[p] = group;
+        }
+        Ok(())
+    }
+
+    /// The twin profiles' rows of a block: codes over the whole block in one pass per metric
+    /// (each row with its profile's thresholds), then each group through its own tables.
+    fn score_twins(
+        &mut self,
+        a: usize,
+        b: usize,
+        start: usize,
+        len: usize,
+        base: usize,
+        out: &mut ChunkOut,
+    ) -> Result<()> {
+        let plans = self.plans;
+        let (Plan::Md(pa), Plan::Md(pb)) = (&plans.profiles[a], &plans.profiles[b]) else {
+            return Err(crate::error::Error::Internal("twin profiles".into()));
+        };
+        let (Some(fa), Some(fb)) = (&pa.fast, &pb.fast) else {
+            return Err(crate::error::Error::Internal("twin profiles".into()));
+        };
+        let nd = fa.ndims;
+        let miss = if self.settings.ignore_missing {
+            CODE_IGNORED
+        } else {
+            CODE_AVERAGE
+        };
+        let mut key = std::mem::take(&mut self.bufs[1]);
+        key.clear();
+        key.resize(len, 0);
+        for &row in &self.groups[b] {
+            key[row as usize - start] = 1;
+        }
+        self.idx.clear();
+        self.idx.resize(nd * len, 0);
+        let table = self.ev.table;
+        for (ma, mb) in fa.metrics.iter().zip(&fb.metrics) {
+            let (Some(ia), Some(ib)) = (ma.fused, mb.fused) else {
+                return Err(crate::error::Error::Internal("twin profiles".into()));
+            };
+            let (c, nb): (&[f64], Option<&NullBuffer>) = match table.columns.get(ma.attr as usize) {
+                Some(Column::Number(c)) => (c, None),
+                Some(Column::NumberMasked(c, nb)) => (c, Some(nb)),
+                _ => {
+                    // No such column: every row misses the value.
+                    let code = miss << ma.shift;
+                    for o in &mut self.idx[ma.dim * len..(ma.dim + 1) * len] {
+                        *o |= code;
+                    }
+                    continue;
+                }
+            };
+            if c.len() < start + len || nb.is_some_and(|nb| nb.len() < start + len) {
+                return Err(crate::error::Error::Internal(
+                    "column shorter than table".into(),
+                ));
+            }
+            let valid = match nb {
+                None => None,
+                Some(nb) => {
+                    self.valid.resize(len, 0);
+                    expand_bits(nb, start, &mut self.valid);
+                    Some(&self.valid[..])
+                }
+            };
+            let idx = &mut self.idx[ma.dim * len..(ma.dim + 1) * len];
+            fused_codes_twin(
+                &c[start..start + len],
+                valid,
+                [ia, ib],
+                &key,
+                miss,
+                ma.shift,
+                idx,
+            );
+        }
+        self.bufs[1] = key;
+        let idx = &self.idx;
+        for (p, fast) in [(a, fa), (b, fb)] {
+            for &row in &self.groups[p] {
+                let k = row as usize - start;
+                if let Some(slot) = out.rows.get_mut((row as usize).wrapping_sub(base)) {
+                    *slot = fast.row(p as u32, |d| usize::from(idx[d * len + k]));
+                }
+            }
         }
         Ok(())
     }
