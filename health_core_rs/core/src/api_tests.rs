@@ -1933,9 +1933,17 @@ fn timing_workload() {
     let values = (n * 20) as f64;
     let batch = workload_batch(n, 7);
     let runs = 7;
-    time_it("workload: decode only", runs, values, "ns/value", || {
-        arrow_io::decode(&rules, &batch, 1).unwrap();
-    });
+    for threads in [1, 2] {
+        time_it(
+            &format!("workload: decode only, {threads} thread(s)"),
+            runs,
+            values,
+            "ns/value",
+            || {
+                arrow_io::decode(&rules, &batch, threads).unwrap();
+            },
+        );
+    }
     let d = arrow_io::decode(&rules, &batch, 1).unwrap();
     let plans = crate::score::Plans::new(&rules);
     time_it(

@@ -372,42 +372,85 @@ pub(crate) fn decode<'b>(
             )
         })
         .collect();
+    // Which field goes where (in field order; a repeated column is an error at its position),
+    // then the columns are converted in parallel, each with its own row errors.
+    enum Job {
+        Attr(usize, u32),
+        Lookback(usize, usize),
+        Twice(String),
+    }
+    let mut jobs = Vec::new();
+    let mut seen_attr = vec![false; columns.len()];
+    let mut seen_lb = vec![false; lookbacks.len()];
     for (fi, field) in schema.fields().iter().enumerate() {
         let name = field.name().as_str();
-        let arr: &'b dyn Array = batch.column(fi).as_ref();
         if let Some(attr) = names.attr(name) {
-            let Some(slot) = columns.get_mut(attr as usize) else {
+            let Some(seen) = seen_attr.get_mut(attr as usize) else {
                 continue;
             };
-            if *slot != Column::Absent {
-                return Err(Error::Malformed(format!("column {name:?} appears twice")));
-            }
-            *slot = match names.ty(attr) {
-                AttrType::Number => number_column(name, arr, &mut errors)?,
-                AttrType::Text | AttrType::Ordinal => {
-                    Column::Code(code_column(&names, attr, name, arr, &mut errors)?)
-                }
-                AttrType::Bool => {
-                    let Some(b) = arr.as_boolean_opt() else {
-                        return Err(malformed(name, "BOOL values", arr.data_type()));
-                    };
-                    Column::Bool(
-                        b.iter()
-                            .map(|v| match v {
-                                None => BOOL_MISSING,
-                                Some(true) => BOOL_TRUE,
-                                Some(false) => BOOL_FALSE,
-                            })
-                            .collect(),
-                    )
-                }
-                AttrType::Time => Column::Time(time_column(name, arr, &mut errors)?),
-            };
+            jobs.push(if std::mem::replace(seen, true) {
+                Job::Twice(name.to_string())
+            } else {
+                Job::Attr(fi, attr)
+            });
         } else if let Some(lb) = lookback_names.iter().position(|l| l == name) {
-            if lookbacks[lb].is_some() {
+            jobs.push(if std::mem::replace(&mut seen_lb[lb], true) {
+                Job::Twice(name.to_string())
+            } else {
+                Job::Lookback(fi, lb)
+            });
+        }
+    }
+    enum Done<'b> {
+        Attr(u32, Column<'b>),
+        Lookback(usize, Vec<f64>),
+    }
+    let names = &names;
+    let done = pool::map_items(jobs.len(), threads, |j| -> Result<(Done<'b>, RowErrors)> {
+        let mut errors = RowErrors::new();
+        let (fi, name) = match &jobs[j] {
+            Job::Twice(name) => {
                 return Err(Error::Malformed(format!("column {name:?} appears twice")));
             }
-            lookbacks[lb] = Some(number_values(name, arr, &mut errors)?);
+            Job::Attr(fi, _) | Job::Lookback(fi, _) => (*fi, schema.field(*fi).name().as_str()),
+        };
+        let arr: &'b dyn Array = batch.column(fi).as_ref();
+        let out = match jobs[j] {
+            Job::Attr(_, attr) => Done::Attr(
+                attr,
+                match names.ty(attr) {
+                    AttrType::Number => number_column(name, arr, &mut errors)?,
+                    AttrType::Text | AttrType::Ordinal => {
+                        Column::Code(code_column(names, attr, name, arr, &mut errors)?)
+                    }
+                    AttrType::Bool => {
+                        let Some(b) = arr.as_boolean_opt() else {
+                            return Err(malformed(name, "BOOL values", arr.data_type()));
+                        };
+                        Column::Bool(
+                            b.iter()
+                                .map(|v| match v {
+                                    None => BOOL_MISSING,
+                                    Some(true) => BOOL_TRUE,
+                                    Some(false) => BOOL_FALSE,
+                                })
+                                .collect(),
+                        )
+                    }
+                    AttrType::Time => Column::Time(time_column(name, arr, &mut errors)?),
+                },
+            ),
+            Job::Lookback(_, lb) => Done::Lookback(lb, number_values(name, arr, &mut errors)?),
+            Job::Twice(_) => return Err(Error::Internal("repeated column".into())),
+        };
+        Ok((out, errors))
+    });
+    for d in done {
+        let (d, errs) = d?;
+        errors.extend(errs);
+        match d {
+            Done::Attr(attr, col) => columns[attr as usize] = col,
+            Done::Lookback(lb, v) => lookbacks[lb] = Some(v),
         }
     }
     errors.sort_by_key(|e| e.0);
