@@ -58,7 +58,7 @@ stubtest: build
 	$(BIN)/python -m mypy.stubtest healthscore._core
 
 test-python: build
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 bench: setup
 	$(BIN)/python -m benchmarks.core

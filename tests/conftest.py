@@ -33,3 +33,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for kind, n in sorted(cases.items()):
             terminalreporter.write_line(f"{kind}: {n}")
         terminalreporter.write_line(f"total: {sum(cases.values())}")
+
+
+# Under pytest-xdist each worker counts its own cases; the controller adds them up.
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["differential_cases"] = dict(session.config.stash.get(_CASES, {}))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    totals = node.config.stash[_CASES]
+    for kind, n in getattr(node, "workeroutput", {}).get("differential_cases", {}).items():
+        totals[kind] = totals.get(kind, 0) + n

@@ -284,11 +284,15 @@ def test_time_outside_64_bit_nanoseconds(engine, errors):
     a.attributes["last_touch"].time_value.seconds = 253_402_300_000  # year 10000-ish: past 2262
     b = account("b")
     b.attributes["last_touch"].time_value.seconds = -10_000_000_000  # before 1678
+    c = account("c")  # exactly -2^63 ns: reserved as the engine's no-value marker
+    c.attributes["last_touch"].time_value.seconds = -9_223_372_037
+    c.attributes["last_touch"].time_value.nanos = 145_224_192
     _raises_naming(
         errors.InvalidAccountsError,
-        lambda: _score(engine, request(a, b)),
+        lambda: _score(engine, request(a, b, c)),
         'accounts[0].attributes["last_touch"]',
         'accounts[1].attributes["last_touch"]',
+        'accounts[2].attributes["last_touch"]',
     )
 
 
