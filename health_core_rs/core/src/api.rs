@@ -6,7 +6,7 @@ use prost::Message;
 use crate::error::{Error, Result, Violation};
 use crate::ir::CompiledRuleset;
 use crate::proto::{self, ScoreView};
-use crate::score::{Plans, Scorer};
+use crate::score::Scorer;
 use crate::table::{now_nanos, sorted_violations, AccountTable, Names};
 use crate::{arrow_io, columns, encode, enterprise, pool, rows};
 
@@ -73,11 +73,11 @@ pub(crate) fn score_and_encode(
     view: ScoreView,
     threads: usize,
 ) -> Result<Vec<u8>> {
-    let plans = Plans::new(rules);
-    let enc = encode::EncodeCtx::new(rules, &plans, view);
+    let plans = rules.plans();
+    let enc = encode::EncodeCtx::new(rules, plans, view);
     let want_detail = view != ScoreView::Basic;
     let parts = pool::map_ranges(table.len, threads, |s, e| -> Result<Vec<u8>> {
-        let chunk = Scorer::new(rules, &plans, table, as_of, want_detail).score_range(s, e)?;
+        let chunk = Scorer::new(rules, plans, table, as_of, want_detail).score_range(s, e)?;
         let mut buf = Vec::new();
         enc.encode_chunk(ids.get(s..e).unwrap_or(&[]), &chunk, &mut buf);
         Ok(buf)

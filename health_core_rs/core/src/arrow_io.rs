@@ -588,11 +588,11 @@ pub fn score_batch(
 ) -> Result<RecordBatch> {
     let d = decode(rules, batch, threads)?;
     let n = d.table.len;
-    let plans = Plans::new(rules);
+    let plans = rules.plans();
     let want_detail = matches!(view, ScoreView::Dimensions | ScoreView::Full);
     let table = &d.table;
     let parts = pool::map_ranges(n, threads, |s, e| {
-        Scorer::new(rules, &plans, table, as_of, want_detail).score_range(s, e)
+        Scorer::new(rules, plans, table, as_of, want_detail).score_range(s, e)
     });
     let mut scored = ChunkOut {
         rows: Vec::with_capacity(n),
@@ -647,7 +647,7 @@ pub fn score_batch(
         }),
     );
     if want_detail {
-        for (name, scores, ranks) in detail_columns(rules, &plans, &scored) {
+        for (name, scores, ranks) in detail_columns(rules, plans, &scored) {
             if let Some(scores) = scores {
                 push(format!("{name}.score"), (DataType::Int32, int32(scores)));
             }

@@ -47,7 +47,7 @@ pub fn compile(ruleset: &proto::Ruleset) -> Result<CompiledRuleset> {
         ));
     };
     let warnings = unreachable_profiles(&ruleset.profiles);
-    Ok(CompiledRuleset {
+    let compiled = CompiledRuleset {
         version: ruleset.version.clone(),
         model,
         attributes: c.attributes,
@@ -59,7 +59,11 @@ pub fn compile(ruleset: &proto::Ruleset) -> Result<CompiledRuleset> {
         profiles,
         lookbacks: c.lookbacks,
         warnings,
-    })
+        plans: std::sync::OnceLock::new(),
+    };
+    // Build the scoring plans now, so that no scoring call pays for them.
+    compiled.plans();
+    Ok(compiled)
 }
 
 /// An index as `u32`. Protobuf messages are far smaller than 2^32 elements; saturate rather than

@@ -273,4 +273,7 @@ pub struct CompiledRuleset {
     pub lookbacks: Vec<(AttrId, u32)>,
     /// Non-fatal findings, e.g. profiles after a default profile that can never match.
     pub warnings: Vec<Violation>,
+    /// Scoring plans derived from the above (lookup tables and the like): built once, by `compile`
+    /// or on first use, and shared by every scoring call. Read through `plans()`.
+    pub plans: std::sync::OnceLock<crate::score::Plans>,
 }

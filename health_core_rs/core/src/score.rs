@@ -158,7 +158,7 @@ fn fully_fused(p: &Plan) -> Option<&FastMd> {
     }
 }
 
-/// Per-profile scoring plans, derived once per call from the compiled ruleset.
+/// Per-profile scoring plans, derived once from the compiled ruleset (`CompiledRuleset::plans`).
 #[derive(Debug, Clone)]
 pub struct Plans {
     pub profiles: Vec<Plan>,
@@ -168,6 +168,13 @@ pub struct Plans {
     pub twin: Option<(usize, usize)>,
     /// Detail bytes per row (max over profiles).
     pub stride: usize,
+}
+
+impl CompiledRuleset {
+    /// The ruleset's scoring plans, built on first use and kept for every later call.
+    pub fn plans(&self) -> &Plans {
+        self.plans.get_or_init(|| Plans::new(self))
+    }
 }
 
 impl Plans {
@@ -1332,6 +1339,7 @@ mod tests {
             profiles: Vec::new(),
             lookbacks: Vec::new(),
             warnings: Vec::new(),
+            plans: Default::default(),
         };
         for (poor_max, good_min) in [(40, 70), (0, 100), (50, 55)] {
             rules.settings.poor_max = poor_max;
@@ -1396,6 +1404,7 @@ mod tests {
                     profiles: Vec::new(),
                     lookbacks: Vec::new(),
                     warnings: Vec::new(),
+                    plans: Default::default(),
                 };
                 let iv = Interval::of(&rules, 0, 0).expect("interval");
                 for &v in xs.iter().chain(&[f64::NAN, next_up(x), next_down(x)]) {
