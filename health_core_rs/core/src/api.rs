@@ -22,9 +22,19 @@ pub fn score_request_bytes_with_threads(
     request: &[u8],
     threads: usize,
 ) -> Result<Vec<u8>> {
-    if let Some(out) = crate::wire::score_request(rules, request, threads) {
-        return out;
+    match crate::wire::score_request(rules, request, threads) {
+        Some(out) => out,
+        None => score_request_via_prost(rules, request, threads),
     }
+}
+
+/// The prost-decoded path: every request form. The hand-written row decoder (`wire`) is proven
+/// equal to it by `wire_tests`, and it serves what that decoder hands back (`account_columns`).
+pub(crate) fn score_request_via_prost(
+    rules: &CompiledRuleset,
+    request: &[u8],
+    threads: usize,
+) -> Result<Vec<u8>> {
     let mut req = proto::ScoreAccountsRequest::decode(request)?;
     if !req.accounts.is_empty() && req.account_columns.is_some() {
         return Err(Error::InvalidAccounts(vec![Violation::new(

@@ -173,43 +173,7 @@ fn reference_table(names: &Names<'_>, bytes: &[u8], default_as_of: i128) -> Resu
 }
 
 fn reference_score(rules: &CompiledRuleset, request: &[u8], threads: usize) -> Result<Vec<u8>> {
-    let mut req = proto::ScoreAccountsRequest::decode(request)?;
-    if !req.accounts.is_empty() && req.account_columns.is_some() {
-        return Err(Error::InvalidAccounts(vec![Violation::new(
-            "account_columns",
-            "set accounts or account_columns, not both",
-        )]));
-    }
-    let view = match ScoreView::try_from(req.view) {
-        Ok(ScoreView::Unspecified) => ScoreView::Basic,
-        Ok(v) => v,
-        Err(_) => {
-            return Err(Error::InvalidAccounts(vec![Violation::new(
-                "view",
-                "unknown view",
-            )]));
-        }
-    };
-    let as_of = match req.as_of {
-        Some(t) => i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
-        None => now_nanos(),
-    };
-    let names = Names::new(rules);
-    let (table, violations) = match req.account_columns.as_mut() {
-        Some(cols) => crate::columns::table_from_columns(&names, cols),
-        None => {
-            let (t, v) = table_from_accounts(&names, &req.accounts, as_of);
-            (t, sorted_violations(v))
-        }
-    };
-    if !violations.is_empty() {
-        return Err(Error::InvalidAccounts(violations));
-    }
-    let ids: Vec<&str> = match &req.account_columns {
-        Some(cols) => cols.ids.iter().map(String::as_str).collect(),
-        None => req.accounts.iter().map(|a| a.id.as_str()).collect(),
-    };
-    score_and_encode(rules, &table, &ids, as_of, view, threads)
+    crate::api::score_request_via_prost(rules, request, threads)
 }
 
 /// An outcome that compares: the response bytes, or the error's kind and violations.
