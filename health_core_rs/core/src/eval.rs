@@ -246,11 +246,11 @@ impl<'e, 'a> Evaluator<'e, 'a> {
                     self.table.lookbacks.get(lookback as usize),
                 ) {
                     (Column::Number(c), Some(Some(then))) => map2(c, then, sel, out, |v, t| {
-                        pct_change(v, t).is_some_and(|pct| cmp.test_f64(pct, operand))
+                        pct_change(v, t).is_some_and(|pct| cmp.test(pct, operand))
                     }),
                     (Column::NumberMasked(c, valid), Some(Some(then))) => {
                         map2(c, then, sel, out, |v, t| {
-                            pct_change(v, t).is_some_and(|pct| cmp.test_f64(pct, operand))
+                            pct_change(v, t).is_some_and(|pct| cmp.test(pct, operand))
                         });
                         and_valid(valid, sel, out);
                     }
@@ -309,7 +309,7 @@ impl<'e, 'a> Evaluator<'e, 'a> {
             },
             Pred::Time { attr, cmp, nanos } => match self.column(attr) {
                 Column::Time(c) => map1(c, sel, out, |t| {
-                    t != TIME_MISSING && cmp.test_i128(as_of - i128::from(t), nanos)
+                    t != TIME_MISSING && cmp.test(as_of - i128::from(t), nanos)
                 }),
                 _ => out.fill(0),
             },

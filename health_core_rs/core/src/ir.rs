@@ -69,20 +69,9 @@ pub enum Cmp {
 }
 
 impl Cmp {
+    /// `a <op> b`, for f64 (IEEE: any comparison with NaN but `!=` is false) and integers alike.
     #[inline]
-    pub fn test_f64(self, a: f64, b: f64) -> bool {
-        match self {
-            Cmp::Lt => a < b,
-            Cmp::Le => a <= b,
-            Cmp::Gt => a > b,
-            Cmp::Ge => a >= b,
-            Cmp::Eq => a == b,
-            Cmp::Ne => a != b,
-        }
-    }
-
-    #[inline]
-    pub fn test_i128(self, a: i128, b: i128) -> bool {
+    pub fn test<T: PartialOrd>(self, a: T, b: T) -> bool {
         match self {
             Cmp::Lt => a < b,
             Cmp::Le => a <= b,

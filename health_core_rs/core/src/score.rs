@@ -547,12 +547,7 @@ fn fused_codes_twin(
     #[inline(always)]
     fn code(v: f64, ok: bool, second: bool, ivs: &[(Interval, Interval); 2], miss: u16) -> u16 {
         let (poor, good) = if second { ivs[1] } else { ivs[0] };
-        let p = u16::from((poor.lo <= v) & (v <= poor.hi));
-        let g = u16::from((good.lo <= v) & (v <= good.hi));
-        #[allow(clippy::eq_op)]
-        let has = u16::from(ok & (v == v));
-        let present = (1 - p) * (1 + g);
-        has * present + (1 - has) * miss
+        outcome_code(v, ok, poor, good, miss)
     }
     match valid {
         Some(valid) => {
@@ -568,6 +563,18 @@ fn fused_codes_twin(
     }
 }
 
+/// One value's outcome code, branch-free: POOR (0) if the poor interval holds, else GOOD (2) if
+/// the good one holds, else AVERAGE (1); `miss` when the value is missing (invalid or NaN).
+#[inline(always)]
+fn outcome_code(v: f64, ok: bool, poor: Interval, good: Interval, miss: u16) -> u16 {
+    let p = u16::from((poor.lo <= v) & (v <= poor.hi));
+    let g = u16::from((good.lo <= v) & (v <= good.hi));
+    #[allow(clippy::eq_op)]
+    let has = u16::from(ok & (v == v));
+    let present = (1 - p) * (1 + g);
+    has * present + (1 - has) * miss
+}
+
 /// Outcome codes of one fused metric into `idx` (`|= code << shift`): POOR if the poor interval
 /// holds, else GOOD if the good one holds, else IGNORED/AVERAGE when the value is missing
 /// (`miss`), else AVERAGE. Both criteria are false on a missing value.
@@ -580,24 +587,15 @@ fn fused_codes(
     shift: u32,
     idx: &mut [u16],
 ) {
-    #[inline(always)]
-    fn code(v: f64, ok: bool, poor: Interval, good: Interval, miss: u16) -> u16 {
-        let p = u16::from((poor.lo <= v) & (v <= poor.hi));
-        let g = u16::from((good.lo <= v) & (v <= good.hi));
-        #[allow(clippy::eq_op)]
-        let has = u16::from(ok & (v == v));
-        let present = (1 - p) * (1 + g);
-        has * present + (1 - has) * miss
-    }
     match valid {
         Some(valid) => {
             for ((o, &v), &ok) in idx.iter_mut().zip(vals).zip(valid) {
-                *o |= code(v, ok != 0, poor, good, miss) << shift;
+                *o |= outcome_code(v, ok != 0, poor, good, miss) << shift;
             }
         }
         None => {
             for (o, &v) in idx.iter_mut().zip(vals) {
-                *o |= code(v, true, poor, good, miss) << shift;
+                *o |= outcome_code(v, true, poor, good, miss) << shift;
             }
         }
     }
@@ -1408,7 +1406,7 @@ mod tests {
                 };
                 let iv = Interval::of(&rules, 0, 0).expect("interval");
                 for &v in xs.iter().chain(&[f64::NAN, next_up(x), next_down(x)]) {
-                    let want = cmp.test_f64(v, x);
+                    let want = cmp.test(v, x);
                     assert_eq!((iv.lo <= v) & (v <= iv.hi), want, "{v} {cmp:?} {x}");
                 }
             }
