@@ -134,27 +134,21 @@ def run(
     check("polars", expected, scores_and_ranks(out.to_arrow()))  # type: ignore[attr-defined]
     rows.append(Row("polars expressions, 1 thread", accounts, 1, seconds))
 
-    request = build_request_columns(batch).SerializeToString()
-    for threads_name, threads in (("1 thread", "1"), (f"{cores} threads", str(cores))):
-        os.environ["HEALTHSCORE_THREADS"] = threads
-        seconds, out = best_of(repeats, lambda: compiled.score_bytes(request))
-        parsed = scoring_pb2.ScoreAccountsResponse.FromString(out)  # type: ignore[arg-type]
-        check("rust protobuf columns", expected, response_scores(parsed))
-        rows.append(
-            Row(f"rust protobuf columnar bytes, {threads_name}", accounts, int(threads), seconds)
-        )
+    def bytes_path(name: str, request: bytes, count: int) -> None:
+        """The protobuf-bytes path (decode, score, encode) on 1 thread and on every core."""
+        for threads in (1, cores):
+            os.environ["HEALTHSCORE_THREADS"] = str(threads)
+            seconds, out = best_of(repeats, lambda: compiled.score_bytes(request))
+            parsed = scoring_pb2.ScoreAccountsResponse.FromString(out)  # type: ignore[arg-type]
+            check(name, expected, response_scores(parsed))
+            label = "1 thread" if threads == 1 else f"{threads} threads"
+            rows.append(Row(f"{name}, {label}", count, threads, seconds))
+        os.environ.pop("HEALTHSCORE_THREADS", None)
 
-    subset = batch.slice(0, rows_accounts)
-    request = build_request_rows(subset).SerializeToString()
-    for threads_name, threads in (("1 thread", "1"), (f"{cores} threads", str(cores))):
-        os.environ["HEALTHSCORE_THREADS"] = threads
-        seconds, out = best_of(repeats, lambda: compiled.score_bytes(request))
-        parsed = scoring_pb2.ScoreAccountsResponse.FromString(out)  # type: ignore[arg-type]
-        check("rust protobuf rows", expected, response_scores(parsed))
-        rows.append(
-            Row(f"rust protobuf row bytes, {threads_name}", rows_accounts, int(threads), seconds)
-        )
-    os.environ.pop("HEALTHSCORE_THREADS", None)
+    columns_request = build_request_columns(batch).SerializeToString()
+    bytes_path("rust protobuf columnar bytes", columns_request, accounts)
+    rows_request = build_request_rows(batch.slice(0, rows_accounts)).SerializeToString()
+    bytes_path("rust protobuf row bytes", rows_request, rows_accounts)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.reference import score as reference_score
