@@ -12,6 +12,10 @@ pub const THREADS_ENV: &str = "HEALTHSCORE_THREADS";
 /// Accounts per parallel task: big enough to amortise scheduling, small enough to balance.
 pub const PARALLEL_CHUNK: usize = 16_384;
 
+/// The most threads a call may ask for: an absurd request (a caller's `threads=100000`) must not
+/// spawn that many. Results never depend on the thread count, so capping is invisible.
+pub const MAX_THREADS: usize = 256;
+
 struct Built {
     pid: u32,
     threads: usize,
@@ -32,6 +36,7 @@ pub fn default_threads() -> usize {
 
 /// The pool with `threads` threads for this process, built on first use.
 fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    let threads = threads.min(MAX_THREADS);
     let pid = std::process::id();
     let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
     if pools.iter().any(|b| b.pid != pid) {
@@ -90,5 +95,19 @@ pub fn map_items<T: Send>(
     match pool(threads) {
         Some(p) => p.install(|| (0..n).into_par_iter().map(&f).collect()),
         None => (0..n).map(f).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absurd_thread_count_is_capped_and_changes_nothing() {
+        let n = 5 * PARALLEL_CHUNK + 7;
+        let sums = |threads| map_ranges(n, threads, |s, e| (s..e).sum::<usize>());
+        assert_eq!(sums(1_000_000), sums(1));
+        let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(pools.iter().all(|b| b.threads <= MAX_THREADS));
     }
 }
