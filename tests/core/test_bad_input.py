@@ -27,6 +27,7 @@ from tests.core.builders import (
     request,
     ruleset,
 )
+from tests.core.wire import varint
 from tests.strategies import nested
 
 
@@ -83,22 +84,13 @@ def test_malformed_request_bytes(engine, errors):
         rules.score_bytes(b"\x0a\x05abc")  # a length-delimited field that runs past the end
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 @pytest.mark.parametrize("declared", [2**31, 2**62, 2**64 - 1])
 def test_huge_declared_length_is_malformed_not_an_allocation(engine, errors, declared):
     rules = engine.compile_ruleset(_rules())
     with pytest.raises(errors.MalformedInputError):
-        rules.score_bytes(b"\x0a" + _varint(declared) + b"\x0a\x01a")
+        rules.score_bytes(b"\x0a" + varint(declared) + b"\x0a\x01a")
     with pytest.raises(errors.MalformedInputError):
-        engine.compile_ruleset(b"\x2a" + _varint(declared))
+        engine.compile_ruleset(b"\x2a" + varint(declared))
 
 
 def test_errors_are_value_errors(errors):
@@ -156,7 +148,7 @@ def test_criteria_nested_32_deep_are_fine_33_are_not(engine, errors):
 
 
 def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def test_criteria_nested_beyond_the_decoder_limit_are_malformed(engine, errors):
