@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import pyarrow as pa
 
@@ -27,7 +27,10 @@ __all__ = [
     "BUILD_PROFILE",
     "CORE_VERSION",
     "CompiledRuleset",
+    "RequestOptions",
     "compile_ruleset",
+    "request_options",
+    "retag_results",
     "roll_up_enterprise_health",
 ]
 
@@ -127,3 +130,26 @@ def roll_up_enterprise_health(
     response = enterprise_pb2.RollUpEnterpriseHealthResponse()
     response.ParseFromString(_call(lambda: _core.roll_up_enterprise_health(data)))
     return response
+
+
+class RequestOptions(NamedTuple):
+    """How a `ScoreAccountsRequest` asks to be scored (its fields 5-7)."""
+
+    ruleset: str
+    include_other_model: bool
+    other_model_ruleset: str
+
+
+def request_options(request: bytes) -> RequestOptions:
+    """The options of a serialized `ScoreAccountsRequest`, read without decoding its accounts.
+
+    Also reads the same fields of messages that share those numbers (`PreviewDraftRequest`,
+    `ScoreHierarchyRequest`). Raises `MalformedInputError` for bytes that are not a message.
+    """
+    return RequestOptions(*_call(lambda: _core.request_options(request)))
+
+
+def retag_results(response: bytes, field: int) -> bytes:
+    """A serialized `ScoreAccountsResponse` with its `results` moved to field number `field`
+    (2 = `other_model_results`), so two responses concatenate into one message."""
+    return _call(lambda: _core.retag_results(response, field))

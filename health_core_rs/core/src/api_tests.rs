@@ -46,6 +46,7 @@ fn attribute(name: &str, ty: proto::AttributeType, dim: &str) -> proto::Attribut
 fn catalog() -> proto::Catalog {
     use proto::AttributeType as T;
     proto::Catalog {
+        etag: String::new(),
         attributes: vec![
             attribute("logins", T::Number, "usage"),
             attribute("seats", T::Number, "usage"),
@@ -226,6 +227,7 @@ fn request(accounts: Vec<Account>, view: proto::ScoreView) -> ScoreAccountsReque
             nanos: 0,
         }),
         view: view as i32,
+        ..Default::default()
     }
 }
 
@@ -1673,6 +1675,7 @@ fn bench_ruleset() -> CompiledRuleset {
         version: "bench".into(),
         model: HealthModel::Multidimensional as i32,
         catalog: Some(proto::Catalog {
+            etag: String::new(),
             attributes: attrs
                 .iter()
                 .enumerate()
@@ -1873,6 +1876,7 @@ fn workload_ruleset() -> CompiledRuleset {
         version: "bench/1".into(),
         model: HealthModel::Multidimensional as i32,
         catalog: Some(proto::Catalog {
+            etag: String::new(),
             attributes: catalog_attrs,
             dimensions: dims
                 .iter()

@@ -10,6 +10,7 @@ pub mod columns;
 pub mod compile;
 pub mod encode;
 pub mod enterprise;
+pub mod envelope;
 pub mod error;
 pub mod eval;
 pub mod ir;

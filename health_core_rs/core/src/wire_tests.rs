@@ -64,6 +64,7 @@ fn rules(ignore_missing: bool) -> CompiledRuleset {
         ..Default::default()
     };
     let catalog = proto::Catalog {
+        etag: String::new(),
         attributes: vec![
             attr("logins", T::Number, "usage"),
             attr("seats", T::Number, "usage"),
@@ -801,6 +802,7 @@ fn bench_rules() -> CompiledRuleset {
         ..Default::default()
     });
     let catalog = proto::Catalog {
+        etag: String::new(),
         attributes,
         dimensions: (0..5)
             .map(|d| proto::Dimension {

@@ -224,6 +224,25 @@ fn roll_up_enterprise_health<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// The scoring options of a serialized `ScoreAccountsRequest`, read past its accounts without
+/// decoding them: `(ruleset, include_other_model, other_model_ruleset)`.
+#[pyfunction]
+fn request_options(py: Python<'_>, request: &[u8]) -> PyResult<(String, bool, String)> {
+    let o = run_detached(py, || health_core::envelope::request_options(request))?;
+    Ok((o.ruleset, o.include_other_model, o.other_model_ruleset))
+}
+
+/// A serialized `ScoreAccountsResponse` with its `results` moved to field number `field`.
+#[pyfunction]
+fn retag_results<'py>(
+    py: Python<'py>,
+    response: &[u8],
+    field: u32,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = run_detached(py, || health_core::envelope::retag_results(response, field))?;
+    Ok(PyBytes::new(py, &out))
+}
+
 /// Panics inside the core, to prove a panic surfaces as `InternalError` (used by tests).
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>) -> PyResult<()> {
@@ -255,6 +274,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CompiledRuleset>()?;
     m.add_function(wrap_pyfunction!(compile_ruleset, m)?)?;
     m.add_function(wrap_pyfunction!(roll_up_enterprise_health, m)?)?;
+    m.add_function(wrap_pyfunction!(request_options, m)?)?;
+    m.add_function(wrap_pyfunction!(retag_results, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())
 }

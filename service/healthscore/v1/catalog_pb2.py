@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chealthscore/v1/catalog.proto\x12\x0ehealthscore.v1\"g\n\x07\x43\x61talog\x12-\n\nattributes\x18\x01 \x03(\x0b\x32\x19.healthscore.v1.Attribute\x12-\n\ndimensions\x18\x02 \x03(\x0b\x32\x19.healthscore.v1.Dimension\"\x87\x01\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x04type\x18\x03 \x01(\x0e\x32\x1d.healthscore.v1.AttributeType\x12\x16\n\x0eordinal_levels\x18\x04 \x03(\t\x12\x11\n\tdimension\x18\x05 \x01(\t\"/\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t*\xb1\x01\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41TTRIBUTE_TYPE_NUMBER\x10\x01\x12\x17\n\x13\x41TTRIBUTE_TYPE_TEXT\x10\x02\x12\x17\n\x13\x41TTRIBUTE_TYPE_BOOL\x10\x03\x12\x17\n\x13\x41TTRIBUTE_TYPE_TIME\x10\x04\x12\x1a\n\x16\x41TTRIBUTE_TYPE_ORDINAL\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chealthscore/v1/catalog.proto\x12\x0ehealthscore.v1\"u\n\x07\x43\x61talog\x12-\n\nattributes\x18\x01 \x03(\x0b\x32\x19.healthscore.v1.Attribute\x12-\n\ndimensions\x18\x02 \x03(\x0b\x32\x19.healthscore.v1.Dimension\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"\x87\x01\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x04type\x18\x03 \x01(\x0e\x32\x1d.healthscore.v1.AttributeType\x12\x16\n\x0eordinal_levels\x18\x04 \x03(\t\x12\x11\n\tdimension\x18\x05 \x01(\t\"/\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t*\xb1\x01\n\rAttributeType\x12\x1e\n\x1a\x41TTRIBUTE_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41TTRIBUTE_TYPE_NUMBER\x10\x01\x12\x17\n\x13\x41TTRIBUTE_TYPE_TEXT\x10\x02\x12\x17\n\x13\x41TTRIBUTE_TYPE_BOOL\x10\x03\x12\x17\n\x13\x41TTRIBUTE_TYPE_TIME\x10\x04\x12\x1a\n\x16\x41TTRIBUTE_TYPE_ORDINAL\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore.v1.catalog_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ATTRIBUTETYPE']._serialized_start=341
-  _globals['_ATTRIBUTETYPE']._serialized_end=518
+  _globals['_ATTRIBUTETYPE']._serialized_start=355
+  _globals['_ATTRIBUTETYPE']._serialized_end=532
   _globals['_CATALOG']._serialized_start=48
-  _globals['_CATALOG']._serialized_end=151
-  _globals['_ATTRIBUTE']._serialized_start=154
-  _globals['_ATTRIBUTE']._serialized_end=289
-  _globals['_DIMENSION']._serialized_start=291
-  _globals['_DIMENSION']._serialized_end=338
+  _globals['_CATALOG']._serialized_end=165
+  _globals['_ATTRIBUTE']._serialized_start=168
+  _globals['_ATTRIBUTE']._serialized_end=303
+  _globals['_DIMENSION']._serialized_start=305
+  _globals['_DIMENSION']._serialized_end=352
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,11 @@ class Catalog(_message.Message):
 
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     DIMENSIONS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """The service's catalog etag (AIP-154): send it back with an update to make the update
+    conditional. Empty inside rulesets.
+    """
     @_builtins.property
     def attributes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attribute]:
         """Attributes, each with a unique name."""
@@ -78,10 +83,11 @@ class Catalog(_message.Message):
         *,
         attributes: _abc.Iterable[Global___Attribute] | None = ...,
         dimensions: _abc.Iterable[Global___Dimension] | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "dimensions", b"dimensions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "dimensions", b"dimensions", "etag", b"etag"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

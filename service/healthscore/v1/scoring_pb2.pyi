@@ -60,8 +60,24 @@ class ScoreAccountsRequest(_message.Message):
     ACCOUNT_COLUMNS_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    RULESET_FIELD_NUMBER: _builtins.int
+    INCLUDE_OTHER_MODEL_FIELD_NUMBER: _builtins.int
+    OTHER_MODEL_RULESET_FIELD_NUMBER: _builtins.int
     view: Global___ScoreView.ValueType
     """Optional (default BASIC). How much detail each result carries."""
+    ruleset: _builtins.str
+    """Optional. The ruleset to score with: empty for the active version;
+    `models/{model}/versions/{version}` for a published version; `models/{model}` for that
+    model's latest version; `models/{model}/draft` to preview a draft.
+    """
+    include_other_model: _builtins.bool
+    """Optional. Also score the accounts with the other health model, side by side (to compare
+    Account Health and Multidimensional Health before switching).
+    """
+    other_model_ruleset: _builtins.str
+    """Optional. With `include_other_model`: the other model's ruleset, named as `ruleset` is.
+    Empty: its latest version, or its draft when it has none.
+    """
     @_builtins.property
     def accounts(self) -> _containers.RepeatedCompositeFieldContainer[_account_pb2.Account]:
         """The accounts in row form. Set this or `account_columns`, not both."""
@@ -83,10 +99,13 @@ class ScoreAccountsRequest(_message.Message):
         account_columns: _account_pb2.AccountColumns | None = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
         view: Global___ScoreView.ValueType = ...,
+        ruleset: _builtins.str = ...,
+        include_other_model: _builtins.bool = ...,
+        other_model_ruleset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["account_columns", b"account_columns", "as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_columns", b"account_columns", "accounts", b"accounts", "as_of", b"as_of", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_columns", b"account_columns", "accounts", b"accounts", "as_of", b"as_of", "include_other_model", b"include_other_model", "other_model_ruleset", b"other_model_ruleset", "ruleset", b"ruleset", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -99,18 +118,32 @@ class ScoreAccountsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RESULTS_FIELD_NUMBER: _builtins.int
+    OTHER_MODEL_RESULTS_FIELD_NUMBER: _builtins.int
+    RULESET_FIELD_NUMBER: _builtins.int
+    OTHER_MODEL_RULESET_FIELD_NUMBER: _builtins.int
+    ruleset: _builtins.str
+    """The ruleset the results were computed with, e.g. `models/multidimensional/versions/3`."""
+    other_model_ruleset: _builtins.str
+    """With `include_other_model`: the other model's ruleset."""
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[_health_pb2.AccountHealth]:
         """One per account, in the order of the request."""
+
+    @_builtins.property
+    def other_model_results(self) -> _containers.RepeatedCompositeFieldContainer[_health_pb2.AccountHealth]:
+        """With `include_other_model`: the other model's result for each account, in the same order."""
 
     def __init__(
         self,
         *,
         results: _abc.Iterable[_health_pb2.AccountHealth] | None = ...,
+        other_model_results: _abc.Iterable[_health_pb2.AccountHealth] | None = ...,
+        ruleset: _builtins.str = ...,
+        other_model_ruleset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["other_model_results", b"other_model_results", "other_model_ruleset", b"other_model_ruleset", "results", b"results", "ruleset", b"ruleset"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

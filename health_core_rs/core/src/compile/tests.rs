@@ -114,6 +114,7 @@ fn not(c: proto::Criterion) -> proto::Criterion {
 /// Dimensions: 0 usage, 1 support, 2 engagement.
 fn catalog() -> proto::Catalog {
     proto::Catalog {
+        etag: String::new(),
         attributes: vec![
             attr("logins", T::Number, "usage"),
             attr("seats", T::Number, "usage"),
