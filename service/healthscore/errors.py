@@ -47,3 +47,33 @@ class MalformedInputError(InvalidInputError):
 
 class EngineError(HealthScoreError, RuntimeError):
     """A bug in the scoring engine (a broken invariant or a Rust panic)."""
+
+
+class NotFoundError(HealthScoreError, LookupError):
+    """A named resource (draft, profile, version, activation) does not exist."""
+
+
+class AlreadyExistsError(HealthScoreError):
+    """The resource to create exists already (e.g. a profile name taken in the draft)."""
+
+
+class FailedPreconditionError(HealthScoreError):
+    """The request is well-formed but the system is not in a state that allows it (publishing a
+    draft that does not validate; a catalog change that would break a draft or a version).
+    `violations` names what blocks it (`subject`: e.g. `models/multidimensional/draft`)."""
+
+    def __init__(self, message: str, violations: Iterable[Violation] = ()) -> None:
+        super().__init__(message)
+        self.violations: list[Violation] = list(violations)
+
+
+class StaleEtagError(HealthScoreError):
+    """A conditional update whose etag is no longer the resource's (AIP-154: ABORTED)."""
+
+
+class UnauthenticatedError(HealthScoreError):
+    """No credentials, or credentials nobody issued."""
+
+
+class PermissionDeniedError(HealthScoreError):
+    """The caller's role does not allow the method."""

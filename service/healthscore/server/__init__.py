@@ -1,0 +1,1 @@
+"""The gRPC server: servicers (wire ⇄ domain), authentication, logging, and `serve`."""
