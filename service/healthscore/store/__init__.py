@@ -7,5 +7,13 @@ from healthscore.store.base import (
     Store,
     VersionRecord,
 )
+from healthscore.store.sqlite import SqliteStore
 
-__all__ = ["ActivationRecord", "CatalogRecord", "DraftRecord", "Store", "VersionRecord"]
+__all__ = [
+    "ActivationRecord",
+    "CatalogRecord",
+    "DraftRecord",
+    "SqliteStore",
+    "Store",
+    "VersionRecord",
+]
