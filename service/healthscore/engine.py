@@ -133,11 +133,13 @@ def roll_up_enterprise_health(
 
 
 class RequestOptions(NamedTuple):
-    """How a `ScoreAccountsRequest` asks to be scored (its fields 5-7)."""
+    """How a `ScoreAccountsRequest` asks to be scored (its fields 5-7), and how many accounts
+    it carries."""
 
     ruleset: str
     include_other_model: bool
     other_model_ruleset: str
+    account_count: int
 
 
 def request_options(request: bytes) -> RequestOptions:

@@ -225,11 +225,16 @@ fn roll_up_enterprise_health<'py>(
 }
 
 /// The scoring options of a serialized `ScoreAccountsRequest`, read past its accounts without
-/// decoding them: `(ruleset, include_other_model, other_model_ruleset)`.
+/// decoding them: `(ruleset, include_other_model, other_model_ruleset, account_count)`.
 #[pyfunction]
-fn request_options(py: Python<'_>, request: &[u8]) -> PyResult<(String, bool, String)> {
+fn request_options(py: Python<'_>, request: &[u8]) -> PyResult<(String, bool, String, usize)> {
     let o = run_detached(py, || health_core::envelope::request_options(request))?;
-    Ok((o.ruleset, o.include_other_model, o.other_model_ruleset))
+    Ok((
+        o.ruleset,
+        o.include_other_model,
+        o.other_model_ruleset,
+        o.account_count,
+    ))
 }
 
 /// A serialized `ScoreAccountsResponse` with its `results` moved to field number `field`.

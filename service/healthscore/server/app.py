@@ -7,24 +7,49 @@ from pathlib import Path
 
 import grpc
 
+from healthscore.domain import bootstrap
+from healthscore.domain.profiles import ProfileManager
+from healthscore.domain.registry import Registry
+from healthscore.server import scoring_servicer
+from healthscore.server.profile_servicer import ProfileServicer
+from healthscore.store import Store
+from healthscore.store.sqlite import SqliteStore
+from healthscore.v1 import profile_service_pb2, profile_service_pb2_grpc
+
+DATABASE_FILE = "healthscore.db"
+
 
 class App:
     """Everything one server process needs, opened from a data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.registry = Registry(store)
+        self.profiles = ProfileManager(store, self.registry)
 
     @classmethod
     def open(cls, data_dir: Path) -> App:
-        """Opens (creating on first start, with the embedded defaults published and active) the
-        data directory's store."""
+        """Opens the data directory's store, creating it on first start with the embedded
+        defaults published and active."""
         data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(data_dir)
+        store = SqliteStore(data_dir / DATABASE_FILE)
+        bootstrap.initialize(store)
+        app = cls(store)
+        app.registry.refresh_active()
+        return app
 
     def add_to_server(self, server: grpc.Server) -> list[str]:
         """Registers the ProfileService and ScoringService servicers; returns their full names
         (for health and reflection)."""
-        return []
+        profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
+            ProfileServicer(self.profiles), server
+        )
+        scoring_servicer.add_to_server(scoring_servicer.ScoringServicer(self.registry), server)
+        return [
+            profile_service_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
+            scoring_servicer.SERVICE,
+        ]
 
     def close(self) -> None:
         """Releases the store."""
+        self.store.close()

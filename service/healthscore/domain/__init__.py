@@ -1,0 +1,1 @@
+"""The domain layer: profiles, versions, activation, hierarchy and preview (no gRPC here)."""
