@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -53,6 +55,82 @@ def _as_of(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from healthscore.server import serve
+
+    config = serve.config_from(vars(args), os.environ)
+    return serve.serve(config)
+
+
+def _tokens_add(args: argparse.Namespace) -> int:
+    from healthscore.server import auth
+
+    token = auth.add_token(args.file, args.name, auth.ROLE_NAMES[args.role])
+    print(
+        f"added {args.name!r} ({args.role}) to {args.file}; the token, shown only now:",
+        file=sys.stderr,
+    )
+    print(token)
+    return EXIT_OK
+
+
+def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from healthscore.server.serve import ENV_VARS, ServerConfig
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC server",
+        description="Runs the gRPC server (ProfileService, ScoringService, health, reflection) "
+        "until SIGTERM/SIGINT, then drains in-flight calls. Every flag falls back to the "
+        "environment variable named in its help, then to the default. One JSON log line per "
+        "RPC on stderr.",
+    )
+    defaults = ServerConfig()
+
+    def flag(name: str, text: str, **kwargs: Any) -> None:
+        field = name.removeprefix("--").replace("-", "_")
+        default = getattr(defaults, field)
+        shown = f"; default: {default}" if default not in (None, False) else ""
+        serve.add_argument(name, default=None, help=f"{text} [{ENV_VARS[field]}{shown}]", **kwargs)
+
+    flag("--host", "address to listen on; non-loopback needs --tokens")
+    flag("--port", "port to listen on (0: any free port, printed in server_started)", type=int)
+    flag("--data-dir", "data directory (created on first start)", type=Path)
+    flag(
+        "--tokens",
+        "tokens file of token hashes (`healthscore tokens add`); none: auth off",
+        type=Path,
+    )
+    flag("--tls-cert", "PEM server certificate (chain); enables TLS", type=Path)
+    flag("--tls-key", "PEM private key of --tls-cert", type=Path)
+    flag("--tls-client-ca", "PEM CA bundle to verify client certificates against", type=Path)
+    flag(
+        "--require-client-cert",
+        "refuse clients without a certificate",
+        action="store_const",
+        const=True,
+    )
+    flag("--max-message-bytes", "largest request or response message", type=int)
+    flag("--grace-seconds", "time in-flight calls get to finish at shutdown", type=float)
+    flag("--threads", "calls handled at once", type=int)
+    serve.set_defaults(run=_serve)
+
+
+def _add_tokens_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tokens = commands.add_parser("tokens", help="manage the server's tokens file")
+    actions = tokens.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add",
+        help="generate a token and store its hash",
+        description="Generates a random bearer token, appends its SHA-256 to the tokens file "
+        "(created if missing) and prints the token once, on stdout. Restart the server to use it.",
+    )
+    add.add_argument("--file", type=Path, required=True, help="tokens file (YAML)")
+    add.add_argument("--name", required=True, help="who the token is for (shown in logs)")
+    add.add_argument("--role", required=True, choices=["viewer", "editor", "admin"])
+    add.set_defaults(run=_tokens_add)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="healthscore", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--as-of", type=_as_of, help="evaluation instant, ISO 8601 (default: now)")
     score.add_argument("--view", choices=sorted(_VIEWS), default="basic", help="detail per result")
     score.set_defaults(run=_score)
+    _add_serve_parser(commands)
+    _add_tokens_parser(commands)
     return parser
 
 

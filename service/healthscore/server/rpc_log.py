@@ -1,0 +1,212 @@
+"""Structured logs: structlog writing JSON lines to stderr, and the interceptor that writes one line
+per RPC (method, caller, status, duration, and what the handler noted with `context.note`).
+
+Also home of `around_handler`, the one way our interceptors wrap a handler: every piece of the
+handler's work (the call, and for streaming responses each step of the response iterator) runs
+inside the interceptor's scope, in a copy of the context so that context variables set there
+(caller identity, notes) follow the handler and never leak into the next call on the thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, TextIO, cast
+
+import grpc
+import structlog
+
+from healthscore.server.context import collecting_notes
+from healthscore.server.status import to_status
+
+log = structlog.get_logger("healthscore.server")
+
+_configured = False
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr, one object per event, with an ISO timestamp and the level. Idempotent:
+    the first call configures, later ones do nothing."""
+    global _configured
+    if _configured:
+        return
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _event_first,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        # Resolved at each write, so that a test's or a caller's replaced sys.stderr is honoured.
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _StderrProxy())),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def _event_first(logger: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    # Lines read `{"timestamp": .., "level": .., "event": "rpc", ...}`: the what before the details.
+    line: dict[str, Any] = {}
+    for key in ("timestamp", "level", "event"):
+        if key in event:
+            line[key] = event.pop(key)
+    line.update(event)
+    return line
+
+
+class _StderrProxy:
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+# A scope is entered around all of one call's work; it gets the call's context.
+Scope = Callable[[grpc.ServicerContext], contextlib.AbstractContextManager[None]]
+
+
+def around_handler(
+    handler: grpc.RpcMethodHandler[Any, Any], scope: Scope
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler` with each call's work run inside `scope(context)` (all four call shapes)."""
+    if handler.response_streaming:
+        inner_stream = handler.unary_stream or handler.stream_stream
+        assert inner_stream is not None
+
+        def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            return _stream_in_scope(inner_stream, request, context, scope)
+
+        build = (
+            grpc.stream_stream_rpc_method_handler
+            if handler.request_streaming
+            else grpc.unary_stream_rpc_method_handler
+        )
+        return build(streaming, handler.request_deserializer, handler.response_serializer)
+
+    inner_unary = handler.unary_unary or handler.stream_unary
+    assert inner_unary is not None
+
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        with scope(context):
+            return inner_unary(request, context)
+
+    build = (
+        grpc.stream_unary_rpc_method_handler
+        if handler.request_streaming
+        else grpc.unary_unary_rpc_method_handler
+    )
+    return build(unary, handler.request_deserializer, handler.response_serializer)
+
+
+def _stream_in_scope(
+    behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+    request: Any,
+    context: grpc.ServicerContext,
+    scope: Scope,
+) -> Iterator[Any]:
+    # gRPC pulls the responses one at a time, and may drop the iterator half-way (a cancelled
+    # call): each step runs in `ctx`, and the scope is left when the iterator ends or is closed.
+    ctx = contextvars.copy_context()
+    stack = contextlib.ExitStack()
+    ctx.run(stack.enter_context, scope(context))
+    try:
+        responses = ctx.run(behaviour, request, context)
+    except BaseException:
+        if not ctx.run(stack.__exit__, *sys.exc_info()):
+            raise
+        return iter(())
+    return _steps(ctx, responses, stack)
+
+
+def _steps(
+    ctx: contextvars.Context, responses: Iterator[Any], stack: contextlib.ExitStack
+) -> Iterator[Any]:
+    try:
+        while True:
+            try:
+                response = ctx.run(next, responses)
+            except StopIteration:
+                break
+            yield response
+    except BaseException:
+        if not ctx.run(stack.__exit__, *sys.exc_info()):
+            raise
+    else:
+        ctx.run(stack.__exit__, None, None, None)
+
+
+def _code(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """The code the handler set or aborted with (the stubs omit `ServicerContext.code`)."""
+    code: grpc.StatusCode | None = getattr(context, "code", lambda: None)()
+    return code
+
+
+class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """One JSON line per RPC, written when the call ends: `event="rpc"`, `method`, `caller`,
+    `code` (status code name), `duration_ms`, then the handler's notes. The outermost interceptor,
+    so that calls refused by authentication are logged too. An exception no servicer turned into
+    a status ends the call through `to_status` (INTERNAL, no stack trace to the caller)."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+
+        @contextlib.contextmanager
+        def logged(context: grpc.ServicerContext) -> Iterator[None]:
+            start = time.perf_counter()
+            code: str = "OK"
+            with collecting_notes() as notes:
+                try:
+                    yield
+                except GeneratorExit:
+                    # gRPC dropped the response iterator: the call was cancelled or timed out.
+                    code = _ended_early(context)
+                    raise
+                except BaseException as exc:
+                    set_code = _code(context)
+                    if set_code is None:
+                        # Not an abort: a bug. `to_status` logs it and hides it from the caller.
+                        status = to_status(exc)
+                        code = status.code.name
+                        context.abort_with_status(status)
+                    code = set_code.name
+                    raise
+                else:
+                    set_code = _code(context)
+                    if set_code is not None:
+                        code = set_code.name
+                    elif not context.is_active():
+                        code = _ended_early(context)
+                finally:
+                    line: dict[str, Any] = {
+                        "method": method,
+                        "caller": notes.get("caller"),
+                        "code": code,
+                        "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                    }
+                    # A note never overwrites the fields above (nor structlog's `event`).
+                    line.update((k, v) for k, v in notes.items() if k not in line and k != "event")
+                    log.info("rpc", **line)
+
+        return around_handler(handler, logged)
+
+
+def _ended_early(context: grpc.ServicerContext) -> str:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED.name
+    return grpc.StatusCode.CANCELLED.name

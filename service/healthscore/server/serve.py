@@ -1,0 +1,244 @@
+"""`healthscore serve`: configuration, the gRPC server (interceptors, the app's services, health,
+reflection, TLS), and a process lifetime that drains in-flight calls on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from concurrent import futures
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from healthscore.errors import InvalidInputError, Violation
+from healthscore.server.auth import Authenticator, AuthInterceptor
+from healthscore.server.rpc_log import LoggingInterceptor, configure_logging
+
+if TYPE_CHECKING:
+    # Imported when serving only: the CLI reads ServerConfig before the native core is built.
+    from healthscore.server.app import App
+
+log = structlog.get_logger("healthscore.server")
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How one server process runs. Every field has a `--flag` and a `HEALTHSCORE_*` variable
+    (`ENV_VARS`); a flag wins over the variable, the variable over the default."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Relative to the working directory, like every path given on the command line.
+    data_dir: Path = Path("healthscore-data")
+    # YAML file of token hashes (see `auth`); without one, authentication is off (loopback only).
+    tokens: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # CA bundle that client certificates must chain to; with it, clients may present one.
+    tls_client_ca: Path | None = None
+    require_client_cert: bool = False
+    # Both directions. gRPC's own default (4 MiB in, unlimited out) is too small for bulk scoring.
+    max_message_bytes: int = 64 * MIB
+    # Seconds in-flight calls get to finish after SIGTERM/SIGINT before they are cancelled.
+    grace_seconds: float = 10.0
+    # Concurrent calls being handled; a streaming call holds one thread for its whole life.
+    threads: int = 16
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def check(self) -> None:
+        """InvalidInputError listing every inconsistent or unsafe setting."""
+        problems: list[Violation] = []
+        if not 0 <= self.port <= 65535:
+            problems.append(
+                Violation("port", f"must be 0-65535 (0: any free port), not {self.port}")
+            )
+        if self.tokens is None and not is_loopback(self.host):
+            problems.append(
+                Violation(
+                    "host",
+                    f"refusing to listen on {self.host} with authentication off: give a tokens "
+                    "file (--tokens / HEALTHSCORE_TOKENS) or bind a loopback address",
+                )
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            problems.append(Violation("tls_cert", "TLS needs both a certificate and a key"))
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            problems.append(Violation("tls_client_ca", "client certificates need TLS (a cert)"))
+        if self.require_client_cert and self.tls_client_ca is None:
+            problems.append(
+                Violation("require_client_cert", "needs the client CA bundle (tls_client_ca)")
+            )
+        if self.max_message_bytes <= 0:
+            problems.append(Violation("max_message_bytes", "must be positive"))
+        if self.grace_seconds < 0:
+            problems.append(Violation("grace_seconds", "must not be negative"))
+        if self.threads < 1:
+            problems.append(Violation("threads", "must be at least 1"))
+        if problems:
+            raise InvalidInputError(
+                "server configuration: " + "; ".join(str(p) for p in problems), problems
+            )
+
+
+ENV_VARS: dict[str, str] = {f.name: f"HEALTHSCORE_{f.name.upper()}" for f in fields(ServerConfig)}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def config_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> ServerConfig:
+    """The configuration from flags (None: not given) with `HEALTHSCORE_*` variables as fallback."""
+    values: dict[str, Any] = {}
+    for field in fields(ServerConfig):
+        value = flags.get(field.name)
+        if value is None and ENV_VARS[field.name] in environ:
+            value = _from_env(field.name, environ[ENV_VARS[field.name]])
+        if value is not None:
+            values[field.name] = value
+    config = ServerConfig(**values)
+    config.check()
+    return config
+
+
+def _flag(text: str) -> bool:
+    if text.lower() not in {"1", "true", "yes", "0", "false", "no"}:
+        raise ValueError(text)
+    return text.lower() in {"1", "true", "yes"}
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "host": str,
+    "port": int,
+    "data_dir": Path,
+    "tokens": Path,
+    "tls_cert": Path,
+    "tls_key": Path,
+    "tls_client_ca": Path,
+    "require_client_cert": _flag,
+    "max_message_bytes": int,
+    "grace_seconds": float,
+    "threads": int,
+}
+
+
+def _from_env(name: str, text: str) -> Any:
+    try:
+        return _PARSERS[name](text)
+    except ValueError:
+        raise InvalidInputError(f"{ENV_VARS[name]}={text!r}: not a valid {name}") from None
+
+
+def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """A server (not started) with the app's services, health (every service SERVING) and
+    reflection, bound to `config.address`; returns it with the bound port (port 0 picks one)."""
+    config.check()
+    authenticator = Authenticator.from_file(config.tokens) if config.tokens else None
+    if authenticator is None:
+        log.warning("authentication_off", reason="no tokens file", host=config.host)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="rpc"),
+        # Logging outermost, so that calls refused by authentication are logged too.
+        interceptors=[LoggingInterceptor(), AuthInterceptor(authenticator)],
+        options=[
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            # Without this, a second server on the same port would silently share it.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    services = app.add_to_server(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    for name in ["", *services, health_name]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*services, health_name, reflection.SERVICE_NAME], server)
+    try:
+        if config.tls:
+            port = server.add_secure_port(config.address, _credentials(config))
+        else:
+            port = server.add_insecure_port(config.address)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {config.address}: {exc}") from exc
+    if port == 0:
+        raise OSError(f"cannot listen on {config.address}")
+    return server, port, health_servicer
+
+
+def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
+    assert config.tls_cert is not None and config.tls_key is not None
+    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=config.require_client_cert,
+    )
+
+
+def serve(config: ServerConfig, open_app: Callable[[Path], App] | None = None) -> int:
+    """Runs the server until SIGTERM or SIGINT, then drains: health NOT_SERVING, in-flight calls
+    get `grace_seconds` to finish, the app closes. Returns the exit code (0). Main thread only.
+    `open_app` (default `App.open`) lets tests serve their own servicers."""
+    if open_app is None:
+        from healthscore.server.app import App
+
+        open_app = App.open
+    configure_logging()
+    config.check()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    app = open_app(config.data_dir)
+    try:
+        server, port, health_servicer = build_server(config, app)
+        server.start()
+        log.info(
+            "server_started",
+            host=config.host,
+            port=port,
+            tls=config.tls,
+            client_certs="required"
+            if config.require_client_cert
+            else ("optional" if config.tls_client_ca else "off"),
+            auth=config.tokens is not None,
+            data_dir=str(config.data_dir),
+            max_message_bytes=config.max_message_bytes,
+        )
+        stop.wait()
+        health_servicer.enter_graceful_shutdown()
+        log.info("draining", grace_seconds=config.grace_seconds)
+        server.stop(config.grace_seconds).wait()
+    finally:
+        app.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("server_stopped")
+    return 0
