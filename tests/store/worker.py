@@ -7,8 +7,8 @@ acknowledged before it killed the process.
 Commands:
 - `loop DB`: initializes the store if empty, then publishes and activates versions of both
   models (and updates their drafts) until killed.
-- `publish DB MODEL` / `activate DB MODEL NUMBER`: one write (with `HEALTHSCORE_STORE_CRASH` set,
-  the process kills itself inside it).
+- `initialize DB`, `publish DB MODEL`, `activate DB MODEL NUMBER`: one write (with
+  `HEALTHSCORE_STORE_CRASH` set, the process kills itself inside it).
 - `race DB MODEL COUNT NAME`: prints `ready`, waits for a line on stdin, then publishes COUNT
   versions as creator NAME and increments the draft counter (which must exist) COUNT times with
   conditional writes.
@@ -41,13 +41,18 @@ def increment_draft(store: SqliteStore, model: int, updater: str) -> None:
             continue
 
 
-def loop(store: SqliteStore) -> None:
+def initialize(store: SqliteStore) -> None:
+    """The first start: drafts holding counters at 0, version 1 of Multidimensional active."""
     store.initialize(
         catalog=catalog_body(),
         drafts={model: b"0" for model in MODELS},
         publish=(MULTIDIMENSIONAL, ruleset_body(MULTIDIMENSIONAL, 1)),
         actor="worker",
     )
+
+
+def loop(store: SqliteStore) -> None:
+    initialize(store)
     print("ready", flush=True)
     while True:
         for model in MODELS:
@@ -73,6 +78,8 @@ def main(argv: list[str]) -> None:
     store = SqliteStore(db)
     if command == "loop":
         loop(store)
+    elif command == "initialize":
+        initialize(store)
     elif command == "publish":
         model = int(argv[2])
         latest = store.latest_version(model)
