@@ -171,7 +171,7 @@ class ProfileManager:
             ]
             if own:
                 raise InvalidRulesetError("the catalog does not validate", own)
-            breaks = self._catalog_breakage(current, updated)
+            breaks = self._catalog_breakage(updated)
             if breaks:
                 raise FailedPreconditionError(
                     "the catalog change would break " + ", ".join(sorted({v.path for v in breaks})),
@@ -183,11 +183,8 @@ class ProfileManager:
             self._registry.refresh_active()
         return self.get_catalog()
 
-    def _catalog_breakage(
-        self, old: catalog_pb2.Catalog, new: catalog_pb2.Catalog
-    ) -> list[Violation]:
+    def _catalog_breakage(self, new: catalog_pb2.Catalog) -> list[Violation]:
         """What the new catalog breaks: new violations in a draft, any in a version."""
-        old.ClearField("etag")
         found: list[Violation] = []
         for model in names.MODELS.values():
             try:

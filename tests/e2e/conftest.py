@@ -1,0 +1,58 @@
+"""An in-process server on an ephemeral port over a fresh data directory, and stubs for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from healthscore.server.app import App
+from healthscore.v1 import profile_service_pb2_grpc, scoring_service_pb2_grpc
+
+
+@dataclass
+class Server:
+    app: App
+    server: grpc.Server
+    port: int
+    channel: grpc.Channel
+    profiles: profile_service_pb2_grpc.ProfileServiceStub
+    scoring: scoring_service_pb2_grpc.ScoringServiceStub
+
+    def stop(self) -> None:
+        self.channel.close()
+        self.server.stop(grace=None)
+        self.app.close()
+
+
+def start_server(data_dir: Path) -> Server:
+    app = App.open(data_dir)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    app.add_to_server(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    return Server(
+        app,
+        server,
+        port,
+        channel,
+        profile_service_pb2_grpc.ProfileServiceStub(channel),
+        scoring_service_pb2_grpc.ScoringServiceStub(channel),
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def served(data_dir: Path) -> Iterator[Server]:
+    s = start_server(data_dir)
+    yield s
+    s.stop()
