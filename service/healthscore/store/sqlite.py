@@ -34,7 +34,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 _BUSY_TIMEOUT_S = 10.0
 # The version and activation that `initialize` writes have no caller comment.
-INITIAL_COMMENT = "first start"
+_INITIAL_COMMENT = "first start"
 
 # The schema, step by step: step i (from 0) takes `PRAGMA user_version` from i to i + 1 in its own
 # transaction. Append new steps; never edit a released one.
@@ -136,9 +136,10 @@ def _check_limit(limit: int) -> None:
 class SqliteStore(Store):
     """`Store` on one SQLite file.
 
-    Threads share one connection behind a lock: SQLite admits one writer at a time anyway, the
-    service's reads are rare (the active ruleset is compiled once and cached), and one connection
-    makes `close` simple and exact. Processes coordinate through SQLite's own file locks.
+    Threads share one connection behind a lock: SQLite admits one writer at a time anyway, store
+    calls are few and short next to scoring (the active ruleset is compiled once and cached), and
+    one connection makes `close` simple and exact. Processes coordinate through SQLite's file
+    locks and busy timeout.
     """
 
     def __init__(self, path: Path) -> None:
@@ -386,10 +387,10 @@ class SqliteStore(Store):
             if publish is not None:
                 model, ruleset = publish
                 version = _insert_version(
-                    conn, model, ruleset, comment=INITIAL_COMMENT, creator=actor
+                    conn, model, ruleset, comment=_INITIAL_COMMENT, creator=actor
                 )
                 _insert_activation(
-                    conn, model, version.number, actor=actor, comment=INITIAL_COMMENT
+                    conn, model, version.number, actor=actor, comment=_INITIAL_COMMENT
                 )
         return True
 
