@@ -178,6 +178,10 @@ class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     raise
                 except BaseException as exc:
                     set_code = _code(context)
+                    if set_code is None and not context.is_active():
+                        # The call ended under the handler (e.g. its request stream raised).
+                        code = _ended_early(context)
+                        raise
                     if set_code is None:
                         # Not an abort: a bug. `to_status` logs it and hides it from the caller.
                         status = to_status(exc)

@@ -19,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from healthscore.errors import InvalidInputError, Violation
-from healthscore.server.auth import Authenticator, AuthInterceptor
+from healthscore.server.auth import Authenticator, AuthInterceptor, load_tokens
 from healthscore.server.rpc_log import LoggingInterceptor, configure_logging
 
 if TYPE_CHECKING:
@@ -174,9 +174,10 @@ def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, heal
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    for name in ["", *services, health_name]:
+    every = [*services, health_name, reflection.SERVICE_NAME]
+    for name in ["", *every]:  # "": the whole server
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([*services, health_name, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(every, server)
     try:
         if config.tls:
             port = server.add_secure_port(config.address, _credentials(config))
@@ -209,6 +210,8 @@ def serve(config: ServerConfig, open_app: Callable[[Path], App] | None = None) -
         open_app = App.open
     configure_logging()
     config.check()
+    if config.tokens is not None:
+        load_tokens(config.tokens)  # a broken file stops the start before the data dir is touched
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,180 @@
+"""`healthscore serve` as a real process: startup line, refusal to listen unprotected, health,
+reflection, and a graceful shutdown on SIGTERM with a call in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from tests.server.conftest import TOKENS, bearer
+from tests.server.fake_app import SCORE
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parents[2]
+HEALTHSCORE = [sys.executable, "-m", "healthscore.cli"]
+SERVE_FAKE = [sys.executable, "-m", "tests.server.serve_fake"]
+
+
+class Process:
+    """A server process; its stderr (JSON lines) read on a thread as it comes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stderr is not None
+        for line in self.popen.stderr:
+            self.lines.append(json.loads(line))
+
+    def wait_for(self, event: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if line["event"] == event:
+                    return line
+            if self.popen.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no {event!r} line; got {self.lines}")
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        code = self.popen.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return code
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait()
+
+
+def health_status(port: int, service: str = "") -> int:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        request = health_pb2.HealthCheckRequest(service=service)
+        status: int = health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status
+        return status
+
+
+def test_serve_starts_on_the_embedded_defaults(tmp_path: Path, processes: list[Process]) -> None:
+    data_dir = tmp_path / "data"
+    process = Process([*HEALTHSCORE, "serve", "--port", "0", "--data-dir", str(data_dir)])
+    processes.append(process)
+    warning = process.wait_for("authentication_off")
+    assert warning["level"] == "warning"
+    started = process.wait_for("server_started")
+    assert started["host"] == "127.0.0.1" and started["tls"] is False and started["auth"] is False
+    port = started["port"]
+    assert isinstance(port, int) and port > 0
+    assert data_dir.is_dir()
+    assert health_status(port) == health_pb2.HealthCheckResponse.SERVING
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {
+        "healthscore.v1.ProfileService",
+        "healthscore.v1.ScoringService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= services
+    for service in services:
+        assert health_status(port, service) == health_pb2.HealthCheckResponse.SERVING
+    assert process.stop() == 0
+    assert process.lines[-1]["event"] == "server_stopped"
+
+
+def test_listening_everywhere_without_tokens_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*HEALTHSCORE, "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 with authentication off" in result.stderr
+    assert "server_started" not in result.stderr
+
+
+def test_environment_configures_serve(
+    tmp_path: Path, tokens_file: Path, processes: list[Process]
+) -> None:
+    env = {
+        "HEALTHSCORE_HOST": "0.0.0.0",
+        "HEALTHSCORE_PORT": "0",
+        "HEALTHSCORE_DATA_DIR": str(tmp_path / "data"),
+        "HEALTHSCORE_TOKENS": str(tokens_file),
+    }
+    process = Process([*SERVE_FAKE], env=env)
+    processes.append(process)
+    started = process.wait_for("server_started")
+    assert started["host"] == "0.0.0.0" and started["auth"] is True
+    with grpc.insecure_channel(f"127.0.0.1:{started['port']}") as channel:
+        with pytest.raises(grpc.RpcError) as caught:
+            channel.unary_unary(SCORE)(b"", timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert channel.unary_unary(SCORE)(b"", metadata=bearer(TOKENS["viewer"]), timeout=10)
+    assert process.stop() == 0
+
+
+def test_sigterm_drains_calls_in_flight(tmp_path: Path, processes: list[Process]) -> None:
+    grace = 8.0
+    argv = [*SERVE_FAKE, "--port", "0", "--data-dir", str(tmp_path), "--grace-seconds", str(grace)]
+    process = Process(argv)
+    processes.append(process)
+    port = process.wait_for("server_started")["port"]
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    watch = health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(service="healthscore.v1.ScoringService")
+    )
+    assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+    slow = channel.unary_unary(SCORE).future(b"slow:2", timeout=30)
+    time.sleep(0.5)  # the call reaches the server (the channel is connected: the watch is on)
+    signalled = time.monotonic()
+    process.popen.send_signal(signal.SIGTERM)
+    assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    watch.cancel()  # a watcher would otherwise hold the drain for the whole grace period
+    assert json.loads(slow.result())["name"] == "local"  # the call in flight completed
+    assert process.popen.wait(timeout=grace + 5) == 0
+    assert time.monotonic() - signalled < grace
+    channel.close()
+    events = [line["event"] for line in process.lines]
+    assert (
+        events.index("shutdown_requested")
+        < events.index("draining")
+        < events.index("server_stopped")
+    )
+    slow_line = next(line for line in process.lines if line.get("method") == SCORE)
+    assert slow_line["code"] == "OK" and slow_line["duration_ms"] >= 2000
