@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup build run test lint fmt gen-protos check-generated test-rust test-python stubtest bench clean
+.PHONY: setup build run serve test lint fmt gen-protos check-generated test-rust test-python stubtest bench clean
 
 # Virtualenv with the pinned dev tools, and a release build of the Rust extension.
 setup: $(STAMP) build
@@ -21,10 +21,12 @@ $(STAMP): pyproject.toml
 build: $(STAMP)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --skip-install --quiet
 
-# The main job: score the example accounts with the embedded default ruleset, with no server.
-run: setup
-	$(BIN)/healthscore score --accounts docs/examples/accounts.jsonl \
-	  --as-of 2026-11-01T00:00:00Z --view dimensions
+# The main job: the gRPC service on 127.0.0.1:50051 with the embedded defaults (first start
+# publishes and activates the default ruleset under ./healthscore-data; authentication off).
+run: serve
+
+serve: setup
+	$(BIN)/healthscore serve
 
 test: setup lint check-generated test-rust stubtest test-python
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import grpc
 import pytest
 
 from healthscore.server.app import App
+from healthscore.server.serve import ServerConfig, build_server
 from healthscore.v1 import profile_service_pb2_grpc, scoring_service_pb2_grpc
 
 
@@ -30,10 +30,9 @@ class Server:
 
 
 def start_server(data_dir: Path) -> Server:
+    """The production server (interceptors, health, reflection), authentication off."""
     app = App.open(data_dir)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    app.add_to_server(server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    server, port, _ = build_server(ServerConfig(port=0, data_dir=data_dir), app)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     return Server(

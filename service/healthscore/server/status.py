@@ -110,7 +110,7 @@ def handles_errors(method: _F) -> _F:
         try:
             return method(self, request, context)
         except Exception as exc:
-            if _is_abort(exc):
+            if _aborted(context):
                 raise
             context.abort_with_status(to_status(exc))
 
@@ -125,13 +125,13 @@ def handles_stream_errors(method: _F) -> _F:
         try:
             yield from method(self, request, context)
         except Exception as exc:
-            if _is_abort(exc):
+            if _aborted(context):
                 raise
             context.abort_with_status(to_status(exc))
 
     return wrapper  # type: ignore[return-value]
 
 
-def _is_abort(exc: BaseException) -> bool:
-    # `context.abort` raises a bare Exception subclass private to grpc; let it through.
-    return type(exc).__module__.startswith("grpc")
+def _aborted(context: grpc.ServicerContext) -> bool:
+    # `context.abort` raises a bare `Exception` after setting the code: let it through.
+    return context.code() is not None
