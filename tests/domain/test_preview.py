@@ -291,6 +291,14 @@ def test_contract_values_beyond_int64():
     assert [v.path for v in info.value.violations] == ["accounts[1].contract_value"]
 
 
+def test_size_limit():
+    request = preview_request(acct("a"), acct("b"), acct("c")).SerializeToString()
+    assert preview(MD_DRAFT, AH_ACTIVE, request, max_accounts=3).preview.account_count == 3
+    with pytest.raises(InvalidAccountsError) as info:
+        preview(MD_DRAFT, AH_ACTIVE, request, max_accounts=2)
+    assert [v.path for v in info.value.violations] == ["accounts"]
+
+
 def test_malformed_bytes():
     with pytest.raises(MalformedInputError):
         preview(MD_DRAFT, AH_ACTIVE, b"\x0a\x05ab")

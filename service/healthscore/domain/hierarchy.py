@@ -26,8 +26,9 @@ from healthscore.v1 import (
 )
 
 # The request is parsed once in Python (a message object per account) and every parent costs a
-# Python roll-up entry: 100,000 accounts keep a call within about a second and well under the
-# server's message size limit; bigger sets belong to the bulk path.
+# Python roll-up entry: 100,000 accounts keep a hierarchy call within about a second (a preview,
+# which summarizes two rulesets' results in Python, within about three); bigger sets belong to
+# bulk scoring. Previews use the same limit.
 MAX_ACCOUNTS = 100_000
 # Real hierarchies (enterprise, region, business unit, department, product) are a handful of
 # levels deep; each level is one core call, and a chain deeper than 32 is almost surely a data
@@ -60,10 +61,20 @@ class RequestAccounts:
 
 def request_accounts(
     request: scoring_service_pb2.ScoreHierarchyRequest | scoring_service_pb2.PreviewDraftRequest,
+    max_accounts: int,
 ) -> RequestAccounts:
     """Ids, parent ids and contract values of a request's rows or columns; raises
-    `InvalidAccountsError` for columns whose lengths do not match the ids."""
-    if not request.HasField("account_columns"):
+    `InvalidAccountsError` for more than `max_accounts` accounts and for columns whose lengths do
+    not match the ids."""
+    columnar = request.HasField("account_columns")
+    n = len(request.account_columns.ids) if columnar else len(request.accounts)
+    if n > max_accounts:
+        field = "account_columns.ids" if columnar else "accounts"
+        raise InvalidAccountsError(
+            "too many accounts",
+            [Violation(field, f"at most {max_accounts} accounts per request, got {n}")],
+        )
+    if not columnar:
         rows = request.accounts
         return RequestAccounts(
             ids=[a.id for a in rows],
@@ -79,7 +90,6 @@ def request_accounts(
             [Violation("account_columns", "set accounts or account_columns, not both")],
         )
     cols = request.account_columns
-    n = len(cols.ids)
     bad: list[Violation] = []
     parent_ids = list(cols.parent_ids) or [""] * n
     if len(parent_ids) != n:
@@ -209,14 +219,8 @@ def score_hierarchy(
     health of every parent. `ruleset` is the one `compiled` was compiled from (its model and
     enterprise settings drive the roll-up). Raises `InvalidAccountsError` naming every bad link
     (self-parent, cycle, too deep) and every bad account value together."""
-    accounts = request_accounts(_parse(request))
+    accounts = request_accounts(_parse(request), max_accounts)
     n = len(accounts.ids)
-    if n > max_accounts:
-        field = "account_columns.ids" if accounts.columnar else "accounts"
-        raise InvalidAccountsError(
-            "too many accounts",
-            [Violation(field, f"at most {max_accounts} accounts per request, got {n}")],
-        )
     forest, bad = _link(accounts, max_depth)
     try:
         # ScoreHierarchyRequest shares fields 1-5 with ScoreAccountsRequest: the bytes go as

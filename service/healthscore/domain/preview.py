@@ -15,7 +15,7 @@ from google.protobuf import timestamp_pb2
 from google.protobuf.message import DecodeError
 
 from healthscore import engine
-from healthscore.domain.hierarchy import RequestAccounts, request_accounts
+from healthscore.domain.hierarchy import MAX_ACCOUNTS, RequestAccounts, request_accounts
 from healthscore.errors import InvalidAccountsError, MalformedInputError, Violation
 from healthscore.v1 import (
     health_pb2,
@@ -47,17 +47,21 @@ class NamedRuleset(Protocol):
 
 
 def preview(
-    preview: NamedRuleset, baseline: NamedRuleset, request: bytes
+    preview: NamedRuleset,
+    baseline: NamedRuleset,
+    request: bytes,
+    *,
+    max_accounts: int = MAX_ACCOUNTS,
 ) -> scoring_service_pb2.PreviewDraftResponse:
     """Scores a serialized `PreviewDraftRequest`'s accounts with both rulesets and summarizes
     each (`RulesetSummary`), listing the accounts whose rank differs. Raises
-    `InvalidAccountsError` naming every bad account field, `MalformedInputError` for bytes that
-    are not the message."""
+    `InvalidAccountsError` naming every bad account field (or more than `max_accounts`
+    accounts), `MalformedInputError` for bytes that are not the message."""
     try:
         parsed = scoring_service_pb2.PreviewDraftRequest.FromString(request)
     except DecodeError as exc:
         raise MalformedInputError(f"malformed input: {exc}") from exc
-    accounts = request_accounts(parsed)
+    accounts = request_accounts(parsed, max_accounts)
     as_of = parsed.as_of if parsed.HasField("as_of") else _now()
     # The accounts go to the core as the caller's bytes (fields 1-2 shared with
     # ScoreAccountsRequest), followed by an encoded ScoreAccountsRequest holding only `as_of` and
