@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import field_mask_pb2
 
-from healthscore.v1 import health_pb2, ruleset_pb2
+from healthscore.v1 import health_pb2, ruleset_pb2, scoring_service_pb2
 from healthscore.v1 import profile_service_pb2 as pb
 from tests.e2e.conftest import Server, start_server
 from tests.e2e.support import (
@@ -18,6 +18,7 @@ from tests.e2e.support import (
     engagement_category_profile,
     engagement_profile,
     rpc_error,
+    violations,
 )
 
 MD = ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL
@@ -215,3 +216,39 @@ def test_state_survives_a_restart(data_dir: Path) -> None:
         assert len(versions.versions) == 1
     finally:
         second.stop()
+
+
+def test_preview_and_hierarchy_over_the_wire(served: Server) -> None:
+    p = served.profiles
+    p.CreateProfile(
+        pb.CreateProfileRequest(parent=MD_DRAFT, profile=engagement_profile(), position=0)
+    )
+    preview_request = scoring_service_pb2.PreviewDraftRequest(ruleset=MD_DRAFT)
+    for account_id, value in [("a", 50.0), ("b", 95.0)]:
+        account = preview_request.accounts.add(id=account_id, contract_value=100)
+        account.attributes["engagement_score"].number_value = value
+    preview = served.scoring.PreviewDraft(preview_request)
+    assert (preview.ruleset, preview.baseline_ruleset) == (
+        MD_DRAFT,
+        "models/multidimensional/versions/1",
+    )
+    assert [(x.profile, list(x.account_ids)) for x in preview.preview.profiles] == [
+        ("engagement", ["a", "b"]),
+        ("default", []),
+    ]
+    assert preview.preview.average_score == 80.0  # (60 + 100) / 2
+    assert preview.preview.account_count == preview.baseline.account_count == 2
+
+    hierarchy_request = scoring_service_pb2.ScoreHierarchyRequest()
+    for account_id, parent, value in [("hq", "", 90.0), ("eu", "hq", 10.0), ("us", "hq", 95.0)]:
+        account = hierarchy_request.accounts.add(id=account_id, parent_id=parent)
+        account.attributes["engagement_score"].number_value = value
+    hierarchy = served.scoring.ScoreHierarchy(hierarchy_request)
+    assert [r.account_id for r in hierarchy.results] == ["hq", "eu", "us"]
+    assert [e.account_id for e in hierarchy.enterprise] == ["hq"]
+    assert hierarchy.ruleset == "models/multidimensional/versions/1"
+    hierarchy_request.accounts[0].parent_id = "us"  # hq -> us -> hq
+    error = rpc_error(lambda: served.scoring.ScoreHierarchy(hierarchy_request))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    described = " ".join(f"{field} {text}" for field, text in violations(error))
+    assert "hq" in described and "us" in described

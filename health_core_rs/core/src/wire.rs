@@ -587,6 +587,16 @@ pub fn decode_request<'b>(
                 expect(wire, VARINT)?;
                 view = varint(&mut buf)? as i32;
             }
+            // The service's options (`ruleset`, `include_other_model`, `other_model_ruleset`):
+            // not needed to score, but checked as prost checks them.
+            5 | 7 => {
+                expect(wire, LEN)?;
+                utf8(delimited(&mut buf)?)?;
+            }
+            6 => {
+                expect(wire, VARINT)?;
+                varint(&mut buf)?;
+            }
             _ => skip(&mut buf, wire, tag, DEPTH_REQUEST)?,
         }
     }

@@ -324,7 +324,7 @@ fn put_f64(b: &mut Vec<u8>, tag: u32, x: f64) {
 /// An unknown field of a random wire type (groups nest up to `depth`).
 fn unknown(g: &mut Lcg, depth: u32) -> Vec<u8> {
     let mut b = Vec::new();
-    let tag = *g.pick(&[7u32, 9, 15, 16, 100, 2047, 536_870_911]);
+    let tag = *g.pick(&[8u32, 9, 15, 16, 100, 2047, 536_870_911]);
     match g.below(if depth > 0 { 5 } else { 4 }) {
         0 => put_uint(&mut b, tag, g.next() << g.below(40)),
         1 => put_f64(&mut b, tag, g.next() as f64),
@@ -602,6 +602,19 @@ fn request(g: &mut Lcg) -> Vec<u8> {
     if g.one_in(2) {
         let mut b = Vec::new();
         put_uint(&mut b, 4, *g.pick(&[0, 1, 2, 3, 4, u64::MAX]));
+        f.push(b);
+    }
+    if g.one_in(4) {
+        // The service's options: strings 5 and 7 (rarely not UTF-8), a bool 6.
+        let mut b = Vec::new();
+        put_len(&mut b, 5, b"models/multidimensional/draft");
+        put_uint(&mut b, 6, g.below(3));
+        let body: Vec<u8> = if g.one_in(10) {
+            (0..g.below(4)).map(|_| g.next() as u8).collect()
+        } else {
+            b"models/account-health".to_vec()
+        };
+        put_len(&mut b, 7, &body);
         f.push(b);
     }
     if g.one_in(30) {

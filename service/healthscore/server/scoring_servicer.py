@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from healthscore import engine
+from healthscore.domain import hierarchy, preview
 from healthscore.domain.registry import Registry, Scorer
-from healthscore.errors import InvalidInputError, Violation
+from healthscore.errors import InvalidInputError, MalformedInputError, Violation
 from healthscore.server.context import note
 from healthscore.server.status import handles_errors, handles_stream_errors
 from healthscore.v1 import scoring_pb2, scoring_service_pb2
@@ -73,9 +75,10 @@ class ScoringServicer:
     def PreviewDraft(
         self, request: bytes, context: grpc.ServicerContext
     ) -> scoring_service_pb2.PreviewDraftResponse:
-        from healthscore.domain import preview
-
-        fields = scoring_service_pb2.PreviewDraftRequest.FromString(request)
+        try:
+            fields = scoring_service_pb2.PreviewDraftRequest.FromString(request)
+        except DecodeError as exc:
+            raise MalformedInputError(f"malformed request: {exc}") from exc
         if not fields.ruleset:
             raise InvalidInputError(
                 "ruleset: required", [Violation("ruleset", "required: the draft or version")]
@@ -83,16 +86,12 @@ class ScoringServicer:
         target = self._registry.resolve(fields.ruleset, "ruleset")
         baseline = self._registry.resolve(fields.baseline_ruleset, "baseline_ruleset")
         note(version=target.name, baseline=baseline.name)
-        return preview.preview(
-            (target.name, target.compiled), (baseline.name, baseline.compiled), request
-        )
+        return preview.preview(target, baseline, request)
 
     @handles_errors
     def ScoreHierarchy(
         self, request: bytes, context: grpc.ServicerContext
     ) -> scoring_service_pb2.ScoreHierarchyResponse:
-        from healthscore.domain import hierarchy
-
         scorer = self._registry.resolve(engine.request_options(request).ruleset, "ruleset")
         note(version=scorer.name)
         return hierarchy.score_hierarchy(

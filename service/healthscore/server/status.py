@@ -134,4 +134,5 @@ def handles_stream_errors(method: _F) -> _F:
 
 def _aborted(context: grpc.ServicerContext) -> bool:
     # `context.abort` raises a bare `Exception` after setting the code: let it through.
-    return context.code() is not None
+    code = getattr(context, "code", None)  # grpcio's server context has it; its stubs lack it
+    return callable(code) and code() is not None
