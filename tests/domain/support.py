@@ -176,4 +176,7 @@ def expected_hierarchy(rs, request, *, ruleset_name="test"):
         results=own.results,
         enterprise=[enterprise(p) for p in parents],
         ruleset=ruleset_name,
+        detached_account_ids=[
+            a.id for a in request.accounts if a.parent_id and a.parent_id not in index
+        ],
     )

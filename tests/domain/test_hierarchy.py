@@ -178,6 +178,7 @@ def test_a_parent_outside_the_request_leaves_a_root():
     request = hierarchy_request(acct("a", "not-sent", x=90), acct("b", "a", x=0))
     response = run(rs, request)
     assert [e.account_id for e in response.enterprise] == ["a"]
+    assert list(response.detached_account_ids) == ["a"]
     assert response == expected_hierarchy(rs, request)
 
 

@@ -122,6 +122,7 @@ def _parse(request: bytes) -> scoring_service_pb2.ScoreHierarchyRequest:
 class _Forest:
     parent: list[int]  # index of the parent in the request, or _NO_PARENT
     depth: list[int]  # parent links up to the root
+    detached: list[int]  # accounts whose parent id names no account of the request
 
 
 def _link(accounts: RequestAccounts, max_depth: int) -> tuple[_Forest, list[Violation]]:
@@ -135,14 +136,18 @@ def _link(accounts: RequestAccounts, max_depth: int) -> tuple[_Forest, list[Viol
         index.setdefault(account_id, i)  # duplicate ids are the scoring call's violation
     bad: list[tuple[int, Violation]] = []
     parent = [_NO_PARENT] * n
+    detached: list[int] = []
     for i, parent_id in enumerate(accounts.parent_ids):
         if parent_id == ids[i]:
             bad.append(
                 (i, Violation(accounts.path(i, "parent_id"), "an account cannot be its own parent"))
             )
         elif parent_id:
-            # A parent that is not in the request leaves the account a root (SPEC §6).
+            # A parent that is not in the request leaves the account a root, reported as
+            # such (SPEC §6).
             parent[i] = index.get(parent_id, _NO_PARENT)
+            if parent[i] == _NO_PARENT:
+                detached.append(i)
 
     depth = [_UNSEEN] * n
     root = list(range(n))
@@ -170,7 +175,7 @@ def _link(accounts: RequestAccounts, max_depth: int) -> tuple[_Forest, list[Viol
                 message = f"more than {max_depth} levels below its root {ids[top]!r}"
                 bad.append((j, Violation(accounts.path(j, "parent_id"), message)))
     bad.sort(key=lambda iv: iv[0])
-    return _Forest(parent, depth), [v for _, v in bad]
+    return _Forest(parent, depth, detached), [v for _, v in bad]
 
 
 def _cycle_message(cycle: list[str]) -> str:
@@ -243,6 +248,7 @@ def score_hierarchy(
 
     response = scoring_service_pb2.ScoreHierarchyResponse.FromString(own)
     response.ruleset = ruleset_name
+    response.detached_account_ids.extend(accounts.ids[i] for i in forest.detached)
     # The health each account brings to its parent: its own, replaced by its enterprise health
     # once it has been rolled up.
     rank = [r.rank for r in response.results]

@@ -361,6 +361,7 @@ class ScoreHierarchyResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _builtins.int
     ENTERPRISE_FIELD_NUMBER: _builtins.int
     RULESET_FIELD_NUMBER: _builtins.int
+    DETACHED_ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
     ruleset: _builtins.str
     """The ruleset used, e.g. `models/multidimensional/versions/3`."""
     @_builtins.property
@@ -371,16 +372,23 @@ class ScoreHierarchyResponse(_message.Message):
     def enterprise(self) -> _containers.RepeatedCompositeFieldContainer[_enterprise_pb2.EnterpriseHealth]:
         """Each parent's enterprise health, deepest parents first (ties in request order)."""
 
+    @_builtins.property
+    def detached_account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The accounts whose `parent_id` names no account of the request: each is scored as a root of
+        this request (SPEC §6), in request order.
+        """
+
     def __init__(
         self,
         *,
         results: _abc.Iterable[_health_pb2.AccountHealth] | None = ...,
         enterprise: _abc.Iterable[_enterprise_pb2.EnterpriseHealth] | None = ...,
         ruleset: _builtins.str = ...,
+        detached_account_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enterprise", b"enterprise", "results", b"results", "ruleset", b"ruleset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detached_account_ids", b"detached_account_ids", "enterprise", b"enterprise", "results", b"results", "ruleset", b"ruleset"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
