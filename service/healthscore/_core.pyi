@@ -3,8 +3,11 @@
 from typing import final
 
 __all__ = [
+    "CancelToken",
+    "CancelledError",
     "CompiledRuleset",
     "CoreError",
+    "DeadlineExceededError",
     "InternalError",
     "InvalidAccountsError",
     "InvalidRulesetError",
@@ -13,6 +16,8 @@ __all__ = [
     "_panic_for_test",
     "build_profile",
     "compile_ruleset",
+    "request_options",
+    "retag_results",
     "roll_up_enterprise_health",
 ]
 
@@ -23,7 +28,14 @@ class CoreError(Exception): ...
 class InvalidRulesetError(CoreError): ...
 class InvalidAccountsError(CoreError): ...
 class MalformedInputError(CoreError): ...
+class CancelledError(CoreError): ...
+class DeadlineExceededError(CoreError): ...
 class InternalError(CoreError): ...
+
+@final
+class CancelToken:
+    def __new__(cls, timeout_seconds: float | None = None) -> CancelToken: ...
+    def cancel(self) -> None: ...
 
 @final
 class CompiledRuleset:
@@ -33,7 +45,7 @@ class CompiledRuleset:
     def version(self) -> str: ...
     @property
     def model(self) -> int: ...
-    def score(self, request: bytes) -> bytes: ...
+    def score(self, request: bytes, cancel: CancelToken | None = None) -> bytes: ...
     def score_arrow(
         self,
         schema_capsule: object,

@@ -14,9 +14,12 @@ import pyarrow as pa
 
 from healthscore import _core
 from healthscore.errors import (
+    CancelledError,
+    DeadlineExceededError,
     EngineError,
     HealthScoreError,
     InvalidAccountsError,
+    InvalidInputError,
     InvalidRulesetError,
     MalformedInputError,
     Violation,
@@ -26,6 +29,7 @@ from healthscore.v1 import enterprise_pb2, ruleset_pb2, scoring_pb2
 __all__ = [
     "BUILD_PROFILE",
     "CORE_VERSION",
+    "CancelToken",
     "CompiledRuleset",
     "RequestOptions",
     "compile_ruleset",
@@ -43,6 +47,8 @@ _TRANSLATION: dict[type[Exception], type[HealthScoreError]] = {
     _core.InvalidRulesetError: InvalidRulesetError,
     _core.InvalidAccountsError: InvalidAccountsError,
     _core.MalformedInputError: MalformedInputError,
+    _core.CancelledError: CancelledError,
+    _core.DeadlineExceededError: DeadlineExceededError,
 }
 
 
@@ -56,7 +62,9 @@ def _call(fn: Callable[[], _T]) -> _T:
         error_type = _TRANSLATION.get(type(exc))
         if error_type is None:
             raise EngineError(message) from exc
-        raise error_type(message, violations) from exc
+        if issubclass(error_type, InvalidInputError):
+            raise error_type(message, violations) from exc
+        raise error_type(message) from exc
 
 
 def _as_unix_nanos(instant: dt.datetime) -> int:
@@ -64,6 +72,19 @@ def _as_unix_nanos(instant: dt.datetime) -> int:
         raise ValueError("as_of must be timezone-aware (UTC)")
     delta = instant - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+class CancelToken:
+    """Stops a scoring call early: `cancel()` from any thread, or a deadline `timeout` seconds
+    from its creation (None: none). Checked between chunks of accounts."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self._native = _core.CancelToken(timeout)
+
+    def cancel(self) -> None:
+        self._native.cancel()
 
 
 class CompiledRuleset:
@@ -89,9 +110,12 @@ class CompiledRuleset:
         """The health model this ruleset configures."""
         return ruleset_pb2.HealthModel.ValueType(self._native.model)
 
-    def score_bytes(self, request: bytes) -> bytes:
-        """Serialized `ScoreAccountsRequest` in, serialized `ScoreAccountsResponse` out."""
-        return _call(lambda: self._native.score(request))
+    def score_bytes(self, request: bytes, cancel: CancelToken | None = None) -> bytes:
+        """Serialized `ScoreAccountsRequest` in, serialized `ScoreAccountsResponse` out.
+        With `cancel`, the work stops early (`CancelledError`, `DeadlineExceededError`) once the
+        token is cancelled or its deadline passes."""
+        native = cancel._native if cancel is not None else None
+        return _call(lambda: self._native.score(request, native))
 
     def score(self, request: scoring_pb2.ScoreAccountsRequest) -> scoring_pb2.ScoreAccountsResponse:
         """Scores a request; raises `InvalidAccountsError` naming every bad account field."""

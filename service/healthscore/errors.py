@@ -71,6 +71,14 @@ class StaleEtagError(HealthScoreError):
     """A conditional update whose etag is no longer the resource's (AIP-154: ABORTED)."""
 
 
+class CancelledError(HealthScoreError):
+    """The caller cancelled the work (e.g. the RPC was cancelled)."""
+
+
+class DeadlineExceededError(HealthScoreError):
+    """The caller's deadline passed before the work was done."""
+
+
 class UnauthenticatedError(HealthScoreError):
     """No credentials, or credentials nobody issued."""
 

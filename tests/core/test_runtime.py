@@ -9,9 +9,14 @@ import threading
 import pyarrow as pa
 import pytest
 
-from benchmarks.workload import Workload, build_batch, build_ruleset
+from benchmarks.workload import Workload, build_batch, build_request_columns, build_ruleset
 from healthscore import engine
-from healthscore.errors import EngineError, MalformedInputError
+from healthscore.errors import (
+    CancelledError,
+    DeadlineExceededError,
+    EngineError,
+    MalformedInputError,
+)
 
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -103,3 +108,46 @@ def test_as_of_must_be_timezone_aware(
     compiled, batch = workload
     with pytest.raises(ValueError, match="timezone"):
         compiled.score_arrow(batch, as_of=dt.datetime(2026, 11, 1))
+
+
+def test_cancel_tokens_stop_scoring(
+    workload: tuple[engine.CompiledRuleset, pa.RecordBatch],
+) -> None:
+    compiled, batch = workload
+    request = build_request_columns(batch.slice(0, 50_000)).SerializeToString()
+    expected = compiled.score_bytes(request)
+    assert compiled.score_bytes(request, engine.CancelToken(timeout=3600)) == expected
+    cancelled = engine.CancelToken()
+    cancelled.cancel()
+    with pytest.raises(CancelledError):
+        compiled.score_bytes(request, cancelled)
+    with pytest.raises(DeadlineExceededError):
+        compiled.score_bytes(request, engine.CancelToken(timeout=0))
+
+
+def test_a_cancel_from_another_thread_stops_a_long_call(
+    workload: tuple[engine.CompiledRuleset, pa.RecordBatch],
+) -> None:
+    """The core checks the token between chunks: a call over many chunks stops early."""
+    compiled, batch = workload
+    request = build_request_columns(batch).SerializeToString()
+    token = engine.CancelToken()
+    started = threading.Event()
+    outcome: list[BaseException | bytes] = []
+
+    def call() -> None:
+        started.set()
+        try:
+            for _ in range(50):  # far longer than the cancel below takes to arrive
+                outcome.append(compiled.score_bytes(request, token))
+        except CancelledError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    started.wait()
+    token.cancel()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert isinstance(outcome[-1], CancelledError)
+    assert len(outcome) < 50

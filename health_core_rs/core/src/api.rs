@@ -3,6 +3,7 @@
 use arrow_array::RecordBatch;
 use prost::Message;
 
+use crate::cancel::{self, Cancel};
 use crate::error::{Error, Result, Violation};
 use crate::ir::CompiledRuleset;
 use crate::proto::{self, ScoreView};
@@ -22,9 +23,21 @@ pub fn score_request_bytes_with_threads(
     request: &[u8],
     threads: usize,
 ) -> Result<Vec<u8>> {
-    match crate::wire::score_request(rules, request, threads) {
+    score_request_bytes_cancellable(rules, request, threads, &cancel::NEVER)
+}
+
+/// `score_request_bytes_with_threads` that stops with `Error::Cancelled` or
+/// `Error::DeadlineExceeded` soon after `cancel` says so.
+pub fn score_request_bytes_cancellable(
+    rules: &CompiledRuleset,
+    request: &[u8],
+    threads: usize,
+    cancel: &Cancel,
+) -> Result<Vec<u8>> {
+    cancel.check()?;
+    match crate::wire::score_request(rules, request, threads, cancel) {
         Some(out) => out,
-        None => score_request_via_prost(rules, request, threads),
+        None => score_request_via_prost(rules, request, threads, cancel),
     }
 }
 
@@ -34,6 +47,7 @@ pub(crate) fn score_request_via_prost(
     rules: &CompiledRuleset,
     request: &[u8],
     threads: usize,
+    cancel: &Cancel,
 ) -> Result<Vec<u8>> {
     let mut req = proto::ScoreAccountsRequest::decode(request)?;
     if !req.accounts.is_empty() && req.account_columns.is_some() {
@@ -71,7 +85,7 @@ pub(crate) fn score_request_via_prost(
         Some(cols) => cols.ids.iter().map(String::as_str).collect(),
         None => req.accounts.iter().map(|a| a.id.as_str()).collect(),
     };
-    score_and_encode(rules, &table, &ids, as_of, view, threads)
+    score_and_encode(rules, &table, &ids, as_of, view, threads, cancel)
 }
 
 /// Scores a decoded table and encodes the response, in parallel chunks.
@@ -82,11 +96,13 @@ pub(crate) fn score_and_encode(
     as_of: i128,
     view: ScoreView,
     threads: usize,
+    cancel: &Cancel,
 ) -> Result<Vec<u8>> {
     let plans = rules.plans();
     let enc = encode::EncodeCtx::new(rules, plans, view);
     let want_detail = view != ScoreView::Basic;
     let parts = pool::map_ranges(table.len, threads, |s, e| -> Result<Vec<u8>> {
+        cancel.check()?;
         let chunk = Scorer::new(rules, plans, table, as_of, want_detail).score_range(s, e)?;
         let mut buf = Vec::new();
         enc.encode_chunk(ids.get(s..e).unwrap_or(&[]), &chunk, &mut buf);

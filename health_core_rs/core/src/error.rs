@@ -47,6 +47,12 @@ pub enum Error {
     /// Bytes that are not the expected protobuf message, or an Arrow batch of the wrong shape.
     #[error("malformed input: {0}")]
     Malformed(String),
+    /// The caller cancelled the work.
+    #[error("cancelled")]
+    Cancelled,
+    /// The caller's deadline passed before the work was done.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
     /// A bug: a broken invariant or a caught panic.
     #[error("internal error: {0}")]
     Internal(String),

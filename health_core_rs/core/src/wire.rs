@@ -18,6 +18,7 @@
 //! `None`).
 
 use crate::api::score_and_encode;
+use crate::cancel::Cancel;
 use crate::error::{Error, Result, Violation};
 use crate::ir::CompiledRuleset;
 use crate::proto::ScoreView;
@@ -633,6 +634,7 @@ pub fn score_request(
     rules: &CompiledRuleset,
     request: &[u8],
     threads: usize,
+    cancel: &Cancel,
 ) -> Option<Result<Vec<u8>>> {
     let names = Names::new(rules);
     // Malformed bytes anywhere win over every other error, as with prost (which decodes first).
@@ -656,7 +658,7 @@ pub fn score_request(
         return Some(Err(Error::InvalidAccounts(violations)));
     }
     Some(score_and_encode(
-        rules, &d.table, &d.ids, d.as_of, view, threads,
+        rules, &d.table, &d.ids, d.as_of, view, threads, cancel,
     ))
 }
 

@@ -174,7 +174,7 @@ fn reference_table(names: &Names<'_>, bytes: &[u8], default_as_of: i128) -> Resu
 }
 
 fn reference_score(rules: &CompiledRuleset, request: &[u8], threads: usize) -> Result<Vec<u8>> {
-    crate::api::score_request_via_prost(rules, request, threads)
+    crate::api::score_request_via_prost(rules, request, threads, &crate::cancel::NEVER)
 }
 
 /// An outcome that compares: the response bytes, or the error's kind and violations.
@@ -957,7 +957,9 @@ fn timing_wire_rows() {
             if what == "decode" {
                 decode_request(&names, &bytes, 0).unwrap().unwrap();
             } else {
-                score_request(&rules, &bytes, 1).unwrap().unwrap();
+                score_request(&rules, &bytes, 1, &crate::cancel::NEVER)
+                    .unwrap()
+                    .unwrap();
             }
         }
         return;
@@ -966,7 +968,12 @@ fn timing_wire_rows() {
         let bytes = bench_request(n, shuffle);
         let tag = if shuffle { " (map order shuffled)" } else { "" };
         let want = reference_score(&rules, &bytes, 1).unwrap();
-        assert_eq!(score_request(&rules, &bytes, 1).unwrap().unwrap(), want);
+        assert_eq!(
+            score_request(&rules, &bytes, 1, &crate::cancel::NEVER)
+                .unwrap()
+                .unwrap(),
+            want
+        );
         if !shuffle {
             time_it("rows: prost decode only", 3, n, || {
                 proto::ScoreAccountsRequest::decode(bytes.as_slice()).unwrap();
@@ -981,7 +988,16 @@ fn timing_wire_rows() {
         let d = decode_request(&names, &bytes, 0).unwrap().unwrap();
         if !shuffle {
             time_it("rows: score + encode only, 1 thread", 5, n, || {
-                score_and_encode(&rules, &d.table, &d.ids, d.as_of, ScoreView::Basic, 1).unwrap();
+                score_and_encode(
+                    &rules,
+                    &d.table,
+                    &d.ids,
+                    d.as_of,
+                    ScoreView::Basic,
+                    1,
+                    &crate::cancel::NEVER,
+                )
+                .unwrap();
             });
         }
         time_it(
@@ -989,7 +1005,9 @@ fn timing_wire_rows() {
             5,
             n,
             || {
-                score_request(&rules, &bytes, 1).unwrap().unwrap();
+                score_request(&rules, &bytes, 1, &crate::cancel::NEVER)
+                    .unwrap()
+                    .unwrap();
             },
         );
     }

@@ -43,6 +43,18 @@ create_exception!(
 );
 create_exception!(
     _core,
+    CancelledError,
+    CoreError,
+    "The caller cancelled the work."
+);
+create_exception!(
+    _core,
+    DeadlineExceededError,
+    CoreError,
+    "The caller's deadline passed before the work was done."
+);
+create_exception!(
+    _core,
     InternalError,
     CoreError,
     "A bug in the core (including a panic)."
@@ -63,6 +75,8 @@ fn to_py_err(err: Error) -> PyErr {
         Error::InvalidRuleset(_) => InvalidRulesetError::new_err(args),
         Error::InvalidAccounts(_) => InvalidAccountsError::new_err(args),
         Error::Malformed(_) => MalformedInputError::new_err(args),
+        Error::Cancelled => CancelledError::new_err(args),
+        Error::DeadlineExceeded => DeadlineExceededError::new_err(args),
         Error::Internal(_) => InternalError::new_err(args),
     }
 }
@@ -124,11 +138,24 @@ impl CompiledRuleset {
         }
     }
 
-    /// Serialized ScoreAccountsRequest in, serialized ScoreAccountsResponse out.
-    fn score<'py>(&self, py: Python<'py>, request: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    /// Serialized ScoreAccountsRequest in, serialized ScoreAccountsResponse out; `cancel` stops
+    /// the work early (CancelledError / DeadlineExceededError).
+    #[pyo3(signature = (request, cancel=None))]
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        request: &[u8],
+        cancel: Option<&CancelToken>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let rules = Arc::clone(&self.inner);
+        let cancel = cancel.map(|c| Arc::clone(&c.inner));
         let out = run_detached(py, move || {
-            health_core::score_request_bytes(&rules, request)
+            health_core::api::score_request_bytes_cancellable(
+                &rules,
+                request,
+                health_core::pool::default_threads(),
+                cancel.as_deref().unwrap_or(&health_core::cancel::NEVER),
+            )
         })?;
         Ok(PyBytes::new(py, &out))
     }
@@ -205,6 +232,34 @@ fn export_batch(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyTupl
     PyTuple::new(py, [schema.into_any(), array.into_any()])
 }
 
+/// Lets a caller stop a scoring call: `cancel()` from any thread, or a deadline given at
+/// creation (seconds from now).
+#[pyclass(frozen, module = "healthscore._core")]
+struct CancelToken {
+    inner: Arc<health_core::cancel::Cancel>,
+}
+
+#[pymethods]
+impl CancelToken {
+    #[new]
+    #[pyo3(signature = (timeout_seconds=None))]
+    fn new(timeout_seconds: Option<f64>) -> PyResult<Self> {
+        let within = match timeout_seconds {
+            None => None,
+            Some(s) if s.is_finite() => Some(std::time::Duration::from_secs_f64(s.max(0.0))),
+            Some(_) => None, // an infinite timeout is no deadline
+        };
+        Ok(Self {
+            inner: Arc::new(health_core::cancel::Cancel::new(within)),
+        })
+    }
+
+    /// Asks the call using this token to stop at its next check.
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+}
+
 /// Validates and compiles a serialized `Ruleset`.
 #[pyfunction]
 fn compile_ruleset(py: Python<'_>, ruleset: &[u8]) -> PyResult<CompiledRuleset> {
@@ -275,7 +330,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<InvalidAccountsError>(),
     )?;
     m.add("MalformedInputError", py.get_type::<MalformedInputError>())?;
+    m.add("CancelledError", py.get_type::<CancelledError>())?;
+    m.add(
+        "DeadlineExceededError",
+        py.get_type::<DeadlineExceededError>(),
+    )?;
     m.add("InternalError", py.get_type::<InternalError>())?;
+    m.add_class::<CancelToken>()?;
     m.add_class::<CompiledRuleset>()?;
     m.add_function(wrap_pyfunction!(compile_ruleset, m)?)?;
     m.add_function(wrap_pyfunction!(roll_up_enterprise_health, m)?)?;

@@ -30,22 +30,28 @@ class ScoringServicer:
         self._registry = registry
 
     def _score(
-        self, request: bytes, pinned: Scorer | None = None
+        self, request: bytes, context: grpc.ServicerContext, pinned: Scorer | None = None
     ) -> tuple[bytes, Scorer, engine.RequestOptions]:
         options = engine.request_options(request)
+        # The core stops between chunks of accounts once the call is cancelled or its deadline
+        # passes, instead of finishing work nobody will read.
+        cancel = engine.CancelToken(context.time_remaining())
+        context.add_callback(cancel.cancel)
         scorer = (
             pinned
             if pinned is not None and not options.ruleset
             else self._registry.resolve(options.ruleset, "ruleset")
         )
-        parts = [scorer.compiled.score_bytes(request)]
+        parts = [scorer.compiled.score_bytes(request, cancel)]
         tail = scoring_pb2.ScoreAccountsResponse(ruleset=scorer.name)
         if options.include_other_model:
             other = self._registry.resolve_other(
                 scorer.model, options.other_model_ruleset, "other_model_ruleset"
             )
             parts.append(
-                engine.retag_results(other.compiled.score_bytes(request), _OTHER_MODEL_RESULTS)
+                engine.retag_results(
+                    other.compiled.score_bytes(request, cancel), _OTHER_MODEL_RESULTS
+                )
             )
             tail.other_model_ruleset = other.name
         parts.append(tail.SerializeToString())
@@ -54,7 +60,7 @@ class ScoringServicer:
 
     @handles_errors
     def ScoreAccounts(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        return self._score(request)[0]
+        return self._score(request, context)[0]
 
     @handles_stream_errors
     def StreamScoreAccounts(
@@ -64,7 +70,7 @@ class ScoringServicer:
         pinned: Scorer | None = None
         accounts = 0
         for batches, request in enumerate(requests, start=1):
-            response, scorer, options = self._score(request, pinned)
+            response, scorer, options = self._score(request, context, pinned)
             if pinned is None and not options.ruleset:
                 pinned = scorer
             accounts += options.account_count

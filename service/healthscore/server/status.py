@@ -18,6 +18,8 @@ from grpc_status import rpc_status
 
 from healthscore.errors import (
     AlreadyExistsError,
+    CancelledError,
+    DeadlineExceededError,
     FailedPreconditionError,
     HealthScoreError,
     InvalidInputError,
@@ -39,6 +41,8 @@ _CODES: list[tuple[type[HealthScoreError], int, str]] = [
     (FailedPreconditionError, code_pb2.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
     (StaleEtagError, code_pb2.ABORTED, "STALE_ETAG"),
     (UnauthenticatedError, code_pb2.UNAUTHENTICATED, "UNAUTHENTICATED"),
+    (CancelledError, code_pb2.CANCELLED, "CANCELLED"),
+    (DeadlineExceededError, code_pb2.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
     (PermissionDeniedError, code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED"),
 ]
 
