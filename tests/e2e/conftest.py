@@ -13,6 +13,11 @@ from healthscore.server.app import App
 from healthscore.server.serve import ServerConfig, build_server
 from healthscore.v1 import profile_service_pb2_grpc, scoring_service_pb2_grpc
 
+# The server tests' fixtures, shared: a tokens file with one token per role, and server
+# processes killed at teardown.
+from tests.server.conftest import tokens_file  # noqa: F401
+from tests.server.test_process import processes  # noqa: F401
+
 
 @dataclass
 class Server:
