@@ -353,7 +353,7 @@ def hierarchy_cases(draw):
     return rs, request
 
 
-@settings(max_examples=strategies.examples(2000))
+@settings(max_examples=strategies.examples(400))
 @given(hierarchy_cases())
 def test_matches_the_reference_roll_up(case):
     rs, request = case

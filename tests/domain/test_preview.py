@@ -271,9 +271,10 @@ def test_only_the_account_fields_reach_the_core():
         + unknown
         + request.SerializeToString()
     )
-    assert preview_module._account_fields(fields) == (
-        scoring_service_pb2.PreviewDraftRequest(accounts=request.accounts).SerializeToString()
-    )
+    # Compared as messages: map entries may serialize in any order.
+    assert scoring_service_pb2.PreviewDraftRequest.FromString(
+        preview_module._account_fields(fields)
+    ) == scoring_service_pb2.PreviewDraftRequest(accounts=request.accounts)
 
 
 def test_bad_account_values_are_named():
@@ -320,7 +321,7 @@ def preview_cases(draw):
     return named("draft", rs), named("baseline", baseline), request
 
 
-@settings(max_examples=strategies.examples(2000))
+@settings(max_examples=strategies.examples(400))
 @given(preview_cases())
 def test_matches_the_reference(case):
     draft, baseline, request = case
