@@ -26,6 +26,13 @@ from healthscore.server.status import to_status
 log = structlog.get_logger("healthscore.server")
 
 _configured = False
+# Fields every line of this process carries (a worker's index and pid under `serve --workers`).
+_process_fields: dict[str, Any] = {}
+
+
+def tag_process(**fields: Any) -> None:
+    """Adds `fields` to every later log line of this process."""
+    _process_fields.update(fields)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -37,6 +44,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_process_fields,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -45,10 +53,20 @@ def configure_logging(level: int = logging.INFO) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # Resolved at each write, so that a test's or a caller's replaced sys.stderr is honoured.
-        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _StderrProxy())),
+        # One write per line (`print` makes two): workers share stderr, and a line written at
+        # once is not interleaved with another process's.
+        logger_factory=structlog.WriteLoggerFactory(file=cast(TextIO, _StderrProxy())),
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+def _add_process_fields(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in _process_fields.items():
+        event.setdefault(key, value)
+    return event
 
 
 def _event_first(logger: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:

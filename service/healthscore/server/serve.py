@@ -1,9 +1,11 @@
 """`healthscore serve`: configuration, the gRPC server (interceptors, the app's services, health,
-reflection, TLS), and a process lifetime that drains in-flight calls on SIGTERM/SIGINT."""
+reflection, TLS), and a process lifetime that drains in-flight calls on SIGTERM/SIGINT. With
+`workers` > 1, `workers.supervise` forks that many server processes onto one port."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -20,7 +22,8 @@ from grpc_reflection.v1alpha import reflection
 
 from healthscore.errors import InvalidInputError, Violation
 from healthscore.server.auth import Authenticator, AuthInterceptor, load_tokens
-from healthscore.server.rpc_log import LoggingInterceptor, configure_logging
+from healthscore.server.rpc_log import LoggingInterceptor, configure_logging, tag_process
+from healthscore.server.workers import STOP_SIGNALS, supervise
 
 if TYPE_CHECKING:
     # Imported when serving only: the CLI reads ServerConfig before the native core is built.
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("healthscore.server")
 
 MIB = 1024 * 1024
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class ServerConfig:
     grace_seconds: float = 10.0
     # Concurrent calls being handled; a streaming call holds one thread for its whole life.
     threads: int = 16
+    # Server processes sharing the port (SO_REUSEPORT; Linux), each with `threads` threads: one
+    # Python process handles calls on about one core.
+    workers: int = 1
 
     @property
     def tls(self) -> bool:
@@ -92,6 +99,8 @@ class ServerConfig:
             problems.append(Violation("grace_seconds", "must not be negative"))
         if self.threads < 1:
             problems.append(Violation("threads", "must be at least 1"))
+        if not 1 <= self.workers <= MAX_WORKERS:
+            problems.append(Violation("workers", f"must be 1-{MAX_WORKERS}"))
         if problems:
             raise InvalidInputError(
                 "server configuration: " + "; ".join(str(p) for p in problems), problems
@@ -142,6 +151,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_message_bytes": int,
     "grace_seconds": float,
     "threads": int,
+    "workers": int,
 }
 
 
@@ -166,8 +176,9 @@ def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, heal
         options=[
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.max_receive_message_length", config.max_message_bytes),
-            # Without this, a second server on the same port would silently share it.
-            ("grpc.so_reuseport", 0),
+            # Workers share the port on purpose; a single server refuses to, so that a second
+            # server started on the same port fails instead of silently sharing it.
+            ("grpc.so_reuseport", int(config.workers > 1)),
         ],
     )
     services = app.add_to_server(server)
@@ -202,23 +213,40 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
 
 def serve(config: ServerConfig, open_app: Callable[[Path], App] | None = None) -> int:
     """Runs the server until SIGTERM or SIGINT, then drains: health NOT_SERVING, in-flight calls
-    get `grace_seconds` to finish, the app closes. Returns the exit code (0). Main thread only.
+    get `grace_seconds` to finish, the app closes. Returns the exit code. Main thread only.
+    With `workers` > 1, this process only supervises that many forked servers (`workers.py`).
     `open_app` (default `App.open`) lets tests serve their own servicers."""
-    if open_app is None:
-        from healthscore.server.app import App
-
-        open_app = App.open
     configure_logging()
     config.check()
     if config.tokens is not None:
         load_tokens(config.tokens)  # a broken file stops the start before the data dir is touched
+    if config.workers > 1:
+        return supervise(
+            config, lambda worker_config, index: _serve_one(worker_config, open_app, index)
+        )
+    return _serve_one(config, open_app)
+
+
+def _serve_one(
+    config: ServerConfig, open_app: Callable[[Path], App] | None, worker: int | None = None
+) -> int:
+    """One server process (`worker`: its index under a supervisor, named in every log line)."""
+    if open_app is None:
+        from healthscore.server.app import App
+
+        open_app = App.open
+    if worker is not None:
+        tag_process(worker=worker, pid=os.getpid())
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("shutdown_requested", signal=signal.Signals(signum).name)
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    # A supervisor forks with these blocked, so that a signal sent before the handlers above
+    # exist is not lost (it is delivered now), nor handled by the supervisor's own handler.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     app = open_app(config.data_dir)
     try:
         server, port, health_servicer = build_server(config, app)
