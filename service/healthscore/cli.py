@@ -55,6 +55,122 @@ def _as_of(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from exc
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from healthscore.jobs import rescore, rulesets
+
+    given = [x for x in (args.data_dir, args.server, args.ruleset_file) if x is not None]
+    if len(given) != 1:
+        raise InvalidInputError("give exactly one of --data-dir, --server and --ruleset-file")
+    if args.ruleset_file is not None:
+        ruleset = rulesets.from_file(args.ruleset_file)
+    elif args.server is not None:
+        address = rulesets.ServerAddress(
+            args.server,
+            args.token or os.environ.get("HEALTHSCORE_TOKEN"),
+            args.tls_ca,
+            args.tls,
+        )
+        ruleset = rulesets.from_server(address, args.ruleset)
+    else:
+        ruleset = rulesets.from_data_dir(args.data_dir, args.ruleset)
+    config = rescore.JobConfig(
+        input=args.input,
+        output=args.output,
+        ruleset=ruleset,
+        output_format=args.format,
+        input_format=args.input_format,
+        as_of=args.as_of,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        errors=args.errors,
+        threads=args.threads or 0,
+        batch_rows=args.batch_rows,
+        view=_VIEWS[args.view],
+        overwrite=args.overwrite,
+        pipeline=not args.serial,
+    )
+    console = Console(stderr=True)
+    if args.engine == "dask":
+        from healthscore.jobs import dask_engine
+
+        if not args.scheduler:
+            raise InvalidInputError("--engine dask needs --scheduler ADDRESS")
+        summary = dask_engine.run(config, args.scheduler, console=console, quiet=args.quiet)
+    else:
+        summary = rescore.run_local(config, console=console, quiet=args.quiet)
+    if not args.quiet:
+        rescore.print_summary(summary, console)
+    if args.summary_json is not None:
+        args.summary_json.write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def _add_rescore_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rescore = commands.add_parser(
+        "rescore",
+        help="score every account of Parquet/CSV/JSON Lines files with a stored ruleset",
+        description="Streams accounts from a file, a directory or a glob through the Arrow path "
+        "and writes one result per account (id, profile, model, version, as_of, score, rank, "
+        "per-dimension scores and ranks). Rejected rows go to an errors file (file, row, id, "
+        "reason). See docs/rescore.md.",
+    )
+    rescore.add_argument("--input", required=True, help="a file, a directory or a glob")
+    rescore.add_argument(
+        "--input-format", choices=["parquet", "csv", "jsonl"], help="default: by suffix"
+    )
+    rescore.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help="a .parquet/.csv/.jsonl file, or a directory of parts (date ranges, --engine dask)",
+    )
+    rescore.add_argument(
+        "--format", choices=["parquet", "csv", "jsonl"], help="output format (default: by suffix)"
+    )
+    rescore.add_argument(
+        "--errors", type=Path, help="errors CSV (default: OUTPUT.errors.csv, or OUTPUT/_errors.csv)"
+    )
+    rescore.add_argument(
+        "--ruleset",
+        default="",
+        help="models/{m}/versions/{n}, models/{m} (latest), models/{m}/draft (default: active)",
+    )
+    rescore.add_argument("--data-dir", type=Path, help="read the ruleset from a data directory")
+    rescore.add_argument("--server", help="fetch the ruleset from HOST:PORT over gRPC")
+    rescore.add_argument(
+        "--ruleset-file", type=Path, help="a ruleset .json/.yaml file instead (no service)"
+    )
+    rescore.add_argument("--token", help="bearer token for --server [HEALTHSCORE_TOKEN]")
+    rescore.add_argument("--tls", action="store_true", help="TLS to --server (system roots)")
+    rescore.add_argument("--tls-ca", type=Path, help="PEM CA bundle for --server (implies --tls)")
+    rescore.add_argument("--as-of", type=_as_of, help="evaluation instant, ISO 8601 (default: now)")
+    rescore.add_argument(
+        "--from", dest="date_from", type=_date, help="first day of date=YYYY-MM-DD partitions"
+    )
+    rescore.add_argument("--to", dest="date_to", type=_date, help="last day (inclusive)")
+    rescore.add_argument(
+        "--view", choices=["basic", "dimensions"], default="dimensions", help="detail per result"
+    )
+    rescore.add_argument("--threads", type=int, help="scoring threads (default: every core)")
+    rescore.add_argument("--batch-rows", type=int, default=1 << 17, help="rows per batch")
+    rescore.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    rescore.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    rescore.add_argument("--summary-json", type=Path, help="also write the summary as JSON")
+    rescore.add_argument("--engine", choices=["local", "dask"], default="local")
+    rescore.add_argument("--scheduler", help="Dask scheduler address (--engine dask)")
+    rescore.add_argument("--serial", action="store_true", help=argparse.SUPPRESS)
+    rescore.set_defaults(run=_rescore)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from healthscore.server import serve
 
@@ -149,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--as-of", type=_as_of, help="evaluation instant, ISO 8601 (default: now)")
     score.add_argument("--view", choices=sorted(_VIEWS), default="basic", help="detail per result")
     score.set_defaults(run=_score)
+    _add_rescore_parser(commands)
     _add_serve_parser(commands)
     _add_tokens_parser(commands)
     return parser
