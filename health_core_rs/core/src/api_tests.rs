@@ -1944,6 +1944,43 @@ fn timing_workload() {
             },
         );
     }
+    time_it("workload: id check only", runs, values, "ns/value", || {
+        let mut errors = Vec::new();
+        arrow_io::check_id_column(batch.column(0).as_ref(), 1, &mut errors).unwrap();
+        assert!(errors.is_empty());
+    });
+    let names = crate::table::Names::new(&rules);
+    let segment = names.attr("segment").unwrap();
+    time_it(
+        "workload: segment column only",
+        runs,
+        values,
+        "ns/value",
+        || {
+            let mut errors = Vec::new();
+            arrow_io::code_column(
+                &names,
+                segment,
+                "segment",
+                batch.column(1).as_ref(),
+                &mut errors,
+            )
+            .unwrap();
+        },
+    );
+    time_it(
+        "workload: number columns only",
+        runs,
+        values,
+        "ns/value",
+        || {
+            let mut errors = Vec::new();
+            for c in &batch.columns()[2..] {
+                arrow_io::number_column("m", c.as_ref(), &mut errors).unwrap();
+            }
+            assert!(errors.is_empty());
+        },
+    );
     let d = arrow_io::decode(&rules, &batch, 1).unwrap();
     let plans = crate::score::Plans::new(&rules);
     time_it(

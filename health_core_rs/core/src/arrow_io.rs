@@ -95,7 +95,11 @@ fn number_values(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<
 }
 
 /// A NUMBER column. Float64 is borrowed as is (with its validity bitmap when it has nulls).
-fn number_column<'b>(name: &str, arr: &'b dyn Array, errors: &mut RowErrors) -> Result<Column<'b>> {
+pub(crate) fn number_column<'b>(
+    name: &str,
+    arr: &'b dyn Array,
+    errors: &mut RowErrors,
+) -> Result<Column<'b>> {
     fn prim<T: ArrowPrimitiveType>(
         arr: &dyn Array,
         conv: impl Fn(T::Native) -> Option<f64>,
@@ -155,7 +159,7 @@ fn number_column<'b>(name: &str, arr: &'b dyn Array, errors: &mut RowErrors) -> 
     Ok(Column::Number(Cow::Owned(out)))
 }
 
-fn code_column(
+pub(crate) fn code_column(
     names: &Names<'_>,
     attr: u32,
     name: &str,
@@ -288,7 +292,11 @@ pub(crate) struct Decoded<'b> {
 
 /// Flags empty, null and duplicate ids. Plain Utf8 ids are hashed straight from the Arrow
 /// offsets and bytes (no per-row string slices collected).
-fn check_id_column(ids: &dyn Array, threads: usize, errors: &mut RowErrors) -> Result<()> {
+pub(crate) fn check_id_column(
+    ids: &dyn Array,
+    threads: usize,
+    errors: &mut RowErrors,
+) -> Result<()> {
     let mut report = |row: usize, first: Option<usize>| {
         errors.push((
             row,

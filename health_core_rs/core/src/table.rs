@@ -217,17 +217,63 @@ pub fn lookback_instant(as_of: i128, period_days: u32) -> i128 {
     as_of - i128::from(period_days) * NANOS_PER_DAY
 }
 
-/// A 64-bit hash of an id with well-mixed bits (FxHash, then the splitmix64 finaliser).
+/// `x * y` as a 128-bit product folded to 64 bits: the mixing step of wyhash/foldhash.
+#[inline(always)]
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline(always)]
+fn le64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn le32(b: &[u8]) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[..4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+const HASH_K: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
+
+/// A 64-bit hash of an id with well-mixed bits (wyhash-style folded multiplies). Ids are
+/// usually short, so up to 16 bytes are read as two (overlapping) words with no loop.
 #[inline]
 pub fn id_hash(s: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(s);
-    let mut x = h.finish() ^ s.len() as u64;
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+    let len = s.len();
+    let (a, b) = if len <= 16 {
+        if len >= 8 {
+            (le64(s), le64(&s[len - 8..]))
+        } else if len >= 4 {
+            (le32(s), le32(&s[len - 4..]))
+        } else if len > 0 {
+            let (x, y, z) = (s[0], s[len / 2], s[len - 1]);
+            (u64::from(x) << 16 | u64::from(y) << 8 | u64::from(z), 0)
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut h = HASH_K[3];
+        let mut chunks = s.chunks_exact(16);
+        for c in &mut chunks {
+            h = fold_mul(le64(c) ^ HASH_K[0], le64(&c[8..]) ^ h);
+        }
+        (
+            h,
+            le64(&s[len - 16..]) ^ le64(&s[len - 8..]).rotate_left(29),
+        )
+    };
+    let h = fold_mul(a ^ HASH_K[0], b ^ HASH_K[1] ^ len as u64);
+    fold_mul(h ^ HASH_K[2], HASH_K[3])
 }
 
 /// Ids per partition of the duplicate check: a partition's table stays in cache.
@@ -250,14 +296,18 @@ pub fn check_ids(ids: &[Option<&str>], report: impl FnMut(usize, Option<usize>))
     );
 }
 
+/// A hash slot with no id (a null or empty id); real hashes are kept below it.
+const NO_ID: u64 = u64::MAX;
+
 /// `check_ids` over ids given by functions: `hash(row)` is None for a missing or empty id (and
 /// `id_hash` of its bytes otherwise); `same(a, b)` compares two non-empty ids. Runs on up to
 /// `threads` threads.
 ///
-/// One hash table over a million ids misses the cache on nearly every probe; so the (hash, row)
-/// pairs are first partitioned by the top bits of the hash (a counting sort, which keeps rows
-/// ascending within a partition), then each partition is checked with a small table that only
-/// touches that partition's contiguous hashes (ids are compared only when hashes are equal).
+/// One hash table over a million ids misses the cache on nearly every probe; so the ids are
+/// first partitioned by the top bits of their hash (a counting sort, which keeps rows ascending
+/// within a partition), each as one word: the next 32 bits of the hash above the row. Each
+/// partition is then checked with a small open-addressing table of those words, which stays in
+/// cache; ids are compared only when the 32 hash bits agree.
 pub fn check_ids_with(
     n: usize,
     threads: usize,
@@ -265,36 +315,33 @@ pub fn check_ids_with(
     same: impl Fn(usize, usize) -> bool + Sync,
     mut report: impl FnMut(usize, Option<usize>),
 ) {
+    // Rows are stored as `row + 1` in 32 bits (0 marks an empty slot).
+    assert!(n < u32::MAX as usize, "too many ids for one check");
     let bits = (n / IDS_PER_PARTITION)
         .max(1)
         .next_power_of_two()
         .trailing_zeros();
     let parts = 1usize << bits;
-    let part_of = move |h: u64| {
-        if bits == 0 {
-            0
-        } else {
-            (h >> (64 - bits)) as usize
-        }
-    };
-    // Per chunk: hashes, missing rows, partition histogram.
+    let part_of = move |h: u64| h.checked_shr(64 - bits).unwrap_or(0) as usize;
+    // The 32 hash bits below the partition bits, above the row.
+    let entry = move |h: u64, row: usize| ((h << bits) >> 32 << 32) | (row as u64 + 1);
+    // Per chunk: hashes (NO_ID for a missing id) and the partition histogram.
     let chunks = crate::pool::map_ranges(n, threads, |s, e| {
         let mut hashes = Vec::with_capacity(e - s);
-        let mut missing = Vec::new();
         let mut hist = vec![0u32; parts];
         for row in s..e {
-            match hash(row) {
-                Some(h) => {
-                    hist[part_of(h)] += 1;
-                    hashes.push(h);
-                }
-                None => {
-                    missing.push(row);
-                    hashes.push(0);
-                }
+            let h = match hash(row) {
+                Some(h) => h.min(NO_ID - 1),
+                None => NO_ID,
+            };
+            hashes.push(h);
+        }
+        for &h in &hashes {
+            if h != NO_ID {
+                hist[part_of(h)] += 1;
             }
         }
-        (s, hashes, missing, hist)
+        (s, hashes, hist)
     });
     let mut found: Vec<(usize, Option<usize>)> = Vec::new();
     // Partition-major offsets: partition p, then chunk order, so rows stay ascending.
@@ -303,60 +350,61 @@ pub fn check_ids_with(
     let mut at = 0;
     for p in 0..parts {
         starts[p] = at;
-        for (c, (_, _, _, hist)) in chunks.iter().enumerate() {
+        for (c, (_, _, hist)) in chunks.iter().enumerate() {
             next[c * parts + p] = at;
             at += hist[p] as usize;
         }
     }
     starts[parts] = at;
-    let mut keys = vec![0u64; at];
-    let mut rows = vec![0u32; at];
-    for (c, (s, hashes, missing, _)) in chunks.iter().enumerate() {
+    let mut entries = vec![0u64; at];
+    for (c, (s, hashes, _)) in chunks.iter().enumerate() {
         let next = &mut next[c * parts..(c + 1) * parts];
-        let mut miss = missing.iter().peekable();
         for (k, &h) in hashes.iter().enumerate() {
-            let row = s + k;
-            if miss.peek() == Some(&&row) {
-                miss.next();
+            if h == NO_ID {
+                found.push((s + k, None));
                 continue;
             }
             let slot = &mut next[part_of(h)];
-            keys[*slot] = h;
-            rows[*slot] = row as u32;
+            entries[*slot] = entry(h, s + k);
             *slot += 1;
         }
-        found.extend(missing.iter().map(|&r| (r, None)));
     }
     drop(chunks);
-    let (keys, rows, starts) = (&keys, &rows, &starts);
-    let per_part = crate::pool::map_items(parts, threads, |p| {
-        let (ks, rs) = (
-            &keys[starts[p]..starts[p + 1]],
-            &rows[starts[p]..starts[p + 1]],
-        );
-        let size = (ks.len() * 2).next_power_of_two().max(16);
-        let mut table = vec![u32::MAX; size];
-        let mask = size - 1;
+    let (entries, starts) = (&entries, &starts);
+    // Partitions in one contiguous group per thread, each group reusing one table.
+    let groups = threads.clamp(1, parts);
+    let per_group = crate::pool::map_items(groups, threads, |g| {
         let mut dups = Vec::new();
-        for (i, &h) in ks.iter().enumerate() {
-            let mut slot = (h as usize) & mask;
-            loop {
-                let other = table[slot];
-                if other == u32::MAX {
-                    table[slot] = i as u32;
-                    break;
+        let mut table: Vec<u64> = Vec::new();
+        for p in parts * g / groups..parts * (g + 1) / groups {
+            let es = &entries[starts[p]..starts[p + 1]];
+            let size = (es.len() * 2).next_power_of_two().max(16);
+            table.clear();
+            table.resize(size, 0);
+            let mask = size - 1;
+            for &e in es {
+                let tag = e >> 32;
+                let mut slot = (tag as usize) & mask;
+                loop {
+                    let other = table[slot];
+                    if other == 0 {
+                        table[slot] = e;
+                        break;
+                    }
+                    if other >> 32 == tag {
+                        let (row, first) = ((e as u32 - 1) as usize, (other as u32 - 1) as usize);
+                        if same(first, row) {
+                            dups.push((row, Some(first)));
+                            break;
+                        }
+                    }
+                    slot = (slot + 1) & mask;
                 }
-                let o = other as usize;
-                if ks[o] == h && same(rs[o] as usize, rs[i] as usize) {
-                    dups.push((rs[i] as usize, Some(rs[o] as usize)));
-                    break;
-                }
-                slot = (slot + 1) & mask;
             }
         }
         dups
     });
-    for d in per_part {
+    for d in per_group {
         found.extend(d);
     }
     found.sort_unstable();
