@@ -20,7 +20,7 @@ use crate::ir::{
 };
 use crate::pool;
 use crate::proto::ScoreView;
-use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, RowOut, Scorer, NO_SCORE};
+use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, Scorer, NO_SCORE};
 use crate::table::{check_ids, check_ids_with, id_hash, AccountTable, Column, Names};
 
 /// Per-row problems found while decoding: (row, "column: message").
@@ -586,6 +586,104 @@ pub fn rank_name(rank: u8) -> Option<&'static str> {
     }
 }
 
+/// The BASIC result columns of one range of rows, in their output form: dictionary keys and
+/// scores, and validity bitmaps (ranges start at multiples of 8 rows, so each part's bitmaps
+/// are whole bytes of the batch's).
+struct BasicPart {
+    profile: Vec<i32>,
+    score: Vec<i32>,
+    rank: Vec<i8>,
+    reason: Vec<i8>,
+    /// Validity of profile, score, rank, unknown_reason: one bit per row.
+    valid: [Vec<u8>; 4],
+    /// The rows themselves, for the DIMENSIONS and FULL views.
+    detail: Option<ChunkOut>,
+}
+
+impl BasicPart {
+    fn new(chunk: ChunkOut, profiles: usize, keep: bool) -> BasicPart {
+        let n = chunk.rows.len();
+        let mut part = BasicPart {
+            profile: Vec::with_capacity(n),
+            score: Vec::with_capacity(n),
+            rank: Vec::with_capacity(n),
+            reason: Vec::with_capacity(n),
+            valid: std::array::from_fn(|_| vec![0u8; n.div_ceil(8)]),
+            detail: None,
+        };
+        for (k, rows) in chunk.rows.chunks(8).enumerate() {
+            let mut bits = [0u8; 4];
+            for (j, r) in rows.iter().enumerate() {
+                let has_profile = (r.profile as usize) < profiles;
+                let has_score = r.score != NO_SCORE;
+                let has_rank = (1..=4).contains(&r.rank);
+                let has_reason = (1..=3).contains(&r.reason);
+                part.profile
+                    .push(if has_profile { r.profile as i32 } else { 0 });
+                part.score.push(if has_score { r.score } else { 0 });
+                part.rank.push(i8::from(has_rank) * (r.rank as i8 - 1));
+                part.reason
+                    .push(i8::from(has_reason) * (r.reason as i8 - 1));
+                for (b, has) in bits
+                    .iter_mut()
+                    .zip([has_profile, has_score, has_rank, has_reason])
+                {
+                    *b |= u8::from(has) << j;
+                }
+            }
+            for (v, b) in part.valid.iter_mut().zip(bits) {
+                v[k] = b;
+            }
+        }
+        if keep {
+            part.detail = Some(chunk);
+        }
+        part
+    }
+}
+
+/// Concatenated validity bitmaps; None when every row is valid.
+fn concat_nulls(n: usize, parts: &[BasicPart], which: usize) -> Option<NullBuffer> {
+    let mut bits = Vec::with_capacity(n.div_ceil(8));
+    for p in parts {
+        bits.extend_from_slice(&p.valid[which]);
+    }
+    let nb = NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, n));
+    (nb.null_count() > 0).then_some(nb)
+}
+
+/// A dictionary array from keys and a validity bitmap: Int8 keys when the dictionary is small
+/// enough, Int32 otherwise (as `dictionary`).
+fn dictionary_of(
+    values: &[&str],
+    keys: Vec<i32>,
+    nulls: Option<NullBuffer>,
+) -> (DataType, ArrayRef) {
+    let dict: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter().copied()));
+    if values.len() <= i8::MAX as usize {
+        let keys: Vec<i8> = keys.into_iter().map(|k| k as i8).collect();
+        let a =
+            DictionaryArray::<Int8Type>::new(Int8Array::new(ScalarBuffer::from(keys), nulls), dict);
+        (a.data_type().clone(), Arc::new(a))
+    } else {
+        let a = DictionaryArray::<Int32Type>::new(
+            Int32Array::new(ScalarBuffer::from(keys), nulls),
+            dict,
+        );
+        (a.data_type().clone(), Arc::new(a))
+    }
+}
+
+fn small_dictionary(
+    values: &[&str],
+    keys: Vec<i8>,
+    nulls: Option<NullBuffer>,
+) -> (DataType, ArrayRef) {
+    let dict: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter().copied()));
+    let a = DictionaryArray::<Int8Type>::new(Int8Array::new(ScalarBuffer::from(keys), nulls), dict);
+    (a.data_type().clone(), Arc::new(a))
+}
+
 /// Scores an Arrow batch (see `api::score_record_batch`).
 pub fn score_batch(
     rules: &CompiledRuleset,
@@ -599,19 +697,14 @@ pub fn score_batch(
     let plans = rules.plans();
     let want_detail = matches!(view, ScoreView::Dimensions | ScoreView::Full);
     let table = &d.table;
+    let nprofiles = rules.profiles.len();
+    // Each range is turned into output columns right away, while its rows are in cache.
     let parts = pool::map_ranges(n, threads, |s, e| {
-        Scorer::new(rules, plans, table, as_of, want_detail).score_range(s, e)
+        Scorer::new(rules, plans, table, as_of, want_detail)
+            .score_range(s, e)
+            .map(|chunk| BasicPart::new(chunk, nprofiles, want_detail))
     });
-    let mut scored = ChunkOut {
-        rows: Vec::with_capacity(n),
-        detail: Vec::new(),
-    };
-    for p in parts {
-        let p = p?;
-        scored.rows.extend_from_slice(&p.rows);
-        scored.detail.extend_from_slice(&p.detail);
-    }
-    let rows: &[RowOut] = &scored.rows;
+    let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     let mut fields = vec![Field::new(
         "account_id",
         d.id_field.data_type().clone(),
@@ -623,38 +716,65 @@ pub fn score_batch(
         arrays.push(a);
     };
     let profile_names: Vec<&str> = rules.profiles.iter().map(|p| p.name.as_str()).collect();
+    let gather = |f: fn(&BasicPart) -> &[i32]| -> Vec<i32> {
+        let mut v = Vec::with_capacity(n);
+        for p in &parts {
+            v.extend_from_slice(f(p));
+        }
+        v
+    };
+    let gather8 = |f: fn(&BasicPart) -> &[i8]| -> Vec<i8> {
+        let mut v = Vec::with_capacity(n);
+        for p in &parts {
+            v.extend_from_slice(f(p));
+        }
+        v
+    };
     push(
         "profile".into(),
-        dictionary(n, &profile_names, |i| {
-            let p = rows[i].profile;
-            ((p as usize) < profile_names.len()).then_some(p)
-        }),
+        dictionary_of(
+            &profile_names,
+            gather(|p| &p.profile),
+            concat_nulls(n, &parts, 0),
+        ),
     );
-    let scores: Vec<i32> = rows
-        .iter()
-        .map(|r| if r.score == NO_SCORE { 0 } else { r.score })
-        .collect();
-    let valid: Vec<u8> = rows.iter().map(|r| (r.score != NO_SCORE) as u8).collect();
     push(
         "score".into(),
         (
             DataType::Int32,
             Arc::new(Int32Array::new(
-                ScalarBuffer::from(scores),
-                nulls_of(&valid),
+                ScalarBuffer::from(gather(|p| &p.score)),
+                concat_nulls(n, &parts, 1),
             )),
         ),
     );
-    let ranks: Vec<u8> = rows.iter().map(|r| r.rank).collect();
-    push("rank".into(), rank_column(&ranks));
+    push(
+        "rank".into(),
+        small_dictionary(
+            &RANK_NAMES,
+            gather8(|p| &p.rank),
+            concat_nulls(n, &parts, 2),
+        ),
+    );
     push(
         "unknown_reason".into(),
-        dictionary(n, &REASON_NAMES, |i| {
-            let r = rows[i].reason;
-            (1..=3).contains(&r).then(|| u32::from(r) - 1)
-        }),
+        small_dictionary(
+            &REASON_NAMES,
+            gather8(|p| &p.reason),
+            concat_nulls(n, &parts, 3),
+        ),
     );
     if want_detail {
+        let mut scored = ChunkOut {
+            rows: Vec::with_capacity(n),
+            detail: Vec::new(),
+        };
+        for p in &parts {
+            if let Some(c) = &p.detail {
+                scored.rows.extend_from_slice(&c.rows);
+                scored.detail.extend_from_slice(&c.detail);
+            }
+        }
         for (name, scores, ranks) in detail_columns(rules, plans, &scored) {
             if let Some(scores) = scores {
                 push(format!("{name}.score"), (DataType::Int32, int32(scores)));

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod arrow_io;
+pub mod codes;
 pub mod columns;
 pub mod compile;
 pub mod encode;

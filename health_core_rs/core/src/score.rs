@@ -6,6 +6,7 @@
 //! ignored (redistribution) take the exact per-row path `md_row`, which is also what the detailed
 //! views report from, so both agree by construction (and a test checks it).
 
+use crate::codes::{or_codes, outcome_code};
 use crate::error::Result;
 use crate::eval::{Evaluator, Sel};
 use crate::ir::{Cmp, CompiledRuleset, Node, NodeId, Pred, ProfileBody, Settings};
@@ -533,46 +534,20 @@ fn expand_bits(bits: &NullBuffer, offset: usize, out: &mut [u8]) {
     }
 }
 
-/// `fused_codes` for two profiles at once: row k uses `ivs[key[k]]` (key 0 or 1).
-#[inline(never)]
-fn fused_codes_twin(
-    vals: &[f64],
-    valid: Option<&[u8]>,
-    ivs: [(Interval, Interval); 2],
-    key: &[u8],
-    miss: u16,
-    shift: u32,
-    idx: &mut [u16],
-) {
-    #[inline(always)]
-    fn code(v: f64, ok: bool, second: bool, ivs: &[(Interval, Interval); 2], miss: u16) -> u16 {
-        let (poor, good) = if second { ivs[1] } else { ivs[0] };
-        outcome_code(v, ok, poor, good, miss)
-    }
-    match valid {
-        Some(valid) => {
-            for (((o, &v), &ok), &q) in idx.iter_mut().zip(vals).zip(valid).zip(key) {
-                *o |= code(v, ok != 0, q != 0, &ivs, miss) << shift;
-            }
-        }
-        None => {
-            for ((o, &v), &q) in idx.iter_mut().zip(vals).zip(key) {
-                *o |= code(v, true, q != 0, &ivs, miss) << shift;
+/// One word of validity bits per 64 rows of `start..start + len` (all set without a bitmap).
+fn valid_words(nb: Option<&NullBuffer>, start: usize, len: usize, out: &mut Vec<u64>) {
+    out.clear();
+    match nb {
+        None => out.resize(len.div_ceil(64), u64::MAX),
+        Some(nb) => {
+            let buf = nb.inner();
+            let chunks = buf.inner().bit_chunks(buf.offset() + start, len);
+            out.extend(chunks.iter());
+            if chunks.remainder_len() > 0 {
+                out.push(chunks.remainder_bits());
             }
         }
     }
-}
-
-/// One value's outcome code, branch-free: POOR (0) if the poor interval holds, else GOOD (2) if
-/// the good one holds, else AVERAGE (1); `miss` when the value is missing (invalid or NaN).
-#[inline(always)]
-fn outcome_code(v: f64, ok: bool, poor: Interval, good: Interval, miss: u16) -> u16 {
-    let p = u16::from((poor.lo <= v) & (v <= poor.hi));
-    let g = u16::from((good.lo <= v) & (v <= good.hi));
-    #[allow(clippy::eq_op)]
-    let has = u16::from(ok & (v == v));
-    let present = (1 - p) * (1 + g);
-    has * present + (1 - has) * miss
 }
 
 /// Outcome codes of one fused metric into `idx` (`|= code << shift`): POOR if the poor interval
@@ -590,12 +565,12 @@ fn fused_codes(
     match valid {
         Some(valid) => {
             for ((o, &v), &ok) in idx.iter_mut().zip(vals).zip(valid) {
-                *o |= outcome_code(v, ok != 0, poor, good, miss) << shift;
+                *o |= outcome_code(v, ok != 0, (poor, good), miss) << shift;
             }
         }
         None => {
             for (o, &v) in idx.iter_mut().zip(vals) {
-                *o |= outcome_code(v, true, poor, good, miss) << shift;
+                *o |= outcome_code(v, true, (poor, good), miss) << shift;
             }
         }
     }
@@ -763,6 +738,9 @@ pub struct Scorer<'e, 'a> {
     /// Gathered values and validity bytes of one metric.
     vals: Vec<f64>,
     valid: Vec<u8>,
+    /// Validity and profile-key bits of a block, one word per 64 rows.
+    valid_words: Vec<u64>,
+    key: Vec<u64>,
 }
 
 impl<'e, 'a> Scorer<'e, 'a> {
@@ -788,6 +766,8 @@ impl<'e, 'a> Scorer<'e, 'a> {
             idx: Vec::new(),
             vals: Vec::new(),
             valid: Vec::new(),
+            valid_words: Vec::new(),
+            key: Vec::new(),
         }
     }
 
@@ -934,11 +914,12 @@ impl<'e, 'a> Scorer<'e, 'a> {
         } else {
             CODE_AVERAGE
         };
-        let mut key = std::mem::take(&mut self.bufs[1]);
+        let mut key = std::mem::take(&mut self.key);
         key.clear();
-        key.resize(len, 0);
+        key.resize(len.div_ceil(64), 0);
         for &row in &self.groups[b] {
-            key[row as usize - start] = 1;
+            let k = row as usize - start;
+            key[k / 64] |= 1 << (k % 64);
         }
         self.idx.clear();
         self.idx.resize(nd * len, 0);
@@ -964,26 +945,19 @@ impl<'e, 'a> Scorer<'e, 'a> {
                     "column shorter than table".into(),
                 ));
             }
-            let valid = match nb {
-                None => None,
-                Some(nb) => {
-                    self.valid.resize(len, 0);
-                    expand_bits(nb, start, &mut self.valid);
-                    Some(&self.valid[..])
-                }
-            };
+            valid_words(nb, start, len, &mut self.valid_words);
             let idx = &mut self.idx[ma.dim * len..(ma.dim + 1) * len];
-            fused_codes_twin(
+            or_codes(
                 &c[start..start + len],
-                valid,
-                [ia, ib],
+                &self.valid_words,
                 &key,
+                [ia, ib],
                 miss,
                 ma.shift,
                 idx,
             );
         }
-        self.bufs[1] = key;
+        self.key = key;
         let idx = &self.idx;
         for (p, fast) in [(a, fa), (b, fb)] {
             for &row in &self.groups[p] {
