@@ -83,7 +83,7 @@ fn report_infinite(name: &str, values: &[f64], nulls: Option<&NullBuffer>, error
 
 /// A NUMBER column as NaN-for-no-value doubles (look-backs).
 fn number_values(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<Vec<f64>> {
-    Ok(match number_column(name, arr, errors)? {
+    Ok(match number_column(name, arr, true, errors)? {
         Column::Number(v) => v.into_owned(),
         Column::NumberMasked(v, nb) => v
             .iter()
@@ -98,6 +98,7 @@ fn number_values(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<
 pub(crate) fn number_column<'b>(
     name: &str,
     arr: &'b dyn Array,
+    check_infinite: bool,
     errors: &mut RowErrors,
 ) -> Result<Column<'b>> {
     fn prim<T: ArrowPrimitiveType>(
@@ -120,7 +121,9 @@ pub(crate) fn number_column<'b>(
             let a = arr.as_primitive::<Float64Type>();
             let values: &'b [f64] = a.values();
             let nulls = a.nulls().filter(|nb| nb.null_count() > 0);
-            report_infinite(name, values, nulls, errors);
+            if check_infinite {
+                report_infinite(name, values, nulls, errors);
+            }
             return Ok(match nulls {
                 None => Column::Number(Cow::Borrowed(values)),
                 Some(nb) => Column::NumberMasked(values, nb.clone()),
@@ -336,6 +339,17 @@ pub(crate) fn decode<'b>(
     batch: &'b RecordBatch,
     threads: usize,
 ) -> Result<Decoded<'b>> {
+    decode_with(rules, batch, threads, false)
+}
+
+/// `decode`; with `defer_infinite`, borrowed Float64 columns are left for the scorer to check
+/// for infinite values (`AccountTable::unchecked_infinite`).
+fn decode_with<'b>(
+    rules: &CompiledRuleset,
+    batch: &'b RecordBatch,
+    threads: usize,
+    defer_infinite: bool,
+) -> Result<Decoded<'b>> {
     let names = Names::new(rules);
     let n = batch.num_rows();
     let schema = batch.schema();
@@ -427,7 +441,7 @@ pub(crate) fn decode<'b>(
             Job::Attr(_, attr) => Done::Attr(
                 attr,
                 match names.ty(attr) {
-                    AttrType::Number => number_column(name, arr, &mut errors)?,
+                    AttrType::Number => number_column(name, arr, !defer_infinite, &mut errors)?,
                     AttrType::Text | AttrType::Ordinal => {
                         Column::Code(code_column(names, attr, name, arr, &mut errors)?)
                     }
@@ -485,6 +499,7 @@ pub(crate) fn decode<'b>(
         cancelled,
         lookbacks,
         bad,
+        unchecked_infinite: defer_infinite,
     };
     let id_field = schema.fields()[id_idx].clone();
     Ok(Decoded {
@@ -598,6 +613,7 @@ struct BasicPart {
     valid: [Vec<u8>; 4],
     /// The rows themselves, for the DIMENSIONS and FULL views.
     detail: Option<ChunkOut>,
+    found_infinite: bool,
 }
 
 impl BasicPart {
@@ -610,6 +626,7 @@ impl BasicPart {
             reason: Vec::with_capacity(n),
             valid: std::array::from_fn(|_| vec![0u8; n.div_ceil(8)]),
             detail: None,
+            found_infinite: chunk.found_infinite,
         };
         for (k, rows) in chunk.rows.chunks(8).enumerate() {
             let mut bits = [0u8; 4];
@@ -692,7 +709,28 @@ pub fn score_batch(
     view: ScoreView,
     threads: usize,
 ) -> Result<RecordBatch> {
-    let d = decode(rules, batch, threads)?;
+    // Infinite numbers are bad input but rare: the first attempt leaves them to the scorer, which
+    // checks each block while it is in cache; if it finds one, the batch is decoded again with
+    // the full check (which names the rows) and scored again.
+    let d = decode_with(rules, batch, threads, true)?;
+    match score_decoded(rules, &d, as_of, view, threads)? {
+        Some(out) => Ok(out),
+        None => {
+            let d = decode(rules, batch, threads)?;
+            score_decoded(rules, &d, as_of, view, threads)?
+                .ok_or_else(|| Error::Internal("infinite number after the check".into()))
+        }
+    }
+}
+
+/// Scores a decoded batch; None when a block held an unchecked infinite number.
+fn score_decoded(
+    rules: &CompiledRuleset,
+    d: &Decoded<'_>,
+    as_of: i128,
+    view: ScoreView,
+    threads: usize,
+) -> Result<Option<RecordBatch>> {
     let n = d.table.len;
     let plans = rules.plans();
     let want_detail = matches!(view, ScoreView::Dimensions | ScoreView::Full);
@@ -705,6 +743,9 @@ pub fn score_batch(
             .map(|chunk| BasicPart::new(chunk, nprofiles, want_detail))
     });
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+    if parts.iter().any(|p| p.found_infinite) {
+        return Ok(None);
+    }
     let mut fields = vec![Field::new(
         "account_id",
         d.id_field.data_type().clone(),
@@ -768,6 +809,7 @@ pub fn score_batch(
         let mut scored = ChunkOut {
             rows: Vec::with_capacity(n),
             detail: Vec::new(),
+            found_infinite: false,
         };
         for p in &parts {
             if let Some(c) = &p.detail {
@@ -784,6 +826,7 @@ pub fn score_batch(
     }
     push("error".into(), (DataType::Utf8, error_column(n, &d.errors)));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map(Some)
         .map_err(|e| Error::Internal(e.to_string()))
 }
 

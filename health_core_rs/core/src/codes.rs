@@ -44,6 +44,10 @@ pub fn outcome_code(v: f64, ok: bool, (poor, good): Pair, miss: u16) -> u16 {
 /// ORs the codes of `vals` into `idx` (same length): row k uses `pairs[1]` when bit k of `key`
 /// is set, else `pairs[0]`; it has no value when bit k of `valid` is clear or it is NaN.
 /// `valid` and `key` hold one word per 64 rows (`vals.len().div_ceil(64)` words).
+///
+/// Returns whether any of `vals` is infinite (valid or not): bad input the bulk path checks
+/// here, while the values are in registers, instead of in a pass of its own.
+#[must_use]
 pub fn or_codes(
     vals: &[f64],
     valid: &[u64],
@@ -52,7 +56,7 @@ pub fn or_codes(
     miss: u16,
     shift: u32,
     idx: &mut [u16],
-) {
+) -> bool {
     let words = vals.len().div_ceil(64);
     assert!(
         idx.len() == vals.len() && valid.len() >= words && key.len() >= words,
@@ -61,10 +65,9 @@ pub fn or_codes(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: `or_codes_avx2` only needs AVX2, which the running CPU has (checked above).
-        unsafe { avx2::or_codes_avx2(vals, valid, key, pairs, miss, shift, idx) };
-        return;
+        return unsafe { avx2::or_codes_avx2(vals, valid, key, pairs, miss, shift, idx) };
     }
-    or_codes_scalar(vals, valid, key, pairs, miss, shift, idx);
+    or_codes_scalar(vals, valid, key, pairs, miss, shift, idx)
 }
 
 /// `or_codes` one row at a time.
@@ -76,14 +79,17 @@ pub fn or_codes_scalar(
     miss: u16,
     shift: u32,
     idx: &mut [u16],
-) {
+) -> bool {
+    let mut infinite = false;
     for (w, (vs, out)) in vals.chunks(64).zip(idx.chunks_mut(64)).enumerate() {
         let (ok, second) = (valid[w], key[w]);
         for (j, (&v, o)) in vs.iter().zip(out).enumerate() {
             let pair = pairs[((second >> j) & 1) as usize];
             *o |= outcome_code(v, (ok >> j) & 1 != 0, pair, miss) << shift;
+            infinite |= v.is_infinite();
         }
     }
+    infinite
 }
 
 /// The codes of 64 rows from their bit masks (poor held, good held, not NaN), ORed into `out`.
@@ -139,8 +145,10 @@ mod avx2 {
         miss: u16,
         shift: u32,
         idx: &mut [u16],
-    ) {
+    ) -> bool {
         let sel = _mm256_set_epi64x(8, 4, 2, 1);
+        let (sign, inf) = (_mm256_set1_pd(-0.0), _mm256_set1_pd(f64::INFINITY));
+        let mut infinite = _mm256_setzero_pd();
         let splat = _mm256_set1_pd;
         let (pa_lo, pa_hi, ga_lo, ga_hi) = (splat(pa.lo), splat(pa.hi), splat(ga.lo), splat(ga.hi));
         let (pb_lo, pb_hi, gb_lo, gb_hi) = (splat(pb.lo), splat(pb.hi), splat(gb.lo), splat(gb.hi));
@@ -161,6 +169,8 @@ mod avx2 {
                     _mm256_blendv_pd(ga_hi, gb_hi, second),
                 );
                 let ord = _mm256_cmp_pd::<_CMP_ORD_Q>(v, v);
+                let abs = _mm256_andnot_pd(sign, v);
+                infinite = _mm256_or_pd(infinite, _mm256_cmp_pd::<_CMP_EQ_OQ>(abs, inf));
                 p |= (_mm256_movemask_pd(poor) as u64) << (4 * q);
                 g |= (_mm256_movemask_pd(good) as u64) << (4 * q);
                 n |= (_mm256_movemask_pd(ord) as u64) << (4 * q);
@@ -179,6 +189,7 @@ mod avx2 {
             }
             or_word(p, g, n, valid[w], miss, shift, out);
         }
+        _mm256_movemask_pd(infinite) != 0
     }
 }
 
@@ -208,6 +219,7 @@ mod tests {
             1e300,
             -1e300,
         ];
+        let infinities = [f64::INFINITY, f64::NEG_INFINITY];
         let mut seed = 12345u64;
         let mut next = move || {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -220,6 +232,10 @@ mod tests {
                     _ => (next() % 1000) as f64 / 10.0,
                 })
                 .collect();
+            let mut vals = vals;
+            if len % 3 == 0 {
+                vals[len - 1] = infinities[len % 2];
+            }
             let words = len.div_ceil(64);
             let valid: Vec<u64> = (0..words).map(|_| next() << 31 ^ next()).collect();
             let key: Vec<u64> = (0..words).map(|_| next() << 31 ^ next()).collect();
@@ -227,9 +243,11 @@ mod tests {
                 for shift in [0u32, 6] {
                     let mut a = vec![0u16; len];
                     let mut b = vec![0u16; len];
-                    or_codes(&vals, &valid, &key, pairs, miss, shift, &mut a);
-                    or_codes_scalar(&vals, &valid, &key, pairs, miss, shift, &mut b);
+                    let inf_a = or_codes(&vals, &valid, &key, pairs, miss, shift, &mut a);
+                    let inf_b = or_codes_scalar(&vals, &valid, &key, pairs, miss, shift, &mut b);
                     assert_eq!(a, b, "len {len} miss {miss} shift {shift}");
+                    assert_eq!(inf_a, inf_b);
+                    assert_eq!(inf_a, vals.iter().any(|v| v.is_infinite()));
                     for (k, &c) in b.iter().enumerate() {
                         let ok = (valid[k / 64] >> (k % 64)) & 1 != 0;
                         let pair = pairs[((key[k / 64] >> (k % 64)) & 1) as usize];

@@ -712,12 +712,40 @@ enum Positions {
     Index,
 }
 
+/// Whether a borrowed NUMBER column not `checked` already holds an infinite value in rows
+/// `start..end` (null slots included: a false alarm only costs the caller a checked decode).
+fn block_has_infinite(
+    table: &AccountTable<'_>,
+    checked: &[bool],
+    start: usize,
+    end: usize,
+) -> bool {
+    let checked = |i: usize| checked.get(i).copied().unwrap_or(false);
+    table.columns.iter().enumerate().any(|(i, c)| {
+        let vals: &[f64] = match c {
+            Column::Number(v) => v,
+            Column::NumberMasked(v, _) => v,
+            _ => return false,
+        };
+        if checked(i) {
+            return false;
+        }
+        vals.get(start..end)
+            .unwrap_or(&[])
+            .iter()
+            .fold(false, |a, x| a | x.is_infinite())
+    })
+}
+
 /// A scored range of rows.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkOut {
     pub rows: Vec<RowOut>,
     /// `stride` bytes per row (empty unless details were asked for).
     pub detail: Vec<u8>,
+    /// A block of a table with `unchecked_infinite` holds an infinite number: the rows are
+    /// not scored, and the table must be decoded again with the check.
+    pub found_infinite: bool,
 }
 
 /// Scores rows of one table; one per worker.
@@ -741,6 +769,10 @@ pub struct Scorer<'e, 'a> {
     /// Validity and profile-key bits of a block, one word per 64 rows.
     valid_words: Vec<u64>,
     key: Vec<u64>,
+    /// Per column: the block's values went through the code kernel, which checks them for
+    /// infinite numbers; and whether it found one.
+    inf_checked: Vec<bool>,
+    found_infinite: bool,
 }
 
 impl<'e, 'a> Scorer<'e, 'a> {
@@ -768,6 +800,8 @@ impl<'e, 'a> Scorer<'e, 'a> {
             valid: Vec::new(),
             valid_words: Vec::new(),
             key: Vec::new(),
+            inf_checked: Vec::new(),
+            found_infinite: false,
         }
     }
 
@@ -782,11 +816,23 @@ impl<'e, 'a> Scorer<'e, 'a> {
         let mut out = ChunkOut {
             rows: vec![RowOut::NO_PROFILE; n],
             detail: vec![0; n * stride],
+            found_infinite: false,
         };
         let mut b = start;
         while b < end {
             let e = (b + BLOCK).min(end);
+            let table = self.ev.table;
+            self.inf_checked.clear();
+            self.inf_checked.resize(table.columns.len(), false);
+            self.found_infinite = false;
             self.score_block(b, e, start, &mut out)?;
+            // The columns the code kernel did not read in full are checked here.
+            if table.unchecked_infinite
+                && (self.found_infinite || block_has_infinite(table, &self.inf_checked, b, e))
+            {
+                out.found_infinite = true;
+                break;
+            }
             b = e;
         }
         Ok(out)
@@ -947,7 +993,10 @@ impl<'e, 'a> Scorer<'e, 'a> {
             }
             valid_words(nb, start, len, &mut self.valid_words);
             let idx = &mut self.idx[ma.dim * len..(ma.dim + 1) * len];
-            or_codes(
+            if let Some(c) = self.inf_checked.get_mut(ma.attr as usize) {
+                *c = true;
+            }
+            self.found_infinite |= or_codes(
                 &c[start..start + len],
                 &self.valid_words,
                 &key,

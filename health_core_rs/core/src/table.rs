@@ -71,6 +71,9 @@ pub struct AccountTable<'a> {
     pub lookbacks: Vec<Option<Vec<f64>>>,
     /// Rows that cannot be scored (bulk path only); empty = none.
     pub bad: Vec<bool>,
+    /// The borrowed NUMBER columns were not checked for infinite values: the scorer checks each
+    /// block as it reads it and reports any in `ChunkOut::found_infinite` (bulk path only).
+    pub unchecked_infinite: bool,
 }
 
 impl AccountTable<'_> {
