@@ -21,7 +21,7 @@ use crate::ir::{
 use crate::pool;
 use crate::proto::ScoreView;
 use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, Scorer, NO_SCORE};
-use crate::table::{check_ids, check_ids_with, id_hash, AccountTable, Column, Names};
+use crate::table::{check_ids, check_ids_with, id_hash, same_bytes, AccountTable, Column, Names};
 
 /// Per-row problems found while decoding: (row, "column: message").
 type RowErrors = Vec<(usize, String)>;
@@ -222,7 +222,7 @@ pub(crate) fn code_column(
                 if v.is_empty() || nulls.is_some_and(|nb| nb.is_null(i)) {
                     continue;
                 }
-                match lits.iter().find(|(l, _)| l.len() == v.len() && *l == v) {
+                match lits.iter().find(|(l, _)| same_bytes(l, v)) {
                     Some(&(_, code)) => *c = code,
                     None if text => *c = CODE_OTHER,
                     None => {
@@ -321,7 +321,7 @@ pub(crate) fn check_id_column(
                 let s = get(i);
                 (!s.is_empty() && nulls.map_or(true, |nb| nb.is_valid(i))).then(|| id_hash(s))
             },
-            |x, y| get(x) == get(y),
+            |x, y| same_bytes(get(x), get(y)),
             &mut report,
         );
         return Ok(());

@@ -850,7 +850,11 @@ impl<'e, 'a> Scorer<'e, 'a> {
         let table = self.ev.table;
         let len = end - start;
         self.remaining.clear();
-        for row in start..end {
+        let every_row = table.bad.is_empty() && table.cancelled.is_empty();
+        if every_row {
+            self.remaining.extend(start as u32..end as u32);
+        }
+        for row in (start..end).filter(|_| !every_row) {
             let slot = &mut out.rows[row - base];
             if table.is_bad(row) {
                 *slot = RowOut::BAD;
@@ -881,17 +885,21 @@ impl<'e, 'a> Scorer<'e, 'a> {
             buf.clear();
             buf.resize(sel.len(), 0);
             self.ev.eval(seg, &sel, &mut buf)?;
+            // Branch-free split (segments match rows in no predictable pattern): each row is
+            // written to both lists, and only the list it belongs to moves on.
             let group = &mut self.groups[p];
-            let mut keep = 0;
+            group.clear();
+            group.resize(self.remaining.len(), 0);
+            let (mut taken, mut keep) = (0, 0);
             for k in 0..self.remaining.len() {
                 let row = self.remaining[k];
-                if buf[k] != 0 {
-                    group.push(row);
-                } else {
-                    self.remaining[keep] = row;
-                    keep += 1;
-                }
+                let hit = usize::from(buf[k] != 0);
+                group[taken] = row;
+                self.remaining[keep] = row;
+                taken += hit;
+                keep += 1 - hit;
             }
+            group.truncate(taken);
             self.remaining.truncate(keep);
             self.bufs[0] = buf;
         }

@@ -279,6 +279,23 @@ pub fn id_hash(s: &[u8]) -> u64 {
     fold_mul(h ^ HASH_K[2], HASH_K[3])
 }
 
+/// `a == b` for byte strings, without a library call for the short ones (up to 16 bytes are
+/// compared as two overlapping words): the per-row comparison of text columns and ids.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    match len {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1],
+        4..=7 => le32(a) == le32(b) && le32(&a[len - 4..]) == le32(&b[len - 4..]),
+        8..=16 => le64(a) == le64(b) && le64(&a[len - 8..]) == le64(&b[len - 8..]),
+        _ => a == b,
+    }
+}
+
 /// Ids per partition of the duplicate check: a partition's table stays in cache.
 const IDS_PER_PARTITION: usize = 4096;
 
@@ -424,7 +441,30 @@ pub fn sorted_violations(mut v: Vec<(usize, Violation)>) -> Vec<Violation> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_ids;
+    use super::{check_ids, same_bytes};
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let words: Vec<Vec<u8>> = (0..40usize)
+            .flat_map(|len| {
+                let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut variants = vec![base.clone()];
+                for at in [0, len / 2, len.saturating_sub(1)] {
+                    if at < len {
+                        let mut v = base.clone();
+                        v[at] ^= 1;
+                        variants.push(v);
+                    }
+                }
+                variants
+            })
+            .collect();
+        for a in &words {
+            for b in &words {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn duplicate_ids_across_partitions() {
