@@ -103,11 +103,26 @@ fn or_word(p: u64, g: u64, not_nan: u64, valid: u64, miss: u16, shift: u32, out:
     // Bit 0: AVERAGE or (missing and miss is AVERAGE/IGNORED); bit 1: GOOD or IGNORED.
     let b0 = (has & !p & !g) | (!has & m0);
     let b1 = (has & !p & g) | (!has & m1);
-    for (q, o4) in out.chunks_mut(4).enumerate() {
-        let e = (EXPAND16[((b0 >> (4 * q)) & 15) as usize]
-            | EXPAND16[((b1 >> (4 * q)) & 15) as usize] << 1)
-            << shift;
-        for (j, o) in o4.iter_mut().enumerate() {
+    let lanes = |q: usize| {
+        (EXPAND16[((b0 >> (4 * q)) & 15) as usize] | EXPAND16[((b1 >> (4 * q)) & 15) as usize] << 1)
+            << shift
+    };
+    let q = out.len() / 4;
+    let mut quads = out.chunks_exact_mut(4);
+    for (q, o4) in (&mut quads).enumerate() {
+        let e = lanes(q);
+        let o4: &mut [u16; 4] = o4.try_into().expect("four lanes");
+        *o4 = [
+            o4[0] | e as u16,
+            o4[1] | (e >> 16) as u16,
+            o4[2] | (e >> 32) as u16,
+            o4[3] | (e >> 48) as u16,
+        ];
+    }
+    let rest = quads.into_remainder();
+    if !rest.is_empty() {
+        let e = lanes(q);
+        for (j, o) in rest.iter_mut().enumerate() {
             *o |= (e >> (16 * j)) as u16;
         }
     }
