@@ -1949,6 +1949,21 @@ fn timing_workload() {
         arrow_io::check_id_column(batch.column(0).as_ref(), 1, &mut errors).unwrap();
         assert!(errors.is_empty());
     });
+    // The same ids in no order (a permutation of the rows): the hashing check.
+    let shuffled: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..n).map(|i| format!("acct-{}", (i * 7_919) % n)),
+    ));
+    time_it(
+        "workload: id check only, shuffled ids",
+        runs,
+        values,
+        "ns/value",
+        || {
+            let mut errors = Vec::new();
+            arrow_io::check_id_column(shuffled.as_ref(), 1, &mut errors).unwrap();
+            assert!(errors.is_empty());
+        },
+    );
     let names = crate::table::Names::new(&rules);
     let segment = names.attr("segment").unwrap();
     time_it(

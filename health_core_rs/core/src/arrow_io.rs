@@ -21,7 +21,9 @@ use crate::ir::{
 use crate::pool;
 use crate::proto::ScoreView;
 use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, Scorer, NO_SCORE};
-use crate::table::{check_ids, check_ids_with, id_hash, same_bytes, AccountTable, Column, Names};
+use crate::table::{
+    check_ids, check_ids_with, id_hash, ids_ascending, same_bytes, AccountTable, Column, Names,
+};
 
 /// Per-row problems found while decoding: (row, "column: message").
 type RowErrors = Vec<(usize, String)>;
@@ -314,6 +316,10 @@ pub(crate) fn check_id_column(
         let bytes = a.values().as_slice();
         let nulls = a.nulls();
         let get = |i: usize| &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+        let valid = |i: usize| nulls.map_or(true, |nb| nb.is_valid(i));
+        if ids_ascending(a.len(), |i| valid(i).then(|| get(i))) {
+            return Ok(());
+        }
         check_ids_with(
             a.len(),
             threads,
