@@ -2009,6 +2009,27 @@ fn timing_workload() {
                 .unwrap();
         },
     );
+    time_it(
+        "workload: decode, infinity check deferred, 1 thread",
+        runs,
+        values,
+        "ns/value",
+        || {
+            arrow_io::decode_with(&rules, &batch, 1, true).unwrap();
+        },
+    );
+    let deferred = arrow_io::decode_with(&rules, &batch, 1, true).unwrap();
+    time_it(
+        "workload: scoring and output, 1 thread",
+        runs,
+        values,
+        "ns/value",
+        || {
+            arrow_io::score_decoded(&rules, &deferred, AS_OF, proto::ScoreView::Basic, 1)
+                .unwrap()
+                .unwrap();
+        },
+    );
     for threads in [1, 2] {
         time_it(
             &format!("workload: arrow end to end, {threads} thread(s)"),

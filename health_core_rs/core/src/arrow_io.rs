@@ -350,7 +350,7 @@ pub(crate) fn decode<'b>(
 
 /// `decode`; with `defer_infinite`, borrowed Float64 columns are left for the scorer to check
 /// for infinite values (`AccountTable::unchecked_infinite`).
-fn decode_with<'b>(
+pub(crate) fn decode_with<'b>(
     rules: &CompiledRuleset,
     batch: &'b RecordBatch,
     threads: usize,
@@ -611,7 +611,9 @@ pub fn rank_name(rank: u8) -> Option<&'static str> {
 /// scores, and validity bitmaps (ranges start at multiples of 8 rows, so each part's bitmaps
 /// are whole bytes of the batch's).
 struct BasicPart {
-    profile: Vec<i32>,
+    /// Profile keys: Int8 when the profile names fit (`profile_keys_fit_i8`), else Int32.
+    profile8: Vec<i8>,
+    profile32: Vec<i32>,
     score: Vec<i32>,
     rank: Vec<i8>,
     reason: Vec<i8>,
@@ -625,8 +627,10 @@ struct BasicPart {
 impl BasicPart {
     fn new(chunk: ChunkOut, profiles: usize, keep: bool) -> BasicPart {
         let n = chunk.rows.len();
+        let narrow = profile_keys_fit_i8(profiles);
         let mut part = BasicPart {
-            profile: Vec::with_capacity(n),
+            profile8: Vec::with_capacity(if narrow { n } else { 0 }),
+            profile32: Vec::with_capacity(if narrow { 0 } else { n }),
             score: Vec::with_capacity(n),
             rank: Vec::with_capacity(n),
             reason: Vec::with_capacity(n),
@@ -641,8 +645,12 @@ impl BasicPart {
                 let has_score = r.score != NO_SCORE;
                 let has_rank = (1..=4).contains(&r.rank);
                 let has_reason = (1..=3).contains(&r.reason);
-                part.profile
-                    .push(if has_profile { r.profile as i32 } else { 0 });
+                let key = if has_profile { r.profile } else { 0 };
+                if narrow {
+                    part.profile8.push(key as i8);
+                } else {
+                    part.profile32.push(key as i32);
+                }
                 part.score.push(if has_score { r.score } else { 0 });
                 part.rank.push(i8::from(has_rank) * (r.rank as i8 - 1));
                 part.reason
@@ -675,26 +683,21 @@ fn concat_nulls(n: usize, parts: &[BasicPart], which: usize) -> Option<NullBuffe
     (nb.null_count() > 0).then_some(nb)
 }
 
-/// A dictionary array from keys and a validity bitmap: Int8 keys when the dictionary is small
-/// enough, Int32 otherwise (as `dictionary`).
-fn dictionary_of(
+/// Whether a dictionary of `len` values takes Int8 keys (as `dictionary`), else Int32.
+fn profile_keys_fit_i8(len: usize) -> bool {
+    len <= i8::MAX as usize
+}
+
+/// A dictionary array with Int32 keys (dictionaries too big for Int8 keys).
+fn wide_dictionary(
     values: &[&str],
     keys: Vec<i32>,
     nulls: Option<NullBuffer>,
 ) -> (DataType, ArrayRef) {
     let dict: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter().copied()));
-    if values.len() <= i8::MAX as usize {
-        let keys: Vec<i8> = keys.into_iter().map(|k| k as i8).collect();
-        let a =
-            DictionaryArray::<Int8Type>::new(Int8Array::new(ScalarBuffer::from(keys), nulls), dict);
-        (a.data_type().clone(), Arc::new(a))
-    } else {
-        let a = DictionaryArray::<Int32Type>::new(
-            Int32Array::new(ScalarBuffer::from(keys), nulls),
-            dict,
-        );
-        (a.data_type().clone(), Arc::new(a))
-    }
+    let a =
+        DictionaryArray::<Int32Type>::new(Int32Array::new(ScalarBuffer::from(keys), nulls), dict);
+    (a.data_type().clone(), Arc::new(a))
 }
 
 fn small_dictionary(
@@ -730,7 +733,7 @@ pub fn score_batch(
 }
 
 /// Scores a decoded batch; None when a block held an unchecked infinite number.
-fn score_decoded(
+pub(crate) fn score_decoded(
     rules: &CompiledRuleset,
     d: &Decoded<'_>,
     as_of: i128,
@@ -779,11 +782,19 @@ fn score_decoded(
     };
     push(
         "profile".into(),
-        dictionary_of(
-            &profile_names,
-            gather(|p| &p.profile),
-            concat_nulls(n, &parts, 0),
-        ),
+        if profile_keys_fit_i8(profile_names.len()) {
+            small_dictionary(
+                &profile_names,
+                gather8(|p| &p.profile8),
+                concat_nulls(n, &parts, 0),
+            )
+        } else {
+            wide_dictionary(
+                &profile_names,
+                gather(|p| &p.profile32),
+                concat_nulls(n, &parts, 0),
+            )
+        },
     );
     push(
         "score".into(),
