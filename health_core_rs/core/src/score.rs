@@ -37,8 +37,9 @@ pub const NO_PROFILE: u32 = u32::MAX;
 /// `RowOut::score` when there is no score.
 pub const NO_SCORE: i32 = i32::MIN;
 
-/// Rows scored per block: small enough that a block's scratch columns stay in cache.
-const BLOCK: usize = 2048;
+/// Rows scored per block: small enough that a block's scratch columns stay in cache, long
+/// enough that each column is read in runs the hardware prefetcher keeps up with.
+const BLOCK: usize = 8192;
 
 /// The result of one row, compactly; details are recomputed from `ChunkOut::detail` on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
