@@ -1,9 +1,12 @@
 """What a data engineer would write instead of our kernel: the workload as Polars expressions.
 
 Same arithmetic as SPEC §5 (exact integers, half-up rounding), for this workload's shape only:
-single-predicate good/poor thresholds per profile, ignore-missing on. Each level (metric scores,
-effective weights, dimension scores, account score) is materialised as columns before the next
-refers to it by name, as one would write it by hand.
+single-predicate good/poor thresholds per profile, ignore-missing on. Written for speed, as a
+competent engineer would: 32-bit integers, the per-row thresholds computed once, and weight
+redistribution from tables. The effective weights of a dimension depend only on which of its
+scores are present (2^k patterns), so they are precomputed per pattern and looked up with
+`gather` instead of being divided out row by row. Each level (metric scores, dimension scores,
+account score) is materialised once before the next refers to it by name.
 """
 
 from __future__ import annotations
@@ -12,66 +15,81 @@ import polars as pl
 
 from benchmarks.workload import Workload
 
+INT = pl.Int32
 
-def _round_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
-    """Half-up rounding of num/den for non-negative integers: floor((2n + d) / 2d)."""
-    return (2 * num + den) // (2 * den)
+
+def _redistribution(weights: list[int]) -> tuple[list[pl.Series], pl.Series]:
+    """Per presence pattern (bit j set = score j present): each effective weight
+    round(100 w / S), S = the present weights' sum (0 when absent), and their sum."""
+    patterns = range(1 << len(weights))
+    effective = [[0] * len(patterns) for _ in weights]
+    for mask in patterns:
+        total = sum(w for j, w in enumerate(weights) if mask >> j & 1)
+        for j, w in enumerate(weights):
+            if mask >> j & 1 and total > 0:
+                effective[j][mask] = (200 * w + total) // (2 * total)
+    sums = [sum(e[mask] for e in effective) for mask in patterns]
+    return [pl.Series(e, dtype=INT) for e in effective], pl.Series(sums, dtype=INT)
 
 
 def _weighted_mean(
-    scores: list[str], weights: list[int], prefix: str
-) -> tuple[list[pl.Expr], pl.Expr]:
-    """Effective weights (redistributed over the non-null scores) and the rounded mean."""
-    present = pl.sum_horizontal(
-        [pl.col(s).is_not_null().cast(pl.Int64) * w for s, w in zip(scores, weights, strict=True)]
+    lazy: pl.LazyFrame, scores: list[str], weights: list[int], name: str
+) -> pl.LazyFrame:
+    """Adds `name`: round(sum(score * w') / sum(w')) over the non-null `scores`, null when
+    none is present (or their weights are all 0)."""
+    pattern = f"{name}_present"
+    lazy = lazy.with_columns(
+        pl.sum_horizontal(
+            [pl.col(s).is_not_null().cast(INT) * (1 << j) for j, s in enumerate(scores)]
+        ).alias(pattern)
     )
-    effective = [
-        pl.when(pl.col(s).is_not_null())
-        .then(_round_div(pl.lit(100 * w), present))
-        .otherwise(0)
-        .alias(f"{prefix}{i}")
-        for i, (s, w) in enumerate(zip(scores, weights, strict=True))
-    ]
-    names = [f"{prefix}{i}" for i in range(len(scores))]
+    effective, sums = _redistribution(weights)
+    index = pl.col(pattern)
     num = pl.sum_horizontal(
-        [pl.col(s).fill_null(0) * pl.col(e) for s, e in zip(scores, names, strict=True)]
+        [
+            pl.col(s).fill_null(0) * pl.lit(e).gather(index)
+            for s, e in zip(scores, effective, strict=True)
+        ]
     )
-    den = pl.sum_horizontal([pl.col(e) for e in names])
-    return effective, pl.when(den > 0).then(_round_div(num, den)).otherwise(None)
+    den = pl.lit(sums).gather(index)
+    return lazy.with_columns(pl.when(den > 0).then((2 * num + den) // (2 * den)).alias(name))
 
 
 def score_frame(w: Workload, frame: pl.DataFrame) -> pl.DataFrame:
     """Returns `account_id`, `score` (null when no data) and `rank` for every account."""
     enterprise = pl.col("segment") == "enterprise"
     (good_a, poor_a), (good_b, poor_b) = w.thresholds
-    good = pl.when(enterprise).then(good_a).otherwise(good_b)
-    poor = pl.when(enterprise).then(poor_a).otherwise(poor_b)
-    lazy = frame.lazy().with_columns(
-        pl.when(pl.col(name) < poor)
-        .then(0)
-        .when(pl.col(name) >= good)
-        .then(100)
-        .when(pl.col(name).is_null())
-        .then(None)
-        .otherwise(60)
-        .cast(pl.Int64)
-        .alias(f"s_{name}")
-        for name in w.metric_names
+    lazy = (
+        frame.lazy()
+        .with_columns(
+            pl.when(enterprise).then(good_a).otherwise(good_b).alias("_good"),
+            pl.when(enterprise).then(poor_a).otherwise(poor_b).alias("_poor"),
+        )
+        .with_columns(
+            pl.when(pl.col(name) < pl.col("_poor"))
+            .then(0)
+            .when(pl.col(name) >= pl.col("_good"))
+            .then(100)
+            .when(pl.col(name).is_not_null())
+            .then(60)
+            .cast(INT)
+            .alias(f"s_{name}")
+            for name in w.metric_names
+        )
     )
     per_dim = w.metrics_per_dimension
     dimension_names = [f"dim{d}" for d in range(w.dimensions)]
     for d, dim in enumerate(dimension_names):
         scores = [f"s_{n}" for n in w.metric_names[d * per_dim : (d + 1) * per_dim]]
-        effective, mean = _weighted_mean(scores, list(w.metric_weights), f"w_{dim}_")
-        lazy = lazy.with_columns(effective).with_columns(mean.alias(dim))
-    effective, score = _weighted_mean(dimension_names, list(w.dimension_weights), "w_account_")
-    lazy = lazy.with_columns(effective).with_columns(score.alias("score"))
+        lazy = _weighted_mean(lazy, scores, list(w.metric_weights), dim)
+    lazy = _weighted_mean(lazy, dimension_names, list(w.dimension_weights), "score")
+    score = pl.col("score")
     rank = (
-        pl.when(pl.col("score").is_null())
+        pl.when(score.is_null())
         .then(pl.lit("UNKNOWN"))
-        .when(pl.col("score") <= w.poor_max)
+        .when(score <= w.poor_max)
         .then(pl.lit("POOR"))
-        .when(pl.col("score") >= w.good_min)
+        .when(score >= w.good_min)
         .then(pl.lit("GOOD"))
         .otherwise(pl.lit("AVERAGE"))
     )

@@ -1948,6 +1948,58 @@ fn timing_workload() {
             },
         );
     }
+    time_it("workload: id check only", runs, values, "ns/value", || {
+        let mut errors = Vec::new();
+        arrow_io::check_id_column(batch.column(0).as_ref(), 1, &mut errors).unwrap();
+        assert!(errors.is_empty());
+    });
+    // The same ids in no order (a permutation of the rows): the hashing check.
+    let shuffled: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..n).map(|i| format!("acct-{}", (i * 7_919) % n)),
+    ));
+    time_it(
+        "workload: id check only, shuffled ids",
+        runs,
+        values,
+        "ns/value",
+        || {
+            let mut errors = Vec::new();
+            arrow_io::check_id_column(shuffled.as_ref(), 1, &mut errors).unwrap();
+            assert!(errors.is_empty());
+        },
+    );
+    let names = crate::table::Names::new(&rules);
+    let segment = names.attr("segment").unwrap();
+    time_it(
+        "workload: segment column only",
+        runs,
+        values,
+        "ns/value",
+        || {
+            let mut errors = Vec::new();
+            arrow_io::code_column(
+                &names,
+                segment,
+                "segment",
+                batch.column(1).as_ref(),
+                &mut errors,
+            )
+            .unwrap();
+        },
+    );
+    time_it(
+        "workload: number columns only",
+        runs,
+        values,
+        "ns/value",
+        || {
+            let mut errors = Vec::new();
+            for c in &batch.columns()[2..] {
+                arrow_io::number_column("m", c.as_ref(), true, &mut errors).unwrap();
+            }
+            assert!(errors.is_empty());
+        },
+    );
     let d = arrow_io::decode(&rules, &batch, 1).unwrap();
     let plans = crate::score::Plans::new(&rules);
     time_it(
@@ -1958,6 +2010,27 @@ fn timing_workload() {
         || {
             crate::score::Scorer::new(&rules, &plans, &d.table, AS_OF, false)
                 .score_range(0, n)
+                .unwrap();
+        },
+    );
+    time_it(
+        "workload: decode, infinity check deferred, 1 thread",
+        runs,
+        values,
+        "ns/value",
+        || {
+            arrow_io::decode_with(&rules, &batch, 1, true).unwrap();
+        },
+    );
+    let deferred = arrow_io::decode_with(&rules, &batch, 1, true).unwrap();
+    time_it(
+        "workload: scoring and output, 1 thread",
+        runs,
+        values,
+        "ns/value",
+        || {
+            arrow_io::score_decoded(&rules, &deferred, AS_OF, proto::ScoreView::Basic, 1)
+                .unwrap()
                 .unwrap();
         },
     );
@@ -1979,6 +2052,53 @@ fn timing_workload() {
                 assert_eq!(out.num_rows(), n);
             },
         );
+    }
+}
+
+/// Infinite numbers in borrowed Float64 columns are found wherever they are (the scorer checks
+/// each block; a find re-decodes with the full check): only valid slots are bad rows, and every
+/// other row scores as it would without them.
+#[test]
+fn infinite_numbers_in_later_blocks_and_null_slots() {
+    let rules = workload_ruleset();
+    let n = 20_000;
+    let batch = workload_batch(n, 11);
+    let clean =
+        score_record_batch_with_threads(&rules, &batch, AS_OF, proto::ScoreView::Basic, 1).unwrap();
+    // m03: +inf in a valid slot of a late block; m07: -inf in a null slot only.
+    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    let patch = |col: &ArrayRef, row: usize, v: f64, valid: bool| -> ArrayRef {
+        let a = col.as_any().downcast_ref::<Float64Array>().unwrap();
+        let vals: Vec<Option<f64>> = (0..a.len())
+            .map(|i| match i == row {
+                true => valid.then_some(v),
+                false => a.is_valid(i).then(|| a.value(i)),
+            })
+            .collect();
+        let mut values: Vec<f64> = vals.iter().map(|v| v.unwrap_or(0.0)).collect();
+        values[row] = v;
+        let nulls = arrow_buffer::NullBuffer::from_iter(vals.iter().map(Option::is_some));
+        Arc::new(Float64Array::new(values.into(), Some(nulls)))
+    };
+    cols[2 + 3] = patch(&cols[2 + 3], 17_001, f64::INFINITY, true);
+    let null_row = (5_000..n).find(|&i| cols[2 + 7].is_null(i)).unwrap();
+    cols[2 + 7] = patch(&cols[2 + 7], null_row, f64::NEG_INFINITY, false);
+    let bad = RecordBatch::try_new(batch.schema(), cols).unwrap();
+    for threads in [1, 2] {
+        let out =
+            score_record_batch_with_threads(&rules, &bad, AS_OF, proto::ScoreView::Basic, threads)
+                .unwrap();
+        let err = str_col(&out, "error");
+        let errors: Vec<usize> = (0..n).filter(|&i| err.is_valid(i)).collect();
+        assert_eq!(errors, vec![17_001]);
+        assert_eq!(err.value(17_001), "m03: infinite number");
+        let (a, b) = (
+            out.column_by_name("score").unwrap(),
+            clean.column_by_name("score").unwrap(),
+        );
+        assert!(a.is_null(17_001));
+        assert_eq!(&a.slice(0, 17_001), &b.slice(0, 17_001));
+        assert_eq!(&a.slice(17_002, n - 17_002), &b.slice(17_002, n - 17_002));
     }
 }
 

@@ -20,8 +20,10 @@ use crate::ir::{
 };
 use crate::pool;
 use crate::proto::ScoreView;
-use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, RowOut, Scorer, NO_SCORE};
-use crate::table::{check_ids, check_ids_with, id_hash, AccountTable, Column, Names};
+use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, Scorer, NO_SCORE};
+use crate::table::{
+    check_ids, check_ids_with, id_hash, ids_ascending, same_bytes, AccountTable, Column, Names,
+};
 
 /// Per-row problems found while decoding: (row, "column: message").
 type RowErrors = Vec<(usize, String)>;
@@ -83,7 +85,7 @@ fn report_infinite(name: &str, values: &[f64], nulls: Option<&NullBuffer>, error
 
 /// A NUMBER column as NaN-for-no-value doubles (look-backs).
 fn number_values(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<Vec<f64>> {
-    Ok(match number_column(name, arr, errors)? {
+    Ok(match number_column(name, arr, true, errors)? {
         Column::Number(v) => v.into_owned(),
         Column::NumberMasked(v, nb) => v
             .iter()
@@ -95,7 +97,12 @@ fn number_values(name: &str, arr: &dyn Array, errors: &mut RowErrors) -> Result<
 }
 
 /// A NUMBER column. Float64 is borrowed as is (with its validity bitmap when it has nulls).
-fn number_column<'b>(name: &str, arr: &'b dyn Array, errors: &mut RowErrors) -> Result<Column<'b>> {
+pub(crate) fn number_column<'b>(
+    name: &str,
+    arr: &'b dyn Array,
+    check_infinite: bool,
+    errors: &mut RowErrors,
+) -> Result<Column<'b>> {
     fn prim<T: ArrowPrimitiveType>(
         arr: &dyn Array,
         conv: impl Fn(T::Native) -> Option<f64>,
@@ -116,7 +123,9 @@ fn number_column<'b>(name: &str, arr: &'b dyn Array, errors: &mut RowErrors) -> 
             let a = arr.as_primitive::<Float64Type>();
             let values: &'b [f64] = a.values();
             let nulls = a.nulls().filter(|nb| nb.null_count() > 0);
-            report_infinite(name, values, nulls, errors);
+            if check_infinite {
+                report_infinite(name, values, nulls, errors);
+            }
             return Ok(match nulls {
                 None => Column::Number(Cow::Borrowed(values)),
                 Some(nb) => Column::NumberMasked(values, nb.clone()),
@@ -155,7 +164,7 @@ fn number_column<'b>(name: &str, arr: &'b dyn Array, errors: &mut RowErrors) -> 
     Ok(Column::Number(Cow::Owned(out)))
 }
 
-fn code_column(
+pub(crate) fn code_column(
     names: &Names<'_>,
     attr: u32,
     name: &str,
@@ -215,7 +224,7 @@ fn code_column(
                 if v.is_empty() || nulls.is_some_and(|nb| nb.is_null(i)) {
                     continue;
                 }
-                match lits.iter().find(|(l, _)| l.len() == v.len() && *l == v) {
+                match lits.iter().find(|(l, _)| same_bytes(l, v)) {
                     Some(&(_, code)) => *c = code,
                     None if text => *c = CODE_OTHER,
                     None => {
@@ -288,7 +297,11 @@ pub(crate) struct Decoded<'b> {
 
 /// Flags empty, null and duplicate ids. Plain Utf8 ids are hashed straight from the Arrow
 /// offsets and bytes (no per-row string slices collected).
-fn check_id_column(ids: &dyn Array, threads: usize, errors: &mut RowErrors) -> Result<()> {
+pub(crate) fn check_id_column(
+    ids: &dyn Array,
+    threads: usize,
+    errors: &mut RowErrors,
+) -> Result<()> {
     let mut report = |row: usize, first: Option<usize>| {
         errors.push((
             row,
@@ -303,6 +316,10 @@ fn check_id_column(ids: &dyn Array, threads: usize, errors: &mut RowErrors) -> R
         let bytes = a.values().as_slice();
         let nulls = a.nulls();
         let get = |i: usize| &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+        let valid = |i: usize| nulls.map_or(true, |nb| nb.is_valid(i));
+        if ids_ascending(a.len(), |i| valid(i).then(|| get(i))) {
+            return Ok(());
+        }
         check_ids_with(
             a.len(),
             threads,
@@ -310,7 +327,7 @@ fn check_id_column(ids: &dyn Array, threads: usize, errors: &mut RowErrors) -> R
                 let s = get(i);
                 (!s.is_empty() && nulls.map_or(true, |nb| nb.is_valid(i))).then(|| id_hash(s))
             },
-            |x, y| get(x) == get(y),
+            |x, y| same_bytes(get(x), get(y)),
             &mut report,
         );
         return Ok(());
@@ -327,6 +344,17 @@ pub(crate) fn decode<'b>(
     rules: &CompiledRuleset,
     batch: &'b RecordBatch,
     threads: usize,
+) -> Result<Decoded<'b>> {
+    decode_with(rules, batch, threads, false)
+}
+
+/// `decode`; with `defer_infinite`, borrowed Float64 columns are left for the scorer to check
+/// for infinite values (`AccountTable::unchecked_infinite`).
+pub(crate) fn decode_with<'b>(
+    rules: &CompiledRuleset,
+    batch: &'b RecordBatch,
+    threads: usize,
+    defer_infinite: bool,
 ) -> Result<Decoded<'b>> {
     let names = Names::new(rules);
     let n = batch.num_rows();
@@ -419,7 +447,7 @@ pub(crate) fn decode<'b>(
             Job::Attr(_, attr) => Done::Attr(
                 attr,
                 match names.ty(attr) {
-                    AttrType::Number => number_column(name, arr, &mut errors)?,
+                    AttrType::Number => number_column(name, arr, !defer_infinite, &mut errors)?,
                     AttrType::Text | AttrType::Ordinal => {
                         Column::Code(code_column(names, attr, name, arr, &mut errors)?)
                     }
@@ -477,6 +505,7 @@ pub(crate) fn decode<'b>(
         cancelled,
         lookbacks,
         bad,
+        unchecked_infinite: defer_infinite,
     };
     let id_field = schema.fields()[id_idx].clone();
     Ok(Decoded {
@@ -578,6 +607,109 @@ pub fn rank_name(rank: u8) -> Option<&'static str> {
     }
 }
 
+/// The BASIC result columns of one range of rows, in their output form: dictionary keys and
+/// scores, and validity bitmaps (ranges start at multiples of 8 rows, so each part's bitmaps
+/// are whole bytes of the batch's).
+struct BasicPart {
+    /// Profile keys: Int8 when the profile names fit (`profile_keys_fit_i8`), else Int32.
+    profile8: Vec<i8>,
+    profile32: Vec<i32>,
+    score: Vec<i32>,
+    rank: Vec<i8>,
+    reason: Vec<i8>,
+    /// Validity of profile, score, rank, unknown_reason: one bit per row.
+    valid: [Vec<u8>; 4],
+    /// The rows themselves, for the DIMENSIONS and FULL views.
+    detail: Option<ChunkOut>,
+    found_infinite: bool,
+}
+
+impl BasicPart {
+    fn new(chunk: ChunkOut, profiles: usize, keep: bool) -> BasicPart {
+        let n = chunk.rows.len();
+        let narrow = profile_keys_fit_i8(profiles);
+        let mut part = BasicPart {
+            profile8: Vec::with_capacity(if narrow { n } else { 0 }),
+            profile32: Vec::with_capacity(if narrow { 0 } else { n }),
+            score: Vec::with_capacity(n),
+            rank: Vec::with_capacity(n),
+            reason: Vec::with_capacity(n),
+            valid: std::array::from_fn(|_| vec![0u8; n.div_ceil(8)]),
+            detail: None,
+            found_infinite: chunk.found_infinite,
+        };
+        for (k, rows) in chunk.rows.chunks(8).enumerate() {
+            let mut bits = [0u8; 4];
+            for (j, r) in rows.iter().enumerate() {
+                let has_profile = (r.profile as usize) < profiles;
+                let has_score = r.score != NO_SCORE;
+                let has_rank = (1..=4).contains(&r.rank);
+                let has_reason = (1..=3).contains(&r.reason);
+                let key = if has_profile { r.profile } else { 0 };
+                if narrow {
+                    part.profile8.push(key as i8);
+                } else {
+                    part.profile32.push(key as i32);
+                }
+                part.score.push(if has_score { r.score } else { 0 });
+                part.rank.push(i8::from(has_rank) * (r.rank as i8 - 1));
+                part.reason
+                    .push(i8::from(has_reason) * (r.reason as i8 - 1));
+                for (b, has) in bits
+                    .iter_mut()
+                    .zip([has_profile, has_score, has_rank, has_reason])
+                {
+                    *b |= u8::from(has) << j;
+                }
+            }
+            for (v, b) in part.valid.iter_mut().zip(bits) {
+                v[k] = b;
+            }
+        }
+        if keep {
+            part.detail = Some(chunk);
+        }
+        part
+    }
+}
+
+/// Concatenated validity bitmaps; None when every row is valid.
+fn concat_nulls(n: usize, parts: &[BasicPart], which: usize) -> Option<NullBuffer> {
+    let mut bits = Vec::with_capacity(n.div_ceil(8));
+    for p in parts {
+        bits.extend_from_slice(&p.valid[which]);
+    }
+    let nb = NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, n));
+    (nb.null_count() > 0).then_some(nb)
+}
+
+/// Whether a dictionary of `len` values takes Int8 keys (as `dictionary`), else Int32.
+fn profile_keys_fit_i8(len: usize) -> bool {
+    len <= i8::MAX as usize
+}
+
+/// A dictionary array with Int32 keys (dictionaries too big for Int8 keys).
+fn wide_dictionary(
+    values: &[&str],
+    keys: Vec<i32>,
+    nulls: Option<NullBuffer>,
+) -> (DataType, ArrayRef) {
+    let dict: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter().copied()));
+    let a =
+        DictionaryArray::<Int32Type>::new(Int32Array::new(ScalarBuffer::from(keys), nulls), dict);
+    (a.data_type().clone(), Arc::new(a))
+}
+
+fn small_dictionary(
+    values: &[&str],
+    keys: Vec<i8>,
+    nulls: Option<NullBuffer>,
+) -> (DataType, ArrayRef) {
+    let dict: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter().copied()));
+    let a = DictionaryArray::<Int8Type>::new(Int8Array::new(ScalarBuffer::from(keys), nulls), dict);
+    (a.data_type().clone(), Arc::new(a))
+}
+
 /// Scores an Arrow batch (see `api::score_record_batch`).
 pub fn score_batch(
     rules: &CompiledRuleset,
@@ -586,24 +718,43 @@ pub fn score_batch(
     view: ScoreView,
     threads: usize,
 ) -> Result<RecordBatch> {
-    let d = decode(rules, batch, threads)?;
+    // Infinite numbers are bad input but rare: the first attempt leaves them to the scorer, which
+    // checks each block while it is in cache; if it finds one, the batch is decoded again with
+    // the full check (which names the rows) and scored again.
+    let d = decode_with(rules, batch, threads, true)?;
+    match score_decoded(rules, &d, as_of, view, threads)? {
+        Some(out) => Ok(out),
+        None => {
+            let d = decode(rules, batch, threads)?;
+            score_decoded(rules, &d, as_of, view, threads)?
+                .ok_or_else(|| Error::Internal("infinite number after the check".into()))
+        }
+    }
+}
+
+/// Scores a decoded batch; None when a block held an unchecked infinite number.
+pub(crate) fn score_decoded(
+    rules: &CompiledRuleset,
+    d: &Decoded<'_>,
+    as_of: i128,
+    view: ScoreView,
+    threads: usize,
+) -> Result<Option<RecordBatch>> {
     let n = d.table.len;
     let plans = rules.plans();
     let want_detail = matches!(view, ScoreView::Dimensions | ScoreView::Full);
     let table = &d.table;
+    let nprofiles = rules.profiles.len();
+    // Each range is turned into output columns right away, while its rows are in cache.
     let parts = pool::map_ranges(n, threads, |s, e| {
-        Scorer::new(rules, plans, table, as_of, want_detail).score_range(s, e)
+        Scorer::new(rules, plans, table, as_of, want_detail)
+            .score_range(s, e)
+            .map(|chunk| BasicPart::new(chunk, nprofiles, want_detail))
     });
-    let mut scored = ChunkOut {
-        rows: Vec::with_capacity(n),
-        detail: Vec::new(),
-    };
-    for p in parts {
-        let p = p?;
-        scored.rows.extend_from_slice(&p.rows);
-        scored.detail.extend_from_slice(&p.detail);
+    let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+    if parts.iter().any(|p| p.found_infinite) {
+        return Ok(None);
     }
-    let rows: &[RowOut] = &scored.rows;
     let mut fields = vec![Field::new(
         "account_id",
         d.id_field.data_type().clone(),
@@ -615,38 +766,74 @@ pub fn score_batch(
         arrays.push(a);
     };
     let profile_names: Vec<&str> = rules.profiles.iter().map(|p| p.name.as_str()).collect();
+    let gather = |f: fn(&BasicPart) -> &[i32]| -> Vec<i32> {
+        let mut v = Vec::with_capacity(n);
+        for p in &parts {
+            v.extend_from_slice(f(p));
+        }
+        v
+    };
+    let gather8 = |f: fn(&BasicPart) -> &[i8]| -> Vec<i8> {
+        let mut v = Vec::with_capacity(n);
+        for p in &parts {
+            v.extend_from_slice(f(p));
+        }
+        v
+    };
     push(
         "profile".into(),
-        dictionary(n, &profile_names, |i| {
-            let p = rows[i].profile;
-            ((p as usize) < profile_names.len()).then_some(p)
-        }),
+        if profile_keys_fit_i8(profile_names.len()) {
+            small_dictionary(
+                &profile_names,
+                gather8(|p| &p.profile8),
+                concat_nulls(n, &parts, 0),
+            )
+        } else {
+            wide_dictionary(
+                &profile_names,
+                gather(|p| &p.profile32),
+                concat_nulls(n, &parts, 0),
+            )
+        },
     );
-    let scores: Vec<i32> = rows
-        .iter()
-        .map(|r| if r.score == NO_SCORE { 0 } else { r.score })
-        .collect();
-    let valid: Vec<u8> = rows.iter().map(|r| (r.score != NO_SCORE) as u8).collect();
     push(
         "score".into(),
         (
             DataType::Int32,
             Arc::new(Int32Array::new(
-                ScalarBuffer::from(scores),
-                nulls_of(&valid),
+                ScalarBuffer::from(gather(|p| &p.score)),
+                concat_nulls(n, &parts, 1),
             )),
         ),
     );
-    let ranks: Vec<u8> = rows.iter().map(|r| r.rank).collect();
-    push("rank".into(), rank_column(&ranks));
+    push(
+        "rank".into(),
+        small_dictionary(
+            &RANK_NAMES,
+            gather8(|p| &p.rank),
+            concat_nulls(n, &parts, 2),
+        ),
+    );
     push(
         "unknown_reason".into(),
-        dictionary(n, &REASON_NAMES, |i| {
-            let r = rows[i].reason;
-            (1..=3).contains(&r).then(|| u32::from(r) - 1)
-        }),
+        small_dictionary(
+            &REASON_NAMES,
+            gather8(|p| &p.reason),
+            concat_nulls(n, &parts, 3),
+        ),
     );
     if want_detail {
+        let mut scored = ChunkOut {
+            rows: Vec::with_capacity(n),
+            detail: Vec::new(),
+            found_infinite: false,
+        };
+        for p in &parts {
+            if let Some(c) = &p.detail {
+                scored.rows.extend_from_slice(&c.rows);
+                scored.detail.extend_from_slice(&c.detail);
+            }
+        }
         for (name, scores, ranks) in detail_columns(rules, plans, &scored) {
             if let Some(scores) = scores {
                 push(format!("{name}.score"), (DataType::Int32, int32(scores)));
@@ -656,6 +843,7 @@ pub fn score_batch(
     }
     push("error".into(), (DataType::Utf8, error_column(n, &d.errors)));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map(Some)
         .map_err(|e| Error::Internal(e.to_string()))
 }
 

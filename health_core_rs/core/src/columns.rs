@@ -206,6 +206,7 @@ pub fn table_from_columns(
         cancelled,
         lookbacks,
         bad: Vec::new(),
+        unchecked_infinite: false,
     };
     (table, out)
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod arrow_io;
 pub mod cancel;
+pub mod codes;
 pub mod columns;
 pub mod compile;
 pub mod encode;

@@ -325,6 +325,7 @@ impl<'n, 'r> RowSink<'n, 'r> {
             cancelled: self.cancelled,
             lookbacks: self.lookbacks.into_iter().map(Some).collect(),
             bad: Vec::new(),
+            unchecked_infinite: false,
         };
         (table, self.violations)
     }

@@ -6,6 +6,7 @@
 //! ignored (redistribution) take the exact per-row path `md_row`, which is also what the detailed
 //! views report from, so both agree by construction (and a test checks it).
 
+use crate::codes::{or_codes, outcome_code};
 use crate::error::Result;
 use crate::eval::{Evaluator, Sel};
 use crate::ir::{Cmp, CompiledRuleset, Node, NodeId, Pred, ProfileBody, Settings};
@@ -36,8 +37,9 @@ pub const NO_PROFILE: u32 = u32::MAX;
 /// `RowOut::score` when there is no score.
 pub const NO_SCORE: i32 = i32::MIN;
 
-/// Rows scored per block: small enough that a block's scratch columns stay in cache.
-const BLOCK: usize = 2048;
+/// Rows scored per block: small enough that a block's scratch columns stay in cache, long
+/// enough that each column is read in runs the hardware prefetcher keeps up with.
+const BLOCK: usize = 8192;
 
 /// The result of one row, compactly; details are recomputed from `ChunkOut::detail` on demand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,46 +535,20 @@ fn expand_bits(bits: &NullBuffer, offset: usize, out: &mut [u8]) {
     }
 }
 
-/// `fused_codes` for two profiles at once: row k uses `ivs[key[k]]` (key 0 or 1).
-#[inline(never)]
-fn fused_codes_twin(
-    vals: &[f64],
-    valid: Option<&[u8]>,
-    ivs: [(Interval, Interval); 2],
-    key: &[u8],
-    miss: u16,
-    shift: u32,
-    idx: &mut [u16],
-) {
-    #[inline(always)]
-    fn code(v: f64, ok: bool, second: bool, ivs: &[(Interval, Interval); 2], miss: u16) -> u16 {
-        let (poor, good) = if second { ivs[1] } else { ivs[0] };
-        outcome_code(v, ok, poor, good, miss)
-    }
-    match valid {
-        Some(valid) => {
-            for (((o, &v), &ok), &q) in idx.iter_mut().zip(vals).zip(valid).zip(key) {
-                *o |= code(v, ok != 0, q != 0, &ivs, miss) << shift;
-            }
-        }
-        None => {
-            for ((o, &v), &q) in idx.iter_mut().zip(vals).zip(key) {
-                *o |= code(v, true, q != 0, &ivs, miss) << shift;
+/// One word of validity bits per 64 rows of `start..start + len` (all set without a bitmap).
+fn valid_words(nb: Option<&NullBuffer>, start: usize, len: usize, out: &mut Vec<u64>) {
+    out.clear();
+    match nb {
+        None => out.resize(len.div_ceil(64), u64::MAX),
+        Some(nb) => {
+            let buf = nb.inner();
+            let chunks = buf.inner().bit_chunks(buf.offset() + start, len);
+            out.extend(chunks.iter());
+            if chunks.remainder_len() > 0 {
+                out.push(chunks.remainder_bits());
             }
         }
     }
-}
-
-/// One value's outcome code, branch-free: POOR (0) if the poor interval holds, else GOOD (2) if
-/// the good one holds, else AVERAGE (1); `miss` when the value is missing (invalid or NaN).
-#[inline(always)]
-fn outcome_code(v: f64, ok: bool, poor: Interval, good: Interval, miss: u16) -> u16 {
-    let p = u16::from((poor.lo <= v) & (v <= poor.hi));
-    let g = u16::from((good.lo <= v) & (v <= good.hi));
-    #[allow(clippy::eq_op)]
-    let has = u16::from(ok & (v == v));
-    let present = (1 - p) * (1 + g);
-    has * present + (1 - has) * miss
 }
 
 /// Outcome codes of one fused metric into `idx` (`|= code << shift`): POOR if the poor interval
@@ -590,12 +566,12 @@ fn fused_codes(
     match valid {
         Some(valid) => {
             for ((o, &v), &ok) in idx.iter_mut().zip(vals).zip(valid) {
-                *o |= outcome_code(v, ok != 0, poor, good, miss) << shift;
+                *o |= outcome_code(v, ok != 0, (poor, good), miss) << shift;
             }
         }
         None => {
             for (o, &v) in idx.iter_mut().zip(vals) {
-                *o |= outcome_code(v, true, poor, good, miss) << shift;
+                *o |= outcome_code(v, true, (poor, good), miss) << shift;
             }
         }
     }
@@ -737,12 +713,40 @@ enum Positions {
     Index,
 }
 
+/// Whether a borrowed NUMBER column not `checked` already holds an infinite value in rows
+/// `start..end` (null slots included: a false alarm only costs the caller a checked decode).
+fn block_has_infinite(
+    table: &AccountTable<'_>,
+    checked: &[bool],
+    start: usize,
+    end: usize,
+) -> bool {
+    let checked = |i: usize| checked.get(i).copied().unwrap_or(false);
+    table.columns.iter().enumerate().any(|(i, c)| {
+        let vals: &[f64] = match c {
+            Column::Number(v) => v,
+            Column::NumberMasked(v, _) => v,
+            _ => return false,
+        };
+        if checked(i) {
+            return false;
+        }
+        vals.get(start..end)
+            .unwrap_or(&[])
+            .iter()
+            .fold(false, |a, x| a | x.is_infinite())
+    })
+}
+
 /// A scored range of rows.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkOut {
     pub rows: Vec<RowOut>,
     /// `stride` bytes per row (empty unless details were asked for).
     pub detail: Vec<u8>,
+    /// A block of a table with `unchecked_infinite` holds an infinite number: the rows are
+    /// not scored, and the table must be decoded again with the check.
+    pub found_infinite: bool,
 }
 
 /// Scores rows of one table; one per worker.
@@ -763,6 +767,13 @@ pub struct Scorer<'e, 'a> {
     /// Gathered values and validity bytes of one metric.
     vals: Vec<f64>,
     valid: Vec<u8>,
+    /// Validity and profile-key bits of a block, one word per 64 rows.
+    valid_words: Vec<u64>,
+    key: Vec<u64>,
+    /// Per column: the block's values went through the code kernel, which checks them for
+    /// infinite numbers; and whether it found one.
+    inf_checked: Vec<bool>,
+    found_infinite: bool,
 }
 
 impl<'e, 'a> Scorer<'e, 'a> {
@@ -788,6 +799,10 @@ impl<'e, 'a> Scorer<'e, 'a> {
             idx: Vec::new(),
             vals: Vec::new(),
             valid: Vec::new(),
+            valid_words: Vec::new(),
+            key: Vec::new(),
+            inf_checked: Vec::new(),
+            found_infinite: false,
         }
     }
 
@@ -802,11 +817,23 @@ impl<'e, 'a> Scorer<'e, 'a> {
         let mut out = ChunkOut {
             rows: vec![RowOut::NO_PROFILE; n],
             detail: vec![0; n * stride],
+            found_infinite: false,
         };
         let mut b = start;
         while b < end {
             let e = (b + BLOCK).min(end);
+            let table = self.ev.table;
+            self.inf_checked.clear();
+            self.inf_checked.resize(table.columns.len(), false);
+            self.found_infinite = false;
             self.score_block(b, e, start, &mut out)?;
+            // The columns the code kernel did not read in full are checked here.
+            if table.unchecked_infinite
+                && (self.found_infinite || block_has_infinite(table, &self.inf_checked, b, e))
+            {
+                out.found_infinite = true;
+                break;
+            }
             b = e;
         }
         Ok(out)
@@ -824,7 +851,11 @@ impl<'e, 'a> Scorer<'e, 'a> {
         let table = self.ev.table;
         let len = end - start;
         self.remaining.clear();
-        for row in start..end {
+        let every_row = table.bad.is_empty() && table.cancelled.is_empty();
+        if every_row {
+            self.remaining.extend(start as u32..end as u32);
+        }
+        for row in (start..end).filter(|_| !every_row) {
             let slot = &mut out.rows[row - base];
             if table.is_bad(row) {
                 *slot = RowOut::BAD;
@@ -855,17 +886,21 @@ impl<'e, 'a> Scorer<'e, 'a> {
             buf.clear();
             buf.resize(sel.len(), 0);
             self.ev.eval(seg, &sel, &mut buf)?;
+            // Branch-free split (segments match rows in no predictable pattern): each row is
+            // written to both lists, and only the list it belongs to moves on.
             let group = &mut self.groups[p];
-            let mut keep = 0;
+            group.clear();
+            group.resize(self.remaining.len(), 0);
+            let (mut taken, mut keep) = (0, 0);
             for k in 0..self.remaining.len() {
                 let row = self.remaining[k];
-                if buf[k] != 0 {
-                    group.push(row);
-                } else {
-                    self.remaining[keep] = row;
-                    keep += 1;
-                }
+                let hit = usize::from(buf[k] != 0);
+                group[taken] = row;
+                self.remaining[keep] = row;
+                taken += hit;
+                keep += 1 - hit;
             }
+            group.truncate(taken);
             self.remaining.truncate(keep);
             self.bufs[0] = buf;
         }
@@ -934,11 +969,12 @@ impl<'e, 'a> Scorer<'e, 'a> {
         } else {
             CODE_AVERAGE
         };
-        let mut key = std::mem::take(&mut self.bufs[1]);
+        let mut key = std::mem::take(&mut self.key);
         key.clear();
-        key.resize(len, 0);
+        key.resize(len.div_ceil(64), 0);
         for &row in &self.groups[b] {
-            key[row as usize - start] = 1;
+            let k = row as usize - start;
+            key[k / 64] |= 1 << (k % 64);
         }
         self.idx.clear();
         self.idx.resize(nd * len, 0);
@@ -964,26 +1000,22 @@ impl<'e, 'a> Scorer<'e, 'a> {
                     "column shorter than table".into(),
                 ));
             }
-            let valid = match nb {
-                None => None,
-                Some(nb) => {
-                    self.valid.resize(len, 0);
-                    expand_bits(nb, start, &mut self.valid);
-                    Some(&self.valid[..])
-                }
-            };
+            valid_words(nb, start, len, &mut self.valid_words);
             let idx = &mut self.idx[ma.dim * len..(ma.dim + 1) * len];
-            fused_codes_twin(
+            if let Some(c) = self.inf_checked.get_mut(ma.attr as usize) {
+                *c = true;
+            }
+            self.found_infinite |= or_codes(
                 &c[start..start + len],
-                valid,
-                [ia, ib],
+                &self.valid_words,
                 &key,
+                [ia, ib],
                 miss,
                 ma.shift,
                 idx,
             );
         }
-        self.bufs[1] = key;
+        self.key = key;
         let idx = &self.idx;
         for (p, fast) in [(a, fa), (b, fb)] {
             for &row in &self.groups[p] {

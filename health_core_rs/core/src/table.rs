@@ -71,6 +71,9 @@ pub struct AccountTable<'a> {
     pub lookbacks: Vec<Option<Vec<f64>>>,
     /// Rows that cannot be scored (bulk path only); empty = none.
     pub bad: Vec<bool>,
+    /// The borrowed NUMBER columns were not checked for infinite values: the scorer checks each
+    /// block as it reads it and reports any in `ChunkOut::found_infinite` (bulk path only).
+    pub unchecked_infinite: bool,
 }
 
 impl AccountTable<'_> {
@@ -217,17 +220,80 @@ pub fn lookback_instant(as_of: i128, period_days: u32) -> i128 {
     as_of - i128::from(period_days) * NANOS_PER_DAY
 }
 
-/// A 64-bit hash of an id with well-mixed bits (FxHash, then the splitmix64 finaliser).
+/// `x * y` as a 128-bit product folded to 64 bits: the mixing step of wyhash/foldhash.
+#[inline(always)]
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline(always)]
+fn le64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn le32(b: &[u8]) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[..4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+const HASH_K: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
+
+/// A 64-bit hash of an id with well-mixed bits (wyhash-style folded multiplies). Ids are
+/// usually short, so up to 16 bytes are read as two (overlapping) words with no loop.
 #[inline]
 pub fn id_hash(s: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(s);
-    let mut x = h.finish() ^ s.len() as u64;
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+    let len = s.len();
+    let (a, b) = if len <= 16 {
+        if len >= 8 {
+            (le64(s), le64(&s[len - 8..]))
+        } else if len >= 4 {
+            (le32(s), le32(&s[len - 4..]))
+        } else if len > 0 {
+            let (x, y, z) = (s[0], s[len / 2], s[len - 1]);
+            (u64::from(x) << 16 | u64::from(y) << 8 | u64::from(z), 0)
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut h = HASH_K[3];
+        let mut chunks = s.chunks_exact(16);
+        for c in &mut chunks {
+            h = fold_mul(le64(c) ^ HASH_K[0], le64(&c[8..]) ^ h);
+        }
+        (
+            h,
+            le64(&s[len - 16..]) ^ le64(&s[len - 8..]).rotate_left(29),
+        )
+    };
+    let h = fold_mul(a ^ HASH_K[0], b ^ HASH_K[1] ^ len as u64);
+    fold_mul(h ^ HASH_K[2], HASH_K[3])
+}
+
+/// `a == b` for byte strings, without a library call for the short ones (up to 16 bytes are
+/// compared as two overlapping words): the per-row comparison of text columns and ids.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    match len {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[len / 2] == b[len / 2] && a[len - 1] == b[len - 1],
+        4..=7 => le32(a) == le32(b) && le32(&a[len - 4..]) == le32(&b[len - 4..]),
+        8..=16 => le64(a) == le64(b) && le64(&a[len - 8..]) == le64(&b[len - 8..]),
+        _ => a == b,
+    }
 }
 
 /// Ids per partition of the duplicate check: a partition's table stays in cache.
@@ -237,6 +303,9 @@ const IDS_PER_PARTITION: usize = 4096;
 /// `report(row, first)` is called in row order, with the row of the first occurrence for a
 /// duplicate.
 pub fn check_ids(ids: &[Option<&str>], report: impl FnMut(usize, Option<usize>)) {
+    if ids_ascending(ids.len(), |i| ids[i].map(str::as_bytes)) {
+        return;
+    }
     check_ids_with(
         ids.len(),
         1,
@@ -250,14 +319,43 @@ pub fn check_ids(ids: &[Option<&str>], report: impl FnMut(usize, Option<usize>))
     );
 }
 
+/// Whether every id is present and non-empty and greater than the one before it, in byte order
+/// or in (length, bytes) order: then none repeats, and the hashing check is not needed. Ids
+/// exported in key order or numbered in sequence (`acct-9` < `acct-10` by length) pass; ids in
+/// any other order fail within a few rows, so the attempt costs next to nothing.
+pub fn ids_ascending<'s>(n: usize, id: impl Fn(usize) -> Option<&'s [u8]>) -> bool {
+    let present = |i: usize| id(i).filter(|s| !s.is_empty());
+    let Some(mut prev) = (n > 0).then(|| present(0)).flatten() else {
+        return n == 0;
+    };
+    let (mut bytewise, mut by_length) = (true, true);
+    for i in 1..n {
+        let Some(cur) = present(i) else {
+            return false;
+        };
+        let less = prev < cur;
+        bytewise &= less;
+        by_length &= prev.len() < cur.len() || (prev.len() == cur.len() && less);
+        if !(bytewise || by_length) {
+            return false;
+        }
+        prev = cur;
+    }
+    true
+}
+
+/// A hash slot with no id (a null or empty id); real hashes are kept below it.
+const NO_ID: u64 = u64::MAX;
+
 /// `check_ids` over ids given by functions: `hash(row)` is None for a missing or empty id (and
 /// `id_hash` of its bytes otherwise); `same(a, b)` compares two non-empty ids. Runs on up to
 /// `threads` threads.
 ///
-/// One hash table over a million ids misses the cache on nearly every probe; so the (hash, row)
-/// pairs are first partitioned by the top bits of the hash (a counting sort, which keeps rows
-/// ascending within a partition), then each partition is checked with a small table that only
-/// touches that partition's contiguous hashes (ids are compared only when hashes are equal).
+/// One hash table over a million ids misses the cache on nearly every probe; so the ids are
+/// first partitioned by the top bits of their hash (a counting sort, which keeps rows ascending
+/// within a partition), each as one word: the next 32 bits of the hash above the row. Each
+/// partition is then checked with a small open-addressing table of those words, which stays in
+/// cache; ids are compared only when the 32 hash bits agree.
 pub fn check_ids_with(
     n: usize,
     threads: usize,
@@ -265,36 +363,33 @@ pub fn check_ids_with(
     same: impl Fn(usize, usize) -> bool + Sync,
     mut report: impl FnMut(usize, Option<usize>),
 ) {
+    // Rows are stored as `row + 1` in 32 bits (0 marks an empty slot).
+    assert!(n < u32::MAX as usize, "too many ids for one check");
     let bits = (n / IDS_PER_PARTITION)
         .max(1)
         .next_power_of_two()
         .trailing_zeros();
     let parts = 1usize << bits;
-    let part_of = move |h: u64| {
-        if bits == 0 {
-            0
-        } else {
-            (h >> (64 - bits)) as usize
-        }
-    };
-    // Per chunk: hashes, missing rows, partition histogram.
+    let part_of = move |h: u64| h.checked_shr(64 - bits).unwrap_or(0) as usize;
+    // The 32 hash bits below the partition bits, above the row.
+    let entry = move |h: u64, row: usize| ((h << bits) >> 32 << 32) | (row as u64 + 1);
+    // Per chunk: hashes (NO_ID for a missing id) and the partition histogram.
     let chunks = crate::pool::map_ranges(n, threads, |s, e| {
         let mut hashes = Vec::with_capacity(e - s);
-        let mut missing = Vec::new();
         let mut hist = vec![0u32; parts];
         for row in s..e {
-            match hash(row) {
-                Some(h) => {
-                    hist[part_of(h)] += 1;
-                    hashes.push(h);
-                }
-                None => {
-                    missing.push(row);
-                    hashes.push(0);
-                }
+            let h = match hash(row) {
+                Some(h) => h.min(NO_ID - 1),
+                None => NO_ID,
+            };
+            hashes.push(h);
+        }
+        for &h in &hashes {
+            if h != NO_ID {
+                hist[part_of(h)] += 1;
             }
         }
-        (s, hashes, missing, hist)
+        (s, hashes, hist)
     });
     let mut found: Vec<(usize, Option<usize>)> = Vec::new();
     // Partition-major offsets: partition p, then chunk order, so rows stay ascending.
@@ -303,60 +398,61 @@ pub fn check_ids_with(
     let mut at = 0;
     for p in 0..parts {
         starts[p] = at;
-        for (c, (_, _, _, hist)) in chunks.iter().enumerate() {
+        for (c, (_, _, hist)) in chunks.iter().enumerate() {
             next[c * parts + p] = at;
             at += hist[p] as usize;
         }
     }
     starts[parts] = at;
-    let mut keys = vec![0u64; at];
-    let mut rows = vec![0u32; at];
-    for (c, (s, hashes, missing, _)) in chunks.iter().enumerate() {
+    let mut entries = vec![0u64; at];
+    for (c, (s, hashes, _)) in chunks.iter().enumerate() {
         let next = &mut next[c * parts..(c + 1) * parts];
-        let mut miss = missing.iter().peekable();
         for (k, &h) in hashes.iter().enumerate() {
-            let row = s + k;
-            if miss.peek() == Some(&&row) {
-                miss.next();
+            if h == NO_ID {
+                found.push((s + k, None));
                 continue;
             }
             let slot = &mut next[part_of(h)];
-            keys[*slot] = h;
-            rows[*slot] = row as u32;
+            entries[*slot] = entry(h, s + k);
             *slot += 1;
         }
-        found.extend(missing.iter().map(|&r| (r, None)));
     }
     drop(chunks);
-    let (keys, rows, starts) = (&keys, &rows, &starts);
-    let per_part = crate::pool::map_items(parts, threads, |p| {
-        let (ks, rs) = (
-            &keys[starts[p]..starts[p + 1]],
-            &rows[starts[p]..starts[p + 1]],
-        );
-        let size = (ks.len() * 2).next_power_of_two().max(16);
-        let mut table = vec![u32::MAX; size];
-        let mask = size - 1;
+    let (entries, starts) = (&entries, &starts);
+    // Partitions in one contiguous group per thread, each group reusing one table.
+    let groups = threads.clamp(1, parts);
+    let per_group = crate::pool::map_items(groups, threads, |g| {
         let mut dups = Vec::new();
-        for (i, &h) in ks.iter().enumerate() {
-            let mut slot = (h as usize) & mask;
-            loop {
-                let other = table[slot];
-                if other == u32::MAX {
-                    table[slot] = i as u32;
-                    break;
+        let mut table: Vec<u64> = Vec::new();
+        for p in parts * g / groups..parts * (g + 1) / groups {
+            let es = &entries[starts[p]..starts[p + 1]];
+            let size = (es.len() * 2).next_power_of_two().max(16);
+            table.clear();
+            table.resize(size, 0);
+            let mask = size - 1;
+            for &e in es {
+                let tag = e >> 32;
+                let mut slot = (tag as usize) & mask;
+                loop {
+                    let other = table[slot];
+                    if other == 0 {
+                        table[slot] = e;
+                        break;
+                    }
+                    if other >> 32 == tag {
+                        let (row, first) = ((e as u32 - 1) as usize, (other as u32 - 1) as usize);
+                        if same(first, row) {
+                            dups.push((row, Some(first)));
+                            break;
+                        }
+                    }
+                    slot = (slot + 1) & mask;
                 }
-                let o = other as usize;
-                if ks[o] == h && same(rs[o] as usize, rs[i] as usize) {
-                    dups.push((rs[i] as usize, Some(rs[o] as usize)));
-                    break;
-                }
-                slot = (slot + 1) & mask;
             }
         }
         dups
     });
-    for d in per_part {
+    for d in per_group {
         found.extend(d);
     }
     found.sort_unstable();
@@ -373,7 +469,51 @@ pub fn sorted_violations(mut v: Vec<(usize, Violation)>) -> Vec<Violation> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_ids;
+    use super::{check_ids, same_bytes};
+
+    #[test]
+    fn ascending_ids_need_no_hashing() {
+        let check = |ids: &[&str]| super::ids_ascending(ids.len(), |i| Some(ids[i].as_bytes()));
+        assert!(check(&[]));
+        assert!(check(&["a", "b", "ba", "c"])); // byte order
+        assert!(check(&["acct-8", "acct-9", "acct-10", "acct-11"])); // by length, then bytes
+        assert!(!check(&["a", "a"]));
+        assert!(!check(&["acct-9", "acct-10", "acct-10"]));
+        assert!(!check(&["b", "a"]));
+        assert!(!check(&["a", ""]));
+        // Each order holds for part of the ids only.
+        assert!(!check(&["b", "ab", "c", "ca", "d"]));
+        assert!(!super::ids_ascending(2, |i| (i == 0).then_some(b"a".as_slice())));
+        // Duplicates are still found when the ids are not ascending.
+        let mut found = Vec::new();
+        check_ids(&[Some("b"), Some("a"), Some("b")], |r, f| {
+            found.push((r, f))
+        });
+        assert_eq!(found, vec![(2, Some(0))]);
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let words: Vec<Vec<u8>> = (0..40usize)
+            .flat_map(|len| {
+                let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut variants = vec![base.clone()];
+                for at in [0, len / 2, len.saturating_sub(1)] {
+                    if at < len {
+                        let mut v = base.clone();
+                        v[at] ^= 1;
+                        variants.push(v);
+                    }
+                }
+                variants
+            })
+            .collect();
+        for a in &words {
+            for b in &words {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn duplicate_ids_across_partitions() {
