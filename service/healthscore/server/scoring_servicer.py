@@ -6,6 +6,7 @@ request's options (`engine.request_options`, which skips over the accounts).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import grpc
@@ -21,6 +22,13 @@ from healthscore.v1 import scoring_pb2, scoring_service_pb2
 
 SERVICE = "healthscore.v1.ScoringService"
 _OTHER_MODEL_RESULTS = scoring_pb2.ScoreAccountsResponse.OTHER_MODEL_RESULTS_FIELD_NUMBER
+
+
+@functools.lru_cache(maxsize=256)
+def _ruleset_field(name: str) -> bytes:
+    """`ScoreAccountsResponse.ruleset` serialized, appended to every response scored by `name`
+    (a handful of names in use: computed once each)."""
+    return scoring_pb2.ScoreAccountsResponse(ruleset=name).SerializeToString()
 
 
 class ScoringServicer:
@@ -42,21 +50,22 @@ class ScoringServicer:
             if pinned is not None and not options.ruleset
             else self._registry.resolve(options.ruleset, "ruleset")
         )
-        parts = [scorer.compiled.score_bytes(request, cancel)]
-        tail = scoring_pb2.ScoreAccountsResponse(ruleset=scorer.name)
+        scored = scorer.compiled.score_bytes(request, cancel)
         if options.include_other_model:
             other = self._registry.resolve_other(
                 scorer.model, options.other_model_ruleset, "other_model_ruleset"
             )
-            parts.append(
-                engine.retag_results(
-                    other.compiled.score_bytes(request, cancel), _OTHER_MODEL_RESULTS
-                )
+            other_results = engine.retag_results(
+                other.compiled.score_bytes(request, cancel), _OTHER_MODEL_RESULTS
             )
-            tail.other_model_ruleset = other.name
-        parts.append(tail.SerializeToString())
+            tail = scoring_pb2.ScoreAccountsResponse(
+                ruleset=scorer.name, other_model_ruleset=other.name
+            )
+            response = b"".join([scored, other_results, tail.SerializeToString()])
+        else:
+            response = scored + _ruleset_field(scorer.name)
         note(accounts=options.account_count, version=scorer.name)
-        return b"".join(parts), scorer, options
+        return response, scorer, options
 
     @handles_errors
     def ScoreAccounts(self, request: bytes, context: grpc.ServicerContext) -> bytes:
