@@ -49,6 +49,16 @@ _NATIVE_NUMBERS = (
 )
 
 RowErrors = dict[int, str]
+# The type a column of no usable value stands in as.
+_TARGET = {
+    NUMBER: pa.float64(),
+    TEXT: pa.string(),
+    ORDINAL: pa.string(),
+    BOOL: pa.bool_(),
+    TIME: _UTC_NS,
+    _STATUS: pa.string(),
+    _CONTRACT_VALUE: pa.int64(),
+}
 
 
 @dataclass(frozen=True)
@@ -198,7 +208,7 @@ def _bool_kernel(plain: pa.Array) -> pa.Array:
 def _column(array: pa.Array, name: str, kind: int, errors: RowErrors) -> pa.Array:
     kind_of = array.type
     if pa.types.is_null(kind_of):
-        return array  # all nulls: no value, whatever the type
+        return pa.nulls(len(array), _TARGET[kind])  # all nulls: no value
     if kind == NUMBER:
         if kind_of in _NATIVE_NUMBERS:
             return array
@@ -210,6 +220,8 @@ def _column(array: pa.Array, name: str, kind: int, errors: RowErrors) -> pa.Arra
             )
         _wrong_type(array, name, "a number", errors)
     elif kind in (TEXT, ORDINAL):
+        if pa.types.is_dictionary(kind_of) and not pa.types.is_string(kind_of.value_type):
+            return array.cast(pa.string())
         if _is_text(kind_of):
             return array
         _wrong_type(array, name, "text", errors)
@@ -244,7 +256,7 @@ def _column(array: pa.Array, name: str, kind: int, errors: RowErrors) -> pa.Arra
                 text, pa.int64(), lambda a: a.cast(pa.int64()), _integer, errors, name
             )
         _wrong_type(array, name, "whole minor units", errors)
-    return pa.nulls(len(array), pa.string())  # the wrong-type rows are bad; nothing to score
+    return pa.nulls(len(array), _TARGET[kind])  # the wrong-type rows are bad; nothing to score
 
 
 def ids_of(array: pa.Array) -> pa.Array:

@@ -37,7 +37,7 @@ from rich.table import Table
 from rich.text import Text
 
 from healthscore import engine
-from healthscore.errors import InvalidInputError, Violation
+from healthscore.errors import InvalidInputError, MalformedInputError, Violation
 from healthscore.jobs import convert, sinks, sources
 from healthscore.jobs.dedupe import DuplicateFinder
 from healthscore.jobs.rulesets import JobRuleset
@@ -214,6 +214,20 @@ class Scoring:
         ordered.update(columns)
         return pa.RecordBatch.from_pydict(ordered)
 
+    def _refused(self, batch: pa.RecordBatch, message: str) -> pa.RecordBatch:
+        """The core's output shape with every row bad (the batch as a whole was refused)."""
+        empty = pa.RecordBatch.from_pydict({"id": pa.array([], pa.string())})
+        schema = self.compiled.score_arrow(empty, as_of=self.as_of, view=self.view).schema
+        columns = [
+            batch.column("id")
+            if f.name == "account_id"
+            else pa.array([message] * batch.num_rows, pa.string())
+            if f.name == "error"
+            else pa.nulls(batch.num_rows, f.type)
+            for f in schema
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+
     def score(self, chunk: Chunk, duplicates: DuplicateCheck) -> ChunkResult:
         summary = Summary(read=chunk.batch.num_rows + len(chunk.unreadable))
         converted = convert.convert(chunk.batch, self.schema)
@@ -224,6 +238,8 @@ class Scoring:
         reasons.update(duplicates(ids, chunk.file, chunk.rows))  # a duplicate says just that
         batch, rows = converted.batch, chunk.rows
         errors = list(chunk.unreadable)
+        if errors:
+            summary.rejected["unreadable record"] += len(errors)
         if reasons:
             rejected = sorted(reasons)
             texts = ids.take(pa.array(rejected)).to_pylist()
@@ -236,9 +252,12 @@ class Scoring:
             keep = np.ones(batch.num_rows, bool)
             keep[rejected] = False
             batch, rows = batch.filter(pa.array(keep)), rows[keep]
-        core = self.compiled.score_arrow(
-            batch, as_of=self.as_of, view=self.view, threads=self.threads
-        )
+        try:
+            core = self.compiled.score_arrow(
+                batch, as_of=self.as_of, view=self.view, threads=self.threads
+            )
+        except MalformedInputError as exc:  # a column the core refuses: its rows are bad
+            core = self._refused(batch, str(exc))
         error = core.column("error")
         if error.null_count < core.num_rows:
             bad = pc.is_valid(error)

@@ -245,7 +245,15 @@ def _read_csv(source: InputFile, schema: Schema, batch_rows: int) -> Iterator[Ch
             rows = np.setdiff1d(span, np.array(bad, np.int64), assume_unique=True)
             next_record += batch.num_rows + len(bad)
             done, position = handle.tell() - position, handle.tell()
-            yield Chunk(source.name, rows, batch, errors, work=done)
+            for k in range(0, max(batch.num_rows, 1), batch_rows):
+                first = k == 0
+                yield Chunk(
+                    source.name,
+                    rows[k : k + batch_rows],
+                    batch.slice(k, batch_rows),
+                    errors if first else [],
+                    work=done if first else 0,
+                )
         if skipped:  # malformed records after the last batch
             errors = [
                 RowError(source.name, n, _first_field(t, id_position), "not a CSV record")

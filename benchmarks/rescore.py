@@ -1,0 +1,264 @@
+"""`healthscore rescore` end to end, Parquet to Parquet, against a Polars script, in one run.
+
+    python -m benchmarks.rescore [--accounts 10000000] [--output PATH]
+
+Generates the core benchmark's workload (benchmarks/workload.py: 20 NUMBER metrics in 5
+dimensions, ~5 % missing, two profiles) as a Parquet file, then runs, each in a child process:
+`healthscore rescore` (view BASIC: what the Polars script computes; and view DIMENSIONS, the
+default), and a Polars script doing the same read → score (benchmarks/polars_baseline.py) → write.
+Peak RSS is each child's own (`RUSAGE_CHILDREN` read by a wrapper process around it). The scores
+and ranks of every output are checked equal. To show what bounds the rate, the single stages are
+timed in this process on a slice: Parquet decoding, scoring, Parquet encoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from google.protobuf import json_format
+
+from benchmarks.core import machine
+from benchmarks.workload import Workload, build_ruleset
+from healthscore import engine
+from healthscore.v1 import scoring_pb2
+
+AS_OF = "2026-11-01T00:00:00+00:00"
+_CHUNK = 1_000_000
+_ROOT = Path(__file__).resolve().parent.parent
+# Runs argv[1:] as a child and prints that child's peak RSS (KiB) and wall seconds.
+_WRAPPER = (
+    "import resource, subprocess, sys, time; t = time.perf_counter(); "
+    "code = subprocess.call(sys.argv[1:]); s = time.perf_counter() - t; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, s); sys.exit(code)"
+)
+
+
+def generate(workload: Workload, accounts: int, path: Path) -> None:
+    """The workload's accounts, written chunk by chunk (never all in memory)."""
+    rng = np.random.default_rng(workload.seed)
+    schema = pa.schema(
+        [("id", pa.string()), ("segment", pa.string())]
+        + [(name, pa.float64()) for name in workload.metric_names]
+    )
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, accounts, _CHUNK):
+            n = min(_CHUNK, accounts - start)
+            numbers = pa.array(np.arange(start, start + n)).cast(pa.string())
+            columns: list[pa.Array] = [
+                pc.binary_join_element_wise("acct-", numbers, ""),
+                pa.array(np.where(rng.random(n) < 0.5, "enterprise", "smb")),
+            ]
+            for _ in workload.metric_names:
+                values = np.round(rng.random(n) * 100.0, 1)
+                columns.append(pa.array(values, mask=rng.random(n) < workload.missing_share))
+            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+
+
+def polars_child(source: str, target: str) -> None:
+    """The baseline as a data engineer would write it: read, score with expressions, write."""
+    import polars as pl
+
+    from benchmarks.polars_baseline import score_frame
+
+    score_frame(Workload(), pl.read_parquet(source)).write_parquet(target)
+
+
+@dataclass
+class Run:
+    name: str
+    accounts: int
+    seconds: float
+    peak_rss_mib: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "accounts": self.accounts,
+            "seconds": round(self.seconds, 3),
+            "accounts_per_s": round(self.accounts / self.seconds),
+            "peak_rss_mib": round(self.peak_rss_mib, 1),
+        }
+
+
+def measured(name: str, accounts: int, argv: Sequence[str]) -> Run:
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *argv],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr}")
+    rss_kib, seconds = done.stdout.split()[-2:]
+    return Run(name, accounts, float(seconds), int(rss_kib) / 1024)
+
+
+def scores_and_ranks(path: Path) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    table = pq.read_table(path, columns=["score", "rank"])
+    return table.column("score").cast(pa.int64()), table.column("rank").cast(pa.string())
+
+
+def check_equal(name: str, expected: Path, got: Path) -> None:
+    want, have = scores_and_ranks(expected), scores_and_ranks(got)
+    for label, a, b in zip(("score", "rank"), want, have, strict=True):
+        if not a.equals(b):
+            raise SystemExit(f"{name}: {label} differs from the Polars script's")
+
+
+def stages(workload: Workload, source: Path, accounts: int) -> list[dict[str, object]]:
+    """Each stage alone on every core, on one row group: what bounds the end-to-end rate."""
+    compiled = engine.compile_ruleset(build_ruleset(workload))
+    cores = os.cpu_count() or 1
+    file = pq.ParquetFile(source)
+    rows = file.metadata.row_group(0).num_rows
+    start = time.perf_counter()
+    batch = file.read_row_group(0).combine_chunks().to_batches()[0]
+    read = time.perf_counter() - start
+    as_of = dt.datetime.fromisoformat(AS_OF)
+    out = {}
+    timings = {"parquet decode (pyarrow)": read}
+    for label, view in (
+        ("score, view BASIC", scoring_pb2.SCORE_VIEW_BASIC),
+        ("score, view DIMENSIONS", scoring_pb2.SCORE_VIEW_DIMENSIONS),
+    ):
+        start = time.perf_counter()
+        out[label] = compiled.score_arrow(batch, as_of=as_of, view=view, threads=cores)
+        timings[label] = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, key in (
+            ("parquet encode, BASIC results", "score, view BASIC"),
+            ("parquet encode, DIMENSIONS results", "score, view DIMENSIONS"),
+        ):
+            start = time.perf_counter()
+            pq.write_table(pa.Table.from_batches([out[key]]), Path(scratch) / "out.parquet")
+            timings[label] = time.perf_counter() - start
+    del accounts
+    return [
+        {"stage": label, "accounts": rows, "accounts_per_s": round(rows / seconds)}
+        for label, seconds in timings.items()
+    ]
+
+
+def run(accounts: int, scratch: Path) -> dict[str, object]:
+    workload = Workload()
+    source = scratch / "accounts.parquet"
+    ruleset_file = scratch / "ruleset.json"
+    ruleset_file.write_text(json_format.MessageToJson(build_ruleset(workload)))
+    start = time.perf_counter()
+    generate(workload, accounts, source)
+    print(f"generated {accounts:,} accounts in {time.perf_counter() - start:.1f} s", flush=True)
+    cli = [sys.executable, "-m", "healthscore.cli", "rescore", "--input", str(source)]
+    cli += ["--ruleset-file", str(ruleset_file), "--as-of", AS_OF, "--quiet", "--overwrite"]
+    outputs = {
+        "polars": scratch / "polars.parquet",
+        "basic": scratch / "rescore-basic.parquet",
+        "dimensions": scratch / "rescore-dimensions.parquet",
+    }
+    runs = [
+        measured(
+            "polars script (read, score, write)",
+            accounts,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.rescore",
+                "--polars-child",
+                str(source),
+                str(outputs["polars"]),
+            ],
+        ),
+        measured(
+            "rescore, view BASIC",
+            accounts,
+            [*cli, "--output", str(outputs["basic"]), "--view", "basic"],
+        ),
+        measured(
+            "rescore, view DIMENSIONS",
+            accounts,
+            [*cli, "--output", str(outputs["dimensions"])],
+        ),
+        measured(
+            "rescore, view BASIC, no pipeline threads",
+            accounts,
+            [*cli, "--output", str(outputs["basic"]), "--view", "basic", "--serial"],
+        ),
+    ]
+    for name in ("basic", "dimensions"):
+        check_equal(f"rescore {name}", outputs["polars"], outputs[name])
+    return {
+        "machine": machine(),
+        "build_profile": engine.BUILD_PROFILE,
+        "workload": f"{accounts} accounts x {len(workload.metric_names)} NUMBER metrics in "
+        f"{workload.dimensions} dimensions, ~{workload.missing_share:.0%} missing; Parquet "
+        "(pyarrow defaults: snappy, 1 Mi-row row groups) to Parquet",
+        "results": [r.as_dict() for r in runs],
+        "stages": stages(workload, source, accounts),
+    }
+
+
+def print_table(report: dict[str, object]) -> None:
+    results = report["results"]
+    stage_rows = report["stages"]
+    assert isinstance(results, list) and isinstance(stage_rows, list)
+    baseline = results[0]
+    print(f"machine: {report['machine']} ({report['build_profile']} build)")
+    print(f"workload: {report['workload']}")
+    header = (
+        f"{'name':<42} {'accounts':>10} {'seconds':>8} {'accounts/s':>11} "
+        f"{'peak RSS':>9} {'vs polars':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        ratio = r["accounts_per_s"] / baseline["accounts_per_s"]
+        print(
+            f"{r['name']:<42} {r['accounts']:>10,} {r['seconds']:>8.2f} "
+            f"{r['accounts_per_s']:>11,} {r['peak_rss_mib']:>6.0f} MiB {ratio:>8.2f}x"
+        )
+    print("single stages, every core, one row group (what bounds the end-to-end rate):")
+    for s in stage_rows:
+        print(f"  {s['stage']:<40} {s['accounts_per_s']:>11,} accounts/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--accounts", type=int, default=10_000_000)
+    parser.add_argument(
+        "--output", type=Path, default=Path(__file__).parent / "results" / "rescore.json"
+    )
+    parser.add_argument("--scratch", type=Path, help="working directory (default: a temporary one)")
+    parser.add_argument("--polars-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.polars_child:
+        polars_child(*args.polars_child)
+        return 0
+    if engine.BUILD_PROFILE != "release":
+        print("warning: the extension is a debug build; run `make build` first", file=sys.stderr)
+    with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:
+        report = run(args.accounts, Path(scratch))
+    print_table(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
