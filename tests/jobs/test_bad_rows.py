@@ -167,3 +167,18 @@ def test_a_batch_the_core_refuses_as_a_whole_rejects_its_rows_only(
     assert [(e[1], e[2]) for e in errors] == [(3, "acct-2"), (4, "acct-3")]
     assert all("refused" in e[3] for e in errors)
     assert summary.scored == 4 and summary.rejected_rows == 2
+
+
+def test_values_that_are_not_utf8_reject_their_rows(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_bytes(
+        b"id,journey_stage,engagement_score\na,adoption,1\nb,\xff\xfe,2\nc\xff,x,3\nd,x,4\n"
+    )
+    (tmp_path / "in.jsonl").write_bytes(b'{"id": "e"}\n{"id": "f\xff"}\n')
+    summary = run(tmp_path, tmp_path / "out.parquet")
+    errors = _errors(tmp_path / "out.parquet")
+    assert [(e[0], e[1], e[2], e[3]) for e in errors[:2]] == [
+        ("in.csv", 2, "b", "journey_stage: not UTF-8 text"),
+        ("in.csv", 3, "", "id: not UTF-8 text; id: id is required"),
+    ]
+    assert (errors[2][0], errors[2][1]) == ("in.jsonl", 2) and "not JSON" in errors[2][3]
+    assert summary.scored == 3

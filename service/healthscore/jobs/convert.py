@@ -89,8 +89,8 @@ class Schema:
         return [c for c in columns if self.kind(c) is not None]
 
     def text_reader_types(self, columns: list[str]) -> dict[str, pa.DataType]:
-        """Read every used column of a text file as strings: types are decided here, per row."""
-        return {c: pa.string() for c in self.wanted(columns)}
+        """Read every used column of a text file as bytes: UTF-8 and types are checked per row."""
+        return {c: pa.binary() for c in self.wanted(columns)}
 
 
 @dataclass

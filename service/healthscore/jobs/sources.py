@@ -143,8 +143,9 @@ def columns_of(source: InputFile) -> list[str] | None:
     if source.format == "parquet":
         return list(pq.read_schema(source.path).names)
     if source.format == "csv":
-        with source.path.open(encoding="utf-8", newline="") as handle:
-            return next(csv.reader(handle), [])
+        with source.path.open("rb") as handle:
+            header = handle.readline().decode("utf-8", errors="replace")
+        return next(csv.reader([header]), [])
     return None
 
 
@@ -229,7 +230,8 @@ def _read_csv(source: InputFile, schema: Schema, batch_rows: int) -> Iterator[Ch
             ),
         )
         next_record, position = 1, 0
-        for batch in reader:
+        for raw in reader:
+            batch, not_utf8 = _utf8(raw)
             bad = sorted(n for n, _ in skipped)
             errors = [
                 RowError(
@@ -252,6 +254,7 @@ def _read_csv(source: InputFile, schema: Schema, batch_rows: int) -> Iterator[Ch
                     rows[k : k + batch_rows],
                     batch.slice(k, batch_rows),
                     errors if first else [],
+                    {i - k: r for i, r in not_utf8.items() if k <= i < k + batch_rows},
                     work=done if first else 0,
                 )
         if skipped:  # malformed records after the last batch
@@ -260,6 +263,26 @@ def _read_csv(source: InputFile, schema: Schema, batch_rows: int) -> Iterator[Ch
                 for n, t in sorted(skipped)
             ]
             yield Chunk(source.name, np.zeros(0, np.int64), _empty(wanted), errors)
+
+
+def _utf8(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[int, str]]:
+    """Binary columns as Utf8; values that are not UTF-8 become nulls and their rows bad."""
+    bad: dict[int, str] = {}
+    arrays = []
+    for name, array in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            arrays.append(array.cast(pa.string()))
+        except pa.ArrowInvalid:
+            values = []
+            for row, raw in enumerate(array.to_pylist()):
+                try:
+                    values.append(None if raw is None else raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    values.append(None)
+                    bad[row] = f"{bad[row]}; " if row in bad else ""
+                    bad[row] += f"{name}: not UTF-8 text"
+            arrays.append(pa.array(values, pa.string()))
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), bad
 
 
 def _empty(columns: list[str]) -> pa.RecordBatch:
@@ -379,8 +402,10 @@ def _jsonl_chunk(
 ) -> Chunk:
     try:
         fields = pa.schema([(name, _JSON_TYPES[kind]) for name, kind in schema.kinds.items()])
+        data = b"\n".join(lines)
+        data.decode("utf-8")  # Arrow's JSON reader does not check: bad bytes go the slow way
         table = pa_json.read_json(
-            io.BytesIO(b"\n".join(lines)),
+            io.BytesIO(data),
             read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 30),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=fields, unexpected_field_behavior="infer"
