@@ -55,6 +55,12 @@ def _finish(h: U64, tmp: U64) -> None:
     h ^= tmp
 
 
+def id_lengths(ids: pa.Array) -> npt.NDArray[np.int32]:
+    """Byte lengths of a Utf8 array's values, from its offsets (nulls: 0)."""
+    offsets = np.frombuffer(ids.buffers()[1], np.int32, len(ids) + 1, ids.offset * 4)
+    return np.diff(offsets)
+
+
 def id_hashes(ids: pa.Array) -> U64:
     """64-bit hashes of a Utf8 array's values (nulls hash like ""), never 0 (the empty slot).
 
@@ -188,25 +194,29 @@ class FirstSeen:
 
 
 _SPILL_SCHEMA = pa.schema(
-    [("hash", pa.uint64()), ("id", pa.string()), ("file", pa.string()), ("row", pa.int64())]
+    [("hash", pa.uint64()), ("id", pa.string()), ("file", pa.int32()), ("row", pa.int64())]
 )
 
 
 class _Spill:
-    """Every claimed id with its hash, file and row, in Arrow IPC segments on disk."""
+    """Every claimed id with its hash, file (a number: names are kept once, here) and row, in
+    Arrow IPC segments on disk."""
 
     def __init__(self, directory: Path | None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=".healthscore-ids-", dir=directory))
         self._segments: list[Path] = []
         self._open: list[pa.RecordBatch] = []
         self._open_rows = 0
+        self._files: list[str] = []
+        self._file_numbers: dict[str, int] = {}
 
     def append(self, hashes: U64, ids: pa.Array, file: str, rows: npt.NDArray[np.int64]) -> None:
         if not len(hashes):
             return
-        files = pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(len(hashes), np.int32)), pa.array([file])
-        ).cast(pa.string())
+        if file not in self._file_numbers:
+            self._file_numbers[file] = len(self._files)
+            self._files.append(file)
+        files = pa.array(np.full(len(hashes), self._file_numbers[file], np.int32))
         self._open.append(
             pa.RecordBatch.from_arrays(
                 [pa.array(hashes), ids, files, pa.array(rows)], schema=_SPILL_SCHEMA
@@ -229,7 +239,7 @@ class _Spill:
         def scan(batch: pa.RecordBatch) -> None:
             hit = pc.is_in(batch.column("hash"), value_set=wanted)
             for h, i, f, r in zip(*batch.filter(hit).to_pydict().values(), strict=True):
-                found[h].append((i, FirstSeen(f, r)))
+                found[h].append((i, FirstSeen(self._files[f], r)))
 
         for path in self._segments:
             with pa.memory_map(str(path)) as source:
@@ -258,11 +268,15 @@ class DuplicateFinder:
     def check(self, ids: pa.Array, file: str, rows: npt.NDArray[np.int64]) -> dict[int, str]:
         """Row index in the batch → reason, for every row whose id an earlier row claimed;
         claims the ids of the others. `ids` is Utf8; nulls and "" are skipped."""
-        present = pc.fill_null(pc.not_equal(ids, ""), False)
-        index = np.flatnonzero(present.to_numpy(zero_copy_only=False))
-        if not len(index):
-            return {}
-        if len(index) < len(ids):
+        if not pa.types.is_string(ids.type):
+            ids = ids.cast(pa.string())
+        present = id_lengths(ids) > 0  # a null's length is 0 too
+        if present.all():
+            index = np.arange(len(ids))
+        else:
+            index = np.flatnonzero(present)
+            if not len(index):
+                return {}
             ids = ids.take(pa.array(index))
         hashes = id_hashes(ids)
         duplicates: dict[int, str] = {}
@@ -288,8 +302,11 @@ class DuplicateFinder:
                         duplicates[p] = f"duplicate id: first at {where.file} row {where.row}"
                         claimed[p] = False
                         break
-        keep = np.flatnonzero(claimed)
-        self._spill.append(hashes[keep], ids.take(pa.array(keep)), file, rows[index[keep]])
+        if claimed.all():
+            self._spill.append(hashes, ids, file, rows[index])
+        else:
+            keep = np.flatnonzero(claimed)
+            self._spill.append(hashes[keep], ids.take(pa.array(keep)), file, rows[index[keep]])
         return {int(index[p]): reason for p, reason in duplicates.items()}
 
     @staticmethod

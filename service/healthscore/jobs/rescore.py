@@ -274,9 +274,11 @@ class Scoring:
         results = self._results(core)
         summary.scored = results.num_rows
         if results.num_rows:
-            counts = pc.value_counts(results.column("rank").dictionary_decode())
-            for entry in counts.to_pylist():
-                summary.ranks[entry["values"]] += entry["counts"]
+            rank = results.column("rank")  # dictionary-encoded, no nulls once bad rows are out
+            counts = np.bincount(rank.indices.to_numpy(), minlength=len(rank.dictionary))
+            for name, count in zip(rank.dictionary.to_pylist(), counts.tolist(), strict=True):
+                if count:
+                    summary.ranks[name] += count
         return ChunkResult(results, errors, summary, chunk.work)
 
 
