@@ -74,6 +74,11 @@ class Schema:
             kinds.setdefault(attribute.name, attribute.type)
         return cls(kinds)
 
+    @classmethod
+    def ids_only(cls) -> Schema:
+        """Reads just the `id` column (the same rows, as every reader keeps records whole)."""
+        return cls({"id": _ID})
+
     def kind(self, column: str) -> int | None:
         """The kind a column converts to; look-backs of a NUMBER attribute are numbers; None:
         a column the job ignores (`parent_id`, unknown names)."""

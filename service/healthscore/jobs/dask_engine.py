@@ -102,7 +102,7 @@ class TaskSpec:
 
 def unit_ids(unit: Unit, spec: TaskSpec) -> list[tuple[str, npt.NDArray[np.int64], pa.Array]]:
     """Round 1: the ids of a unit's rows, chunk by chunk, with their row numbers."""
-    schema = convert.Schema.of(ruleset_pb2.Ruleset.FromString(spec.ruleset))
+    schema = convert.Schema.ids_only()
     return [
         (chunk.file, chunk.rows, convert.batch_ids(chunk.batch))
         for chunk in _chunks(unit, schema, spec.batch_rows)
