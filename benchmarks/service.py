@@ -319,7 +319,7 @@ def cases(sizes: list[int], columnar: int, ghz: bool) -> list[Case]:
     ]
     out.append(
         Case(f"ScoreAccounts columnar x{columnar:,}", "1 worker", "w1", SCORE, "columnar",
-             columnar, 4)
+             columnar, 8)
     )  # fmt: skip
     stream_size = 1000 if 1000 in sizes else sizes[-1]
     out.append(
@@ -340,7 +340,7 @@ def cases(sizes: list[int], columnar: int, ghz: bool) -> list[Case]:
     ):
         out.append(
             Case(template.name, "2 workers", "w2", template.method, template.payload,
-                 template.accounts, max(template.in_flight, 8))
+                 template.accounts, template.in_flight)
         )  # fmt: skip
     if ghz:
         single = [c for c in out if c.group == "1 worker" and not c.stream]

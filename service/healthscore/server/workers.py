@@ -118,7 +118,14 @@ def supervise(config: ServerConfig, run_worker: Worker) -> int:
             # Blocked across the fork: the child must not run `on_signal` (the supervisor's),
             # and keeps a signal pending until its server installs its own handlers.
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError as exc:  # out of processes or memory: the ones started drain
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                log.error("fork_failed", worker=index, error=str(exc))
+                stop_workers(f"fork of worker {index} failed")
+                _wait(children, config.grace_seconds + _KILL_MARGIN_S, stopping, stop_workers)
+                raise
             if pid == 0:
                 _run_child(reservation, supervisor, run_worker, worker_config, index)
             children[pid] = index
