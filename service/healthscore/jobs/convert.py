@@ -30,6 +30,8 @@ TIME = catalog_pb2.ATTRIBUTE_TYPE_TIME
 ORDINAL = catalog_pb2.ATTRIBUTE_TYPE_ORDINAL
 # Not catalog types: the reserved columns.
 _ID, _STATUS, _CONTRACT_VALUE = -1, -2, -3
+# Kinds whose values are short texts from a small set (read as dictionaries where possible).
+TEXT_KINDS = frozenset({TEXT, ORDINAL, _STATUS})
 
 LOOKBACK = re.compile(r"(?P<attribute>.+)@-(?P<days>[1-9][0-9]*)d")
 _TRUE = ("true", "1", "yes", "y")

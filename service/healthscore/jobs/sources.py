@@ -186,8 +186,16 @@ def row_group_count(source: InputFile) -> int:
 def read_row_group(
     source: InputFile, schema: Schema, group: int, batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> Iterator[Chunk]:
-    """One Parquet row group, streamed (no pre-buffering of whole column chunks)."""
-    file = pq.ParquetFile(source.path, buffer_size=_PARQUET_BUFFER_BYTES, pre_buffer=False)
+    """One Parquet row group, streamed (no pre-buffering of whole column chunks). Text columns
+    come as dictionaries, as Parquet stores them, which the core reads without a string per
+    row."""
+    names = pq.read_schema(source.path).names
+    file = pq.ParquetFile(
+        source.path,
+        buffer_size=_PARQUET_BUFFER_BYTES,
+        pre_buffer=False,
+        read_dictionary=[c for c in names if schema.kind(c) in convert.TEXT_KINDS],
+    )
     metadata = file.metadata
     first = 1 + sum(metadata.row_group(g).num_rows for g in range(group))
     columns = schema.wanted(file.schema_arrow.names)
