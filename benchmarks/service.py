@@ -39,6 +39,7 @@ import grpc
 from google.protobuf import descriptor_pb2, field_mask_pb2
 from grpc_health.v1 import health_pb2
 
+from benchmarks import service_naive
 from benchmarks.core import machine
 from benchmarks.workload import (
     Workload,
@@ -62,6 +63,7 @@ GHZ_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "he
 SCORE = "/healthscore.v1.ScoringService/ScoreAccounts"
 STREAM = "/healthscore.v1.ScoringService/StreamScoreAccounts"
 CHECK = "/grpc.health.v1.Health/Check"
+BARE = service_naive.EMPTY
 MD_DRAFT = "models/multidimensional/draft"
 
 
@@ -326,6 +328,7 @@ def cases(sizes: list[int], columnar: int, ghz: bool) -> list[Case]:
         Case(f"StreamScoreAccounts rows x{stream_size:,}", "1 worker", "w1", STREAM,
              f"rows{stream_size}", stream_size, 8, stream=True)
     )  # fmt: skip
+    out.append(Case("bare grpcio empty RPC", "naive", "naive", BARE, "empty", 0, 32))
     naive_sizes = [n for n in sizes if n <= 1000]
     out += [
         Case(f"naive ScoreAccounts rows x{n:,}", "naive", "naive", SCORE, f"rows{n}", n,
@@ -423,6 +426,8 @@ def print_tables(report: dict[str, Any]) -> None:
             f"--workers 2 vs 1, {s['case']} ({s['client']}): {s['ratio']:.2f}x "
             f"(calls per worker process: {s['calls_per_process']})"
         )
+    for b in report["bounds"]:
+        print(f"{b['case']}: {b['vs_bare_grpcio']:.2f}x the calls/s of a bare grpcio empty call")
     print()
     for t in report["targets"]:
         value = f"{t['measured']:,.0f}{t['unit']}" if t["unit"] == "/s" else f"{t['measured']:.2f}x"
@@ -520,6 +525,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     {"case": case.name, "client": tool, "ratio": value,
                      "calls_per_process": per_process}
                 )  # fmt: skip
+    bare = find(all_cases, "naive", "async python", lambda c: c.method == BARE)
+    bounds = []
+    for name, case in (
+        ("health Check (interceptors + log line)", find(all_cases, "1 worker", "async python",
+                                                        lambda c: c.payload == "empty")),
+        ("ScoreAccounts rows x1", find(all_cases, "1 worker", "async python",
+                                       lambda c: c.payload == "rows1")),
+    ):  # fmt: skip
+        value = ratio(case, bare, "calls_per_s")
+        if value is not None:
+            bounds.append({"case": name, "vs_bare_grpcio": value})
     return {
         "machine": machine(),
         "build_profile": engine.BUILD_PROFILE,
@@ -543,6 +559,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for c in all_cases
         ],
         "scaling": scaling,
+        "bounds": bounds,
         "targets": summary(all_cases, big),
     }
 

@@ -5,7 +5,8 @@
 A plain grpcio server whose ScoreAccounts parses the request into Python protobuf objects and
 scores the benchmark workload account by account in Python (the same arithmetic as
 `polars_baseline.py`: SPEC §5's exact integers with half-up rounding, for this workload's shape),
-answering account id, score and rank. Prints `{"port": N}` on stdout once it serves.
+answering account id, score and rank. Also serves `EMPTY`, a bare grpcio call (bytes in, no
+work, nothing out), the floor under every call. Prints `{"port": N}` on stdout once it serves.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from benchmarks.workload import Workload
 from healthscore.v1 import account_pb2, health_pb2, scoring_pb2
 
 METHOD = "/healthscore.v1.ScoringService/ScoreAccounts"
+# grpcio's own cost of a call: raw bytes in and out, no interceptor, no servicer work.
+EMPTY = "/healthscore.bench.Bare/Empty"
 
 
 def _round_div(num: int, den: int) -> int:
@@ -96,13 +99,18 @@ def build_server(threads: int = 16) -> tuple[grpc.Server, int]:
         request_deserializer=scoring_pb2.ScoreAccountsRequest.FromString,
         response_serializer=scoring_pb2.ScoreAccountsResponse.SerializeToString,
     )
+    empty = grpc.unary_unary_rpc_method_handler(lambda request, context: b"")
     service, method = METHOD.strip("/").split("/")
+    empty_service, empty_method = EMPTY.strip("/").split("/")
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads),
         options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
     )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(service, {method: handler}),)
+        (
+            grpc.method_handlers_generic_handler(service, {method: handler}),
+            grpc.method_handlers_generic_handler(empty_service, {empty_method: empty}),
+        )
     )
     port = server.add_insecure_port("127.0.0.1:0")
     return server, port

@@ -26,6 +26,11 @@ def test_service_benchmark_runs_every_case(tmp_path: Path) -> None:
     assert ("1 worker", python, "ScoreAccounts columnar x50") in cases
     assert ("1 worker", python, "StreamScoreAccounts rows x20") in cases
     assert ("naive", python, "naive ScoreAccounts rows x20") in cases
+    assert ("naive", python, "bare grpcio empty RPC") in cases
+    assert [b["case"] for b in report["bounds"]] == [
+        "health Check (interceptors + log line)",
+        "ScoreAccounts rows x1",
+    ]
     assert ("2 workers", python, "ScoreAccounts rows x20") in cases
     assert all(r["calls_per_s"] > 0 for r in report["results"])
     assert {t["target"] for t in report["targets"] if t["tool"] == python} == {
