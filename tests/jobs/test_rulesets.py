@@ -104,3 +104,16 @@ def test_server_errors_are_reported() -> None:
     address = rulesets.ServerAddress("127.0.0.1:1")  # nothing listens there
     with pytest.raises(HealthScoreError, match="UNAVAILABLE"):
         rulesets.from_server(address, "", timeout=2)
+
+
+def test_an_invalid_ruleset_fails_before_any_output(tmp_path: Path) -> None:
+    from healthscore.errors import InvalidRulesetError
+    from healthscore.jobs import rescore
+    from tests.jobs.support import config, default_ruleset
+
+    write(tmp_path / "a.csv", accounts(3))
+    broken = default_ruleset()
+    broken.ruleset.settings.good_min = 500
+    with pytest.raises(InvalidRulesetError):
+        rescore.run_local(config(tmp_path / "a.csv", tmp_path / "out", ruleset=broken), quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]

@@ -174,6 +174,7 @@ def run(
     distributed: Any = importlib.import_module("distributed")
     own_client = not isinstance(scheduler, distributed.Client)
 
+    engine.compile_ruleset(config.ruleset.ruleset)  # an invalid draft fails here, not on workers
     job_plan = rescore.plan(config)
     if not job_plan.partitioned:
         raise InvalidInputError(

@@ -290,8 +290,9 @@ def _kind(reason: str) -> str:
     return "invalid value"
 
 
-def scoring_for(config: JobConfig, partition: Partition, threads: int) -> Scoring:
-    compiled = engine.compile_ruleset(config.ruleset.ruleset)
+def scoring_for(
+    config: JobConfig, compiled: engine.CompiledRuleset, partition: Partition, threads: int
+) -> Scoring:
     return Scoring(
         compiled,
         convert.Schema.of(config.ruleset.ruleset),
@@ -419,6 +420,7 @@ def run_local(
 ) -> Summary:
     """Runs the job in this process; `on_chunk` sees every scored chunk (tests use it)."""
     job_plan = plan(config)
+    compiled = engine.compile_ruleset(config.ruleset.ruleset)
     started = time.perf_counter()
     output = sinks.Output(
         job_plan.output,
@@ -439,7 +441,7 @@ def run_local(
                     else None
                 )
                 for partition in job_plan.partitions:
-                    scoring = scoring_for(config, partition, config.cores)
+                    scoring = scoring_for(config, compiled, partition, config.cores)
                     expected = sum(
                         sources.count_work([f]) for f in partition.files if f.format == "parquet"
                     )
