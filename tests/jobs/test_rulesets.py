@@ -117,3 +117,31 @@ def test_an_invalid_ruleset_fails_before_any_output(tmp_path: Path) -> None:
     with pytest.raises(InvalidRulesetError):
         rescore.run_local(config(tmp_path / "a.csv", tmp_path / "out", ruleset=broken), quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_a_server_with_authentication_takes_the_token_from_the_environment(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from healthscore.server.auth import hash_token
+    from healthscore.server.serve import ServerConfig, build_server
+
+    token = "hs_rescore-viewer"
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f"tokens:\n- {{name: jobs, role: viewer, sha256: {hash_token(token)}}}\n")
+    app = App.open(data_dir)
+    server, port, _ = build_server(ServerConfig(port=0, data_dir=data_dir, tokens=tokens), app)
+    server.start()
+    try:
+        address = f"127.0.0.1:{port}"
+        with pytest.raises(HealthScoreError, match="UNAUTHENTICATED"):
+            rulesets.from_server(rulesets.ServerAddress(address), "")
+        write(tmp_path / "a.csv", accounts(4))
+        monkeypatch.setenv("HEALTHSCORE_TOKEN", token)
+        argv = ["rescore", "--input", str(tmp_path / "a.csv"), "--server", address, "--quiet"]
+        assert cli.main([*argv, "--output", str(tmp_path / "o.csv")]) == cli.EXIT_OK
+        assert {r["version"] for r in read_rows(tmp_path / "o.csv")} == {f"{MD}/versions/1"}
+        monkeypatch.setenv("HEALTHSCORE_TOKEN", "hs_wrong")
+        assert cli.main([*argv, "--output", str(tmp_path / "p.csv")]) == cli.EXIT_ERROR
+    finally:
+        server.stop(grace=None)
+        app.close()
