@@ -82,3 +82,25 @@ def test_the_exact_check_reads_ids_spilled_to_disk(monkeypatch: pytest.MonkeyPat
     again = finder.check(pa.array(["id-0-3", "new"]), "g", np.arange(1, 3, dtype=np.int64))
     assert again == {0: "duplicate id: first at f0 row 4"}
     finder.close()
+
+
+def test_ids_in_ascending_order_are_not_hashed_until_the_order_breaks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dedupe, "_SEGMENT_ROWS", 3)
+    finder = DuplicateFinder()
+    rows = np.arange(1, 4, dtype=np.int64)
+    # (length, bytes) order: "9" < "10" < "11", as numeric keys sort.
+    assert finder.check(pa.array(["7", "9", "10"]), "f", rows) == {}
+    assert finder.check(pa.array(["11", None, "12"]), "g", rows) == {}
+    assert len(finder._seen) == 0  # nothing hashed so far
+    # Equal to the last id: not ascending; the spill is hashed and the duplicate found.
+    assert finder.check(pa.array(["12", "8", "9"]), "h", rows) == {
+        0: "duplicate id: first at g row 3",
+        2: "duplicate id: first at f row 2",
+    }
+    assert len(finder._seen) == 6  # 5 spilled, then "8"
+    assert finder.check(pa.array(["13", "7"]), "i", rows[:2]) == {
+        1: "duplicate id: first at f row 1"
+    }
+    finder.close()

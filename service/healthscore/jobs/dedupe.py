@@ -10,6 +10,11 @@ the strings compared, so a 64-bit collision (about 3 in a million for 10 M ids) 
 row.
 Without duplicates the spill is written but never read.
 
+Sorted inputs cost almost nothing: while every id so far is in strictly ascending (length, bytes)
+order (numeric keys exported in order are), no id can repeat an earlier one, so ids are only
+compared with their neighbours and spilled without hashes; the first batch out of order hashes
+the spill into the table, and the job goes on as above.
+
 Rules: rows are taken in input order; the first row carrying an id claims it, even if that row is
 rejected for another reason; rows without an id (null or "") claim nothing.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,6 +256,24 @@ class _Spill:
             scan(batch)
         return found
 
+    def rehash(self) -> Iterator[U64]:
+        """Fills in the hashes of ids spilled without them; yields each segment's hashes."""
+        for path in self._segments:
+            with pa.OSFile(str(path)) as source:  # read into memory: the file is rewritten
+                table = pa.ipc.open_file(source).read_all()
+            hashed = self._hashed(table.combine_chunks().to_batches()[0])
+            with pa.ipc.new_file(path, _SPILL_SCHEMA) as writer:
+                writer.write_batch(hashed)
+            yield hashed.column("hash").to_numpy()
+        self._open = [self._hashed(batch) for batch in self._open]
+        for batch in self._open:
+            yield batch.column("hash").to_numpy()
+
+    @staticmethod
+    def _hashed(batch: pa.RecordBatch) -> pa.RecordBatch:
+        hashes = pa.array(id_hashes(batch.column("id")))
+        return batch.set_column(0, "hash", hashes)
+
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -260,6 +284,11 @@ class DuplicateFinder:
     def __init__(self, spill_dir: Path | None = None, expected: int = 0) -> None:
         self._seen = HashSet(expected)
         self._spill = _Spill(spill_dir)
+        # While every id so far is in strictly ascending (length, bytes) order, as exports
+        # sorted by a key often are, no id can repeat an earlier one: nothing is hashed, the
+        # spill keeps the ids alone. The first batch out of order hashes the spill into the table.
+        self._ascending = True
+        self._last: tuple[int, bytes] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -278,6 +307,13 @@ class DuplicateFinder:
             if not len(index):
                 return {}
             ids = ids.take(pa.array(index))
+        if self._ascending:
+            if self._continues_ascending(ids):
+                self._spill.append(np.zeros(len(ids), np.uint64), ids, file, rows[index])
+                return {}
+            self._ascending = False
+            for hashes in self._spill.rehash():
+                self._seen.add(np.sort(hashes))  # distinct ids: distinct hashes, or collisions
         hashes = id_hashes(ids)
         duplicates: dict[int, str] = {}
         claimed = np.ones(len(hashes), bool)
@@ -308,6 +344,21 @@ class DuplicateFinder:
             keep = np.flatnonzero(claimed)
             self._spill.append(hashes[keep], ids.take(pa.array(keep)), file, rows[index[keep]])
         return {int(index[p]): reason for p, reason in duplicates.items()}
+
+    def _continues_ascending(self, ids: pa.Array) -> bool:
+        """Whether the ids are strictly ascending by (length, bytes), after the last ones."""
+        lengths = id_lengths(ids)
+        if len(ids) > 1:
+            shorter = lengths[:-1] < lengths[1:]
+            same = lengths[:-1] == lengths[1:]
+            less = pc.less(ids.slice(0, len(ids) - 1), ids.slice(1)).to_numpy(zero_copy_only=False)
+            if not (shorter | (same & less)).all():
+                return False
+        first, last = ids[0].as_py().encode(), ids[len(ids) - 1].as_py().encode()
+        if self._last is not None and (len(first), first) <= self._last:
+            return False
+        self._last = (len(last), last)
+        return True
 
     @staticmethod
     def _within_batch(
