@@ -6,6 +6,8 @@ Generates the core benchmark's workload (benchmarks/workload.py: 20 NUMBER metri
 dimensions, ~5 % missing, two profiles) as a Parquet file, then runs, each in a child process:
 `healthscore rescore` (view BASIC: what the Polars script computes; and view DIMENSIONS, the
 default), and a Polars script doing the same read → score (benchmarks/polars_baseline.py) → write.
+The ids ascend (`acct-0`, `acct-1`, ...), which spares `rescore` hashing them for duplicates; a
+second file with the ids in random order measures the general case.
 Peak RSS and CPU time are each child's own (`RUSAGE_CHILDREN` read by a wrapper process around
 it); CPU time shows the cost when other processes share the cores and inflate wall time. The scores
 and ranks of every output are checked equal. To show what bounds the rate, the single stages are
@@ -52,9 +54,11 @@ _WRAPPER = (
 )
 
 
-def generate(workload: Workload, accounts: int, path: Path) -> None:
-    """The workload's accounts, written chunk by chunk (never all in memory)."""
+def generate(workload: Workload, accounts: int, path: Path, shuffled: bool = False) -> None:
+    """The workload's accounts, written chunk by chunk (never all in memory). Ids ascend
+    (`acct-0`, `acct-1`, ...: ascending by length then bytes) unless `shuffled`."""
     rng = np.random.default_rng(workload.seed)
+    order = np.random.default_rng(workload.seed + 1).permutation(accounts) if shuffled else None
     schema = pa.schema(
         [("id", pa.string()), ("segment", pa.string())]
         + [(name, pa.float64()) for name in workload.metric_names]
@@ -62,7 +66,8 @@ def generate(workload: Workload, accounts: int, path: Path) -> None:
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, accounts, _CHUNK):
             n = min(_CHUNK, accounts - start)
-            numbers = pa.array(np.arange(start, start + n)).cast(pa.string())
+            keys = np.arange(start, start + n) if order is None else order[start : start + n]
+            numbers = pa.array(keys).cast(pa.string())
             columns: list[pa.Array] = [
                 pc.binary_join_element_wise("acct-", numbers, ""),
                 pa.array(np.where(rng.random(n) < 0.5, "enterprise", "smb")),
@@ -182,43 +187,42 @@ def run(accounts: int, scratch: Path) -> dict[str, object]:
     source = scratch / "accounts.parquet"
     ruleset_file = scratch / "ruleset.json"
     ruleset_file.write_text(json_format.MessageToJson(build_ruleset(workload)))
+    shuffled = scratch / "accounts-shuffled.parquet"
     start = time.perf_counter()
     generate(workload, accounts, source)
-    print(f"generated {accounts:,} accounts in {time.perf_counter() - start:.1f} s", flush=True)
-    cli = [sys.executable, "-m", "healthscore.cli", "rescore", "--input", str(source)]
-    cli += ["--ruleset-file", str(ruleset_file), "--as-of", AS_OF, "--quiet", "--overwrite"]
+    generate(workload, accounts, shuffled, shuffled=True)
+    print(f"generated 2 x {accounts:,} accounts in {time.perf_counter() - start:.1f} s", flush=True)
+
+    def rescore(source: Path, output: Path, *extra: str) -> list[str]:
+        return [
+            *(sys.executable, "-m", "healthscore.cli", "rescore", "--input", str(source)),
+            *("--output", str(output), "--ruleset-file", str(ruleset_file), "--as-of", AS_OF),
+            *("--quiet", "--overwrite", *extra),
+        ]
+
     outputs = {
         "polars": scratch / "polars.parquet",
         "basic": scratch / "rescore-basic.parquet",
         "dimensions": scratch / "rescore-dimensions.parquet",
     }
+    polars = [sys.executable, "-m", "benchmarks.rescore", "--polars-child", str(source)]
     runs = [
-        measured(
-            "polars script (read, score, write)",
-            accounts,
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.rescore",
-                "--polars-child",
-                str(source),
-                str(outputs["polars"]),
-            ],
-        ),
+        measured("polars script (read, score, write)", accounts, [*polars, str(outputs["polars"])]),
         measured(
             "rescore, view BASIC",
             accounts,
-            [*cli, "--output", str(outputs["basic"]), "--view", "basic"],
+            rescore(source, outputs["basic"], "--view", "basic"),
         ),
-        measured(
-            "rescore, view DIMENSIONS",
-            accounts,
-            [*cli, "--output", str(outputs["dimensions"])],
-        ),
+        measured("rescore, view DIMENSIONS", accounts, rescore(source, outputs["dimensions"])),
         measured(
             "rescore, view BASIC, no pipeline threads",
             accounts,
-            [*cli, "--output", str(outputs["basic"]), "--view", "basic", "--serial"],
+            rescore(source, outputs["basic"], "--view", "basic", "--serial"),
+        ),
+        measured(
+            "rescore, view BASIC, ids in random order",
+            accounts,
+            rescore(shuffled, scratch / "shuffled.parquet", "--view", "basic"),
         ),
     ]
     for name in ("basic", "dimensions"):
