@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,10 +146,11 @@ def test_two_workers_serve_one_port_and_share_activations(
     activated = time.monotonic()
     assert score_ruleset(first) == V2
     while score_ruleset(second) != V2:
-        assert time.monotonic() - activated < 3, "the other worker kept scoring with version 1"
+        assert time.monotonic() - activated < 5, "the other worker kept scoring with version 1"
         time.sleep(0.05)
-    # The registry re-reads the active version every 0.5 s; a loaded machine adds a little.
-    assert time.monotonic() - activated < 1.5
+    # The registry re-reads the active version at most every 0.5 s; calls on a loaded machine
+    # (2 shared cores) add their own latency on top.
+    assert time.monotonic() - activated < 2.0
     for channel in channels.values():
         channel.close()
 
@@ -234,3 +236,25 @@ def test_a_single_server_does_not_share_its_port(tmp_path: Path) -> None:
 def test_bad_worker_counts_are_refused(value: str) -> None:
     with pytest.raises(InvalidInputError, match="workers"):
         config_from({}, {"HEALTHSCORE_WORKERS": value})
+
+
+def test_the_supervisor_refuses_to_fork_with_threads_running(tmp_path: Path) -> None:
+    script = (
+        "import threading, time\n"
+        "from healthscore.server import serve, workers\n"
+        "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
+        "config = serve.ServerConfig(port=0, data_dir=__import__('pathlib').Path('unused'), "
+        "workers=2)\n"
+        "workers.supervise(config, lambda config, index: 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "must fork before any thread exists" in result.stderr
+    assert "this process has 2" in result.stderr
