@@ -229,6 +229,11 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     flag("--max-message-bytes", "largest request or response message", type=int)
     flag("--grace-seconds", "time in-flight calls get to finish at shutdown", type=float)
     flag("--threads", "calls handled at once", type=int)
+    flag(
+        "--workers",
+        "server processes sharing the port (SO_REUSEPORT, Linux); each runs --threads threads",
+        type=int,
+    )
     serve.set_defaults(run=_serve)
 
 
