@@ -62,8 +62,9 @@ stubtest: build
 test-python: build
 	$(BIN)/pytest -q -n auto
 
+# Every benchmark (core, service, rescore): tables on stdout, JSON in benchmarks/results/.
 bench: setup
-	$(BIN)/python -m benchmarks.core
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf target $(VENV) .pytest_cache .mypy_cache .ruff_cache
