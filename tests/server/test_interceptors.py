@@ -230,6 +230,10 @@ def test_a_cancelled_stream_is_logged_cancelled(
     call = running.channel.stream_stream(STREAM_SCORE)(requests())
     next(call)
     call.cancel()
-    gate.set()
-    lines = wait_for_lines(capsys, 1)
+    try:
+        # The request stream stays open until the line is read: were it to end first, the
+        # server could see a half-close (a normal end) race the cancellation.
+        lines = wait_for_lines(capsys, 1)
+    finally:
+        gate.set()
     assert [(line["method"], line["code"]) for line in lines] == [(STREAM_SCORE, "CANCELLED")]

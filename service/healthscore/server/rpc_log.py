@@ -182,11 +182,16 @@ class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return None
         method = handler_call_details.method
+        request_streaming = handler.request_streaming
 
         @contextlib.contextmanager
         def logged(context: grpc.ServicerContext) -> Iterator[None]:
             start = time.perf_counter()
             code: str = "OK"
+            # A cancelled request stream can look, to the handler, like the caller's normal end
+            # of requests: the cancellation is known only when the call ends. Such lines are
+            # written then.
+            at_end = False
             with collecting_notes() as notes:
                 try:
                     yield
@@ -213,6 +218,8 @@ class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                         code = set_code.name
                     elif not context.is_active():
                         code = _ended_early(context)
+                    else:
+                        at_end = request_streaming
                 finally:
                     line: dict[str, Any] = {
                         "method": method,
@@ -222,9 +229,23 @@ class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     }
                     # A note never overwrites the fields above (nor structlog's `event`).
                     line.update((k, v) for k, v in notes.items() if k not in line and k != "event")
-                    log.info("rpc", **line)
+
+                    def write_at_end() -> None:
+                        if _cancelled(context):
+                            line["code"] = _ended_early(context)
+                        log.info("rpc", **line)
+
+                    if not (at_end and context.add_callback(write_at_end)):
+                        log.info("rpc", **line)
 
         return around_handler(handler, logged)
+
+
+def _cancelled(context: grpc.ServicerContext) -> bool:
+    # grpcio's server context records a cancelled call in its state (no public accessor); an
+    # unknown context is taken as not cancelled.
+    state = getattr(context, "_state", None)
+    return getattr(state, "client", None) == "cancelled"
 
 
 def _ended_early(context: grpc.ServicerContext) -> str:
