@@ -252,3 +252,33 @@ def test_preview_and_hierarchy_over_the_wire(served: Server) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     described = " ".join(f"{field} {text}" for field, text in violations(error))
     assert "hq" in described and "us" in described
+
+
+def test_settings_update_one_field_at_a_time(served: Server) -> None:
+    p = served.profiles
+    before = p.GetDraft(pb.GetDraftRequest(name=MD_DRAFT)).settings
+    for path, settings in [
+        ("settings.poor_max", ruleset_pb2.ModelSettings(poor_max=30)),
+        (
+            "settings.ignore_missing",
+            ruleset_pb2.ModelSettings(ignore_missing=not before.ignore_missing),
+        ),
+        (
+            "settings.enterprise",
+            ruleset_pb2.ModelSettings(
+                enterprise=ruleset_pb2.EnterpriseSettings(poor_share_percent=40)
+            ),
+        ),
+        ("settings.good_min", ruleset_pb2.ModelSettings()),  # unset: back to the default
+    ]:
+        p.UpdateDraft(
+            pb.UpdateDraftRequest(
+                draft=pb.Draft(name=MD_DRAFT, settings=settings),
+                update_mask=field_mask_pb2.FieldMask(paths=[path]),
+            )
+        )
+    after = p.GetDraft(pb.GetDraftRequest(name=MD_DRAFT)).settings
+    assert after.poor_max == 30
+    assert after.ignore_missing == (not before.ignore_missing)
+    assert after.enterprise.poor_share_percent == 40
+    assert not after.HasField("good_min")

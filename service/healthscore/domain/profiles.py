@@ -252,7 +252,9 @@ class ProfileManager:
                     current.settings.CopyFrom(draft.settings)
                 else:
                     field = path.split(".", 1)[1]
-                    if draft.settings.HasField(field):  # type: ignore[arg-type]
+                    if field == "ignore_missing":  # a plain bool: no presence to test
+                        current.settings.ignore_missing = draft.settings.ignore_missing
+                    elif draft.settings.HasField(field):  # type: ignore[arg-type]
                         if field == "enterprise":
                             current.settings.enterprise.CopyFrom(draft.settings.enterprise)
                         else:
