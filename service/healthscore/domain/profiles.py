@@ -180,7 +180,6 @@ class ProfileManager:
             self._store.put_catalog(
                 updated.SerializeToString(), updater=actor, expected_etag=current.etag
             )
-            self._registry.refresh_active()
         return self.get_catalog()
 
     def _catalog_breakage(self, new: catalog_pb2.Catalog) -> list[Violation]:

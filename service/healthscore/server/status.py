@@ -27,7 +27,6 @@ from healthscore.errors import (
     PermissionDeniedError,
     StaleEtagError,
     UnauthenticatedError,
-    Violation,
 )
 
 DOMAIN = "healthscore.v1"
@@ -51,12 +50,6 @@ def _pack(message: Any) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
-
-
-def prefixed(violations: list[Violation], prefix: str) -> list[Violation]:
-    """Violations whose paths are relative to a nested message, made relative to the request:
-    `prefixed(v, "draft")` turns `profiles[0].name` into `draft.profiles[0].name`."""
-    return [Violation(f"{prefix}.{v.path}" if v.path else prefix, v.message) for v in violations]
 
 
 def to_status(exc: BaseException) -> grpc.Status:
