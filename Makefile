@@ -11,9 +11,10 @@ STAMP := $(VENV)/.installed
 # Virtualenv with the pinned dev tools, and a release build of the Rust extension.
 setup: $(STAMP) build
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip "maturin==1.16.0"
+	$(PY) -m pip install --quiet -e clients/python
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --extras dev --quiet
 	touch $(STAMP)
 
@@ -33,24 +34,24 @@ test: setup lint check-generated test-rust stubtest test-python
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	$(BIN)/ruff check service tests benchmarks scripts
-	$(BIN)/ruff format --check service tests benchmarks scripts
+	$(BIN)/ruff check service clients/python clients/interop tests benchmarks scripts
+	$(BIN)/ruff format --check service clients/python clients/interop tests benchmarks scripts
 	$(BIN)/mypy
 	cd proto && ../$(BIN)/buf lint
 
 fmt:
 	cargo fmt --all
-	$(BIN)/ruff format service tests benchmarks scripts
-	$(BIN)/ruff check --fix service tests benchmarks scripts
+	$(BIN)/ruff format service clients/python clients/interop tests benchmarks scripts
+	$(BIN)/ruff check --fix service clients/python clients/interop tests benchmarks scripts
 
 gen-protos: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" scripts/gen_protos.sh
 
 # Fails when the checked-in generated code differs from what the protos generate.
 check-generated: gen-protos
-	git diff --exit-code --stat -- service/healthscore/v1 || \
+	git diff --exit-code --stat -- clients/python/healthscore_client/v1 || \
 	  { echo "generated code is stale: run 'make gen-protos' and commit"; exit 1; }
-	test -z "$$(git status --porcelain -- service/healthscore/v1)" || \
+	test -z "$$(git status --porcelain -- clients/python/healthscore_client/v1)" || \
 	  { echo "untracked generated files: run 'make gen-protos' and commit"; exit 1; }
 
 test-rust:

@@ -36,7 +36,7 @@ from benchmarks.workload import (
     build_ruleset,
 )
 from healthscore import engine
-from healthscore.v1 import health_pb2, scoring_pb2
+from healthscore_client.v1 import health_pb2, scoring_pb2
 
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 RANK_NAMES = {

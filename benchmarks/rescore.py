@@ -38,7 +38,7 @@ from google.protobuf import json_format
 from benchmarks.core import machine
 from benchmarks.workload import Workload, build_ruleset
 from healthscore import engine
-from healthscore.v1 import scoring_pb2
+from healthscore_client.v1 import scoring_pb2
 
 AS_OF = "2026-11-01T00:00:00+00:00"
 _CHUNK = 1_000_000

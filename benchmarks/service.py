@@ -49,7 +49,7 @@ from benchmarks.workload import (
     build_ruleset,
 )
 from healthscore import engine
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     profile_service_pb2,
     profile_service_pb2_grpc,
     scoring_pb2,

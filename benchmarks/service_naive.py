@@ -21,7 +21,7 @@ from concurrent import futures
 import grpc
 
 from benchmarks.workload import Workload
-from healthscore.v1 import account_pb2, health_pb2, scoring_pb2
+from healthscore_client.v1 import account_pb2, health_pb2, scoring_pb2
 
 METHOD = "/healthscore.v1.ScoringService/ScoreAccounts"
 # grpcio's own cost of a call: raw bytes in and out, no interceptor, no servicer work.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     account_pb2,
     catalog_pb2,
     criteria_pb2,

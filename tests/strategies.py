@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     account_pb2,
     catalog_pb2,
     criteria_pb2,

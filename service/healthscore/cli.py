@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from healthscore.errors import HealthScoreError, InvalidInputError
-from healthscore.v1 import scoring_pb2
+from healthscore_client.v1 import scoring_pb2
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -24,7 +24,7 @@ from healthscore.errors import (
     MalformedInputError,
     Violation,
 )
-from healthscore.v1 import enterprise_pb2, ruleset_pb2, scoring_pb2
+from healthscore_client.v1 import enterprise_pb2, ruleset_pb2, scoring_pb2
 
 __all__ = [
     "BUILD_PROFILE",

@@ -20,7 +20,7 @@ import yaml
 from google.protobuf import json_format
 
 from healthscore.errors import InvalidInputError, MalformedInputError, Violation
-from healthscore.v1 import account_pb2, catalog_pb2, ruleset_pb2
+from healthscore_client.v1 import account_pb2, catalog_pb2, ruleset_pb2
 
 DEFAULT_RULESET = Path(__file__).parent / "defaults" / "ruleset.yaml"
 RESERVED_KEYS = frozenset({"id", "parent_id", "status", "contract_value", "history"})

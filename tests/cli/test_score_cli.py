@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from healthscore import cli, engine, files
-from healthscore.v1 import scoring_pb2
+from healthscore_client.v1 import scoring_pb2
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 AS_OF = "2026-11-01T00:00:00Z"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     account_pb2,
     catalog_pb2,
     criteria_pb2,

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from healthscore.v1 import enterprise_pb2, health_pb2, scoring_pb2
+from healthscore_client.v1 import enterprise_pb2, health_pb2, scoring_pb2
 from tests.core import support
 from tests.core.builders import (
     AH,

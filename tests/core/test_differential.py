@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthscore.v1 import health_pb2 as H
-from healthscore.v1 import scoring_pb2
+from healthscore_client.v1 import health_pb2 as H
+from healthscore_client.v1 import scoring_pb2
 from tests import reference, strategies
 from tests.core import support
 from tests.core.builders import (

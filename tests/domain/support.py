@@ -4,8 +4,8 @@ with the reference implementation (tests/reference/)."""
 from __future__ import annotations
 
 from healthscore import engine
-from healthscore.v1 import account_pb2, enterprise_pb2, scoring_pb2, scoring_service_pb2
-from healthscore.v1 import health_pb2 as H
+from healthscore_client.v1 import account_pb2, enterprise_pb2, scoring_pb2, scoring_service_pb2
+from healthscore_client.v1 import health_pb2 as H
 from tests import reference
 from tests.core.builders import (
     AH,

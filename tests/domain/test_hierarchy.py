@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from healthscore.domain import hierarchy
 from healthscore.domain.hierarchy import score_hierarchy
 from healthscore.errors import InvalidAccountsError, MalformedInputError
-from healthscore.v1 import health_pb2 as H
-from healthscore.v1 import ruleset_pb2, scoring_pb2, scoring_service_pb2
+from healthscore_client.v1 import health_pb2 as H
+from healthscore_client.v1 import ruleset_pb2, scoring_pb2, scoring_service_pb2
 from tests import strategies
 from tests.core.builders import AS_OF_NS
 from tests.domain.support import (

@@ -15,8 +15,8 @@ from healthscore import engine
 from healthscore.domain import preview as preview_module
 from healthscore.domain.preview import preview
 from healthscore.errors import InvalidAccountsError, MalformedInputError
-from healthscore.v1 import health_pb2 as H
-from healthscore.v1 import ruleset_pb2, scoring_pb2, scoring_service_pb2
+from healthscore_client.v1 import health_pb2 as H
+from healthscore_client.v1 import ruleset_pb2, scoring_pb2, scoring_service_pb2
 from tests import reference, strategies
 from tests.core.builders import AS_OF_NS
 from tests.domain.support import (

@@ -11,7 +11,7 @@ import pytest
 
 from healthscore.server.app import App
 from healthscore.server.serve import ServerConfig, build_server
-from healthscore.v1 import profile_service_pb2_grpc, scoring_service_pb2_grpc
+from healthscore_client.v1 import profile_service_pb2_grpc, scoring_service_pb2_grpc
 
 # The server tests' fixtures, shared: a tokens file with one token per role, and server
 # processes killed at teardown.

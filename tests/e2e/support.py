@@ -10,7 +10,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from healthscore.v1 import criteria_pb2, ruleset_pb2, scoring_pb2
+from healthscore_client.v1 import criteria_pb2, ruleset_pb2, scoring_pb2
 
 MD_DRAFT = "models/multidimensional/draft"
 AH_DRAFT = "models/account-health/draft"

@@ -9,8 +9,8 @@ from concurrent import futures
 import grpc
 import pytest
 
-from healthscore.v1 import profile_service_pb2 as pb
-from healthscore.v1 import scoring_pb2
+from healthscore_client.v1 import profile_service_pb2 as pb
+from healthscore_client.v1 import scoring_pb2
 from tests.e2e.conftest import Server
 from tests.e2e.support import MD_DRAFT, accounts_request, engagement_profile
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 from google.protobuf import field_mask_pb2
 
-from healthscore.v1 import health_pb2, ruleset_pb2, scoring_service_pb2
-from healthscore.v1 import profile_service_pb2 as pb
+from healthscore_client.v1 import health_pb2, ruleset_pb2, scoring_service_pb2
+from healthscore_client.v1 import profile_service_pb2 as pb
 from tests.e2e.conftest import Server, start_server
 from tests.e2e.support import (
     AH_DRAFT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 from google.protobuf import field_mask_pb2
 
-from healthscore.v1 import catalog_pb2, scoring_pb2
-from healthscore.v1 import profile_service_pb2 as pb
+from healthscore_client.v1 import catalog_pb2, scoring_pb2
+from healthscore_client.v1 import profile_service_pb2 as pb
 from tests.e2e.conftest import Server
 from tests.e2e.support import (
     AH_DRAFT,

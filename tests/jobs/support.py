@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from healthscore import engine, files
 from healthscore.jobs import rescore, rulesets
 from healthscore.jobs.rescore import JobConfig, Summary
-from healthscore.v1 import scoring_pb2
+from healthscore_client.v1 import scoring_pb2
 
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 FORMATS = ("parquet", "csv", "jsonl")

@@ -62,7 +62,7 @@ def test_an_output_without_suffix_is_a_directory_of_parts(tmp_path: Path) -> Non
 
 
 def test_view_basic_has_no_dimension_columns(tmp_path: Path) -> None:
-    from healthscore.v1 import scoring_pb2
+    from healthscore_client.v1 import scoring_pb2
 
     write(tmp_path / "a.csv", accounts(3))
     run(tmp_path / "a.csv", tmp_path / "out.parquet", view=scoring_pb2.SCORE_VIEW_BASIC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from healthscore.v1 import account_pb2, catalog_pb2, health_pb2, ruleset_pb2, scoring_pb2
+from healthscore_client.v1 import account_pb2, catalog_pb2, health_pb2, ruleset_pb2, scoring_pb2
 
 from .model import DAY_NS, ReferenceUnsupported, timestamp_ns
 

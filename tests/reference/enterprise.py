@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthscore.v1 import enterprise_pb2, health_pb2, ruleset_pb2
+from healthscore_client.v1 import enterprise_pb2, health_pb2, ruleset_pb2
 
 from .model import I64_MAX, ReferenceUnsupported, round_half_up
 

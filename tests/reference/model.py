@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     account_pb2,
     catalog_pb2,
     criteria_pb2,

@@ -15,7 +15,7 @@ import grpc
 from healthscore.errors import NotFoundError
 from healthscore.server.context import METHOD_ROLES, current_identity, note
 from healthscore.server.status import to_status
-from healthscore.v1 import profile_service_pb2, scoring_service_pb2
+from healthscore_client.v1 import profile_service_pb2, scoring_service_pb2
 
 SCORE = "/healthscore.v1.ScoringService/ScoreAccounts"
 STREAM_SCORE = "/healthscore.v1.ScoringService/StreamScoreAccounts"

@@ -18,10 +18,10 @@ import pytest
 
 from healthscore.errors import InvalidInputError
 from healthscore.server.serve import ServerConfig, build_server, config_from
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     profile_service_pb2 as pb,
 )
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     profile_service_pb2_grpc,
     scoring_pb2,
     scoring_service_pb2_grpc,

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from healthscore.files import DEFAULT_RULESET, load_ruleset
 from healthscore.store import SqliteStore
-from healthscore.v1 import ruleset_pb2
+from healthscore_client.v1 import ruleset_pb2
 
 ACCOUNT_HEALTH = ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH
 MULTIDIMENSIONAL = ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL

@@ -7,7 +7,7 @@ from __future__ import annotations
 from healthscore import files
 from healthscore.domain import names
 from healthscore.store import Store
-from healthscore.v1 import profile_service_pb2, ruleset_pb2
+from healthscore_client.v1 import profile_service_pb2, ruleset_pb2
 
 SYSTEM_ACTOR = "system"
 

@@ -19,7 +19,7 @@ from healthscore.errors import (
     MalformedInputError,
     Violation,
 )
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     enterprise_pb2,
     ruleset_pb2,
     scoring_service_pb2,

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from healthscore.errors import InvalidInputError, Violation
-from healthscore.v1 import ruleset_pb2
+from healthscore_client.v1 import ruleset_pb2
 
 ACCOUNT_HEALTH = ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH
 MULTIDIMENSIONAL = ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL

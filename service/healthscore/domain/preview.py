@@ -17,7 +17,7 @@ from google.protobuf.message import DecodeError
 from healthscore import engine
 from healthscore.domain.hierarchy import MAX_ACCOUNTS, RequestAccounts, request_accounts
 from healthscore.errors import InvalidAccountsError, MalformedInputError, Violation
-from healthscore.v1 import (
+from healthscore_client.v1 import (
     health_pb2,
     ruleset_pb2,
     scoring_pb2,

@@ -29,7 +29,7 @@ from healthscore.errors import (
     Violation,
 )
 from healthscore.store import ActivationRecord, Store, VersionRecord
-from healthscore.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
+from healthscore_client.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
 
 Draft = profile_service_pb2.Draft
 Version = profile_service_pb2.Version

@@ -23,7 +23,7 @@ from healthscore.errors import (
     Violation,
 )
 from healthscore.store import Store
-from healthscore.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
+from healthscore_client.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
 
 # Compiled versions kept besides the active one (a compiled ruleset is small: kilobytes).
 _CACHE_SIZE = 32

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from healthscore.files import parse_time
-from healthscore.v1 import catalog_pb2, ruleset_pb2
+from healthscore_client.v1 import catalog_pb2, ruleset_pb2
 
 NUMBER = catalog_pb2.ATTRIBUTE_TYPE_NUMBER
 TEXT = catalog_pb2.ATTRIBUTE_TYPE_TEXT

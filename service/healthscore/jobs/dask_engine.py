@@ -41,7 +41,7 @@ from healthscore.jobs import convert, rescore, sinks, sources
 from healthscore.jobs.dedupe import DuplicateFinder
 from healthscore.jobs.rescore import JobConfig, Partition, Scoring, Summary
 from healthscore.jobs.sources import Chunk, InputFile
-from healthscore.v1 import ruleset_pb2
+from healthscore_client.v1 import ruleset_pb2
 
 _COMPILED: dict[str, engine.CompiledRuleset] = {}
 _COMPILED_LOCK = threading.Lock()

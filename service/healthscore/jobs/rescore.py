@@ -42,7 +42,7 @@ from healthscore.jobs import convert, sinks, sources
 from healthscore.jobs.dedupe import DuplicateFinder
 from healthscore.jobs.rulesets import JobRuleset
 from healthscore.jobs.sources import Chunk, InputFile, RowError
-from healthscore.v1 import scoring_pb2
+from healthscore_client.v1 import scoring_pb2
 
 _QUEUE_DEPTH = 2
 RANKS = ("GOOD", "AVERAGE", "POOR", "UNKNOWN")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from healthscore import files
 from healthscore.domain import names
 from healthscore.errors import HealthScoreError, NotFoundError
-from healthscore.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
+from healthscore_client.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
 
 if TYPE_CHECKING:
     import grpc
@@ -77,7 +77,7 @@ def from_server(address: ServerAddress, name: str, timeout: float = 30.0) -> Job
     """`name` ("" = the active version) fetched with ProfileService reads."""
     import grpc
 
-    from healthscore.v1 import profile_service_pb2_grpc
+    from healthscore_client.v1 import profile_service_pb2_grpc
 
     metadata: tuple[tuple[str, str | bytes], ...] = (
         (("authorization", f"Bearer {address.token}"),) if address.token else ()

@@ -14,7 +14,7 @@ from healthscore.server import scoring_servicer
 from healthscore.server.profile_servicer import ProfileServicer
 from healthscore.store import Store
 from healthscore.store.sqlite import SqliteStore
-from healthscore.v1 import profile_service_pb2, profile_service_pb2_grpc
+from healthscore_client.v1 import profile_service_pb2, profile_service_pb2_grpc
 
 DATABASE_FILE = "healthscore.db"
 

@@ -9,7 +9,12 @@ from healthscore.domain import names
 from healthscore.domain.profiles import ProfileManager
 from healthscore.server.context import current_identity, note
 from healthscore.server.status import handles_errors
-from healthscore.v1 import catalog_pb2, profile_service_pb2, profile_service_pb2_grpc, ruleset_pb2
+from healthscore_client.v1 import (
+    catalog_pb2,
+    profile_service_pb2,
+    profile_service_pb2_grpc,
+    ruleset_pb2,
+)
 
 pb = profile_service_pb2
 

@@ -18,7 +18,7 @@ from healthscore.domain.registry import Registry, Scorer
 from healthscore.errors import InvalidInputError, MalformedInputError, Violation
 from healthscore.server.context import note
 from healthscore.server.status import handles_errors, handles_stream_errors
-from healthscore.v1 import scoring_pb2, scoring_service_pb2
+from healthscore_client.v1 import scoring_pb2, scoring_service_pb2
 
 SERVICE = "healthscore.v1.ScoringService"
 _OTHER_MODEL_RESULTS = scoring_pb2.ScoreAccountsResponse.OTHER_MODEL_RESULTS_FIELD_NUMBER

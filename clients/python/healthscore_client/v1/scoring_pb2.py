@@ -23,15 +23,15 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from healthscore.v1 import account_pb2 as healthscore_dot_v1_dot_account__pb2
-from healthscore.v1 import health_pb2 as healthscore_dot_v1_dot_health__pb2
+from healthscore_client.v1 import account_pb2 as healthscore_dot_v1_dot_account__pb2
+from healthscore_client.v1 import health_pb2 as healthscore_dot_v1_dot_health__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chealthscore/v1/scoring.proto\x12\x0ehealthscore.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1chealthscore/v1/account.proto\x1a\x1bhealthscore/v1/health.proto\"\x99\x02\n\x14ScoreAccountsRequest\x12)\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x17.healthscore.v1.Account\x12\x37\n\x0f\x61\x63\x63ount_columns\x18\x02 \x01(\x0b\x32\x1e.healthscore.v1.AccountColumns\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x04view\x18\x04 \x01(\x0e\x32\x19.healthscore.v1.ScoreView\x12\x0f\n\x07ruleset\x18\x05 \x01(\t\x12\x1b\n\x13include_other_model\x18\x06 \x01(\x08\x12\x1b\n\x13other_model_ruleset\x18\x07 \x01(\t\"\xb1\x01\n\x15ScoreAccountsResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.healthscore.v1.AccountHealth\x12:\n\x13other_model_results\x18\x02 \x03(\x0b\x32\x1d.healthscore.v1.AccountHealth\x12\x0f\n\x07ruleset\x18\x03 \x01(\t\x12\x1b\n\x13other_model_ruleset\x18\x04 \x01(\t*m\n\tScoreView\x12\x1a\n\x16SCORE_VIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10SCORE_VIEW_BASIC\x10\x01\x12\x19\n\x15SCORE_VIEW_DIMENSIONS\x10\x02\x12\x13\n\x0fSCORE_VIEW_FULL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore.v1.scoring_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore_client.v1.scoring_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SCOREVIEW']._serialized_start=604

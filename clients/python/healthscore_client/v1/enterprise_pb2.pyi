@@ -7,8 +7,8 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
-from healthscore.v1 import health_pb2 as _health_pb2
-from healthscore.v1 import ruleset_pb2 as _ruleset_pb2
+from healthscore_client.v1 import health_pb2 as _health_pb2
+from healthscore_client.v1 import ruleset_pb2 as _ruleset_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

@@ -22,15 +22,15 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from healthscore.v1 import catalog_pb2 as healthscore_dot_v1_dot_catalog__pb2
-from healthscore.v1 import criteria_pb2 as healthscore_dot_v1_dot_criteria__pb2
+from healthscore_client.v1 import catalog_pb2 as healthscore_dot_v1_dot_catalog__pb2
+from healthscore_client.v1 import criteria_pb2 as healthscore_dot_v1_dot_criteria__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chealthscore/v1/ruleset.proto\x12\x0ehealthscore.v1\x1a\x1chealthscore/v1/catalog.proto\x1a\x1dhealthscore/v1/criteria.proto\"\xcc\x01\n\x07Ruleset\x12\x0f\n\x07version\x18\x01 \x01(\t\x12*\n\x05model\x18\x02 \x01(\x0e\x32\x1b.healthscore.v1.HealthModel\x12(\n\x07\x63\x61talog\x18\x03 \x01(\x0b\x32\x17.healthscore.v1.Catalog\x12/\n\x08settings\x18\x04 \x01(\x0b\x32\x1d.healthscore.v1.ModelSettings\x12)\n\x08profiles\x18\x05 \x03(\x0b\x32\x17.healthscore.v1.Profile\"\xa7\x01\n\rModelSettings\x12\x15\n\x08poor_max\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x15\n\x08good_min\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x16\n\x0eignore_missing\x18\x03 \x01(\x08\x12\x36\n\nenterprise\x18\x04 \x01(\x0b\x32\".healthscore.v1.EnterpriseSettingsB\x0b\n\t_poor_maxB\x0b\n\t_good_min\"\xb6\x01\n\x12\x45nterpriseSettings\x12\x30\n\x06method\x18\x01 \x01(\x0e\x32 .healthscore.v1.EnterpriseMethod\x12\x1f\n\x12poor_share_percent\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x1f\n\x12good_share_percent\x18\x03 \x01(\x05H\x01\x88\x01\x01\x42\x15\n\x13_poor_share_percentB\x15\n\x13_good_share_percent\"\xe6\x01\n\x07Profile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12*\n\x07segment\x18\x03 \x01(\x0b\x32\x19.healthscore.v1.Criterion\x12,\n\ncategories\x18\x04 \x03(\x0b\x32\x18.healthscore.v1.Category\x12\x34\n\ndimensions\x18\x05 \x03(\x0b\x32 .healthscore.v1.ProfileDimension\x12\'\n\x07metrics\x18\x06 \x03(\x0b\x32\x16.healthscore.v1.Metric\"j\n\x08\x43\x61tegory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04good\x18\x02 \x03(\x0b\x32\x19.healthscore.v1.Criterion\x12\'\n\x04poor\x18\x03 \x03(\x0b\x32\x19.healthscore.v1.Criterion\"5\n\x10ProfileDimension\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x05\"}\n\x06Metric\x12\x11\n\tattribute\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x05\x12\'\n\x04good\x18\x03 \x01(\x0b\x32\x19.healthscore.v1.Criterion\x12\'\n\x04poor\x18\x04 \x01(\x0b\x32\x19.healthscore.v1.Criterion*o\n\x0bHealthModel\x12\x1c\n\x18HEALTH_MODEL_UNSPECIFIED\x10\x00\x12\x1f\n\x1bHEALTH_MODEL_ACCOUNT_HEALTH\x10\x01\x12!\n\x1dHEALTH_MODEL_MULTIDIMENSIONAL\x10\x02*x\n\x10\x45nterpriseMethod\x12!\n\x1d\x45NTERPRISE_METHOD_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45NTERPRISE_METHOD_COUNT\x10\x01\x12$\n ENTERPRISE_METHOD_CONTRACT_VALUE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore.v1.ruleset_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore_client.v1.ruleset_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HEALTHMODEL']._serialized_start=1194

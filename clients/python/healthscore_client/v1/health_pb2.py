@@ -22,14 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from healthscore.v1 import ruleset_pb2 as healthscore_dot_v1_dot_ruleset__pb2
+from healthscore_client.v1 import ruleset_pb2 as healthscore_dot_v1_dot_ruleset__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bhealthscore/v1/health.proto\x12\x0ehealthscore.v1\x1a\x1chealthscore/v1/ruleset.proto\"\x8a\x03\n\rAccountHealth\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12*\n\x05model\x18\x02 \x01(\x0e\x32\x1b.healthscore.v1.HealthModel\x12\x17\n\x0fruleset_version\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\x12\x12\n\x05score\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12(\n\x04rank\x18\x06 \x01(\x0e\x32\x1a.healthscore.v1.HealthRank\x12\x35\n\x0eunknown_reason\x18\x07 \x01(\x0e\x32\x1d.healthscore.v1.UnknownReason\x12\x33\n\ndimensions\x18\x08 \x03(\x0b\x32\x1f.healthscore.v1.DimensionHealth\x12\x32\n\ncategories\x18\t \x03(\x0b\x32\x1e.healthscore.v1.CategoryHealth\x12\'\n\x07reasons\x18\n \x03(\x0b\x32\x16.healthscore.v1.ReasonB\x08\n\x06_score\"\xc6\x01\n\x0f\x44imensionHealth\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12(\n\x04rank\x18\x03 \x01(\x0e\x32\x1a.healthscore.v1.HealthRank\x12\x18\n\x10\x65\x66\x66\x65\x63tive_weight\x18\x04 \x01(\x05\x12\x0f\n\x07ignored\x18\x05 \x01(\x08\x12-\n\x07metrics\x18\x06 \x03(\x0b\x32\x1c.healthscore.v1.MetricHealthB\x08\n\x06_score\"\x89\x01\n\x0cMetricHealth\x12\x11\n\tattribute\x18\x01 \x01(\t\x12.\n\x07outcome\x18\x02 \x01(\x0e\x32\x1d.healthscore.v1.MetricOutcome\x12\x12\n\x05score\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x10\x65\x66\x66\x65\x63tive_weight\x18\x04 \x01(\x05\x42\x08\n\x06_score\"L\n\x0e\x43\x61tegoryHealth\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12(\n\x04rank\x18\x02 \x01(\x0e\x32\x1a.healthscore.v1.HealthRank\"V\n\x06Reason\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.healthscore.v1.ReasonKind\x12\x11\n\tcriterion\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t*\x87\x01\n\nHealthRank\x12\x1b\n\x17HEALTH_RANK_UNSPECIFIED\x10\x00\x12\x14\n\x10HEALTH_RANK_GOOD\x10\x01\x12\x17\n\x13HEALTH_RANK_AVERAGE\x10\x02\x12\x14\n\x10HEALTH_RANK_POOR\x10\x03\x12\x17\n\x13HEALTH_RANK_UNKNOWN\x10\x04*\xaa\x01\n\rUnknownReason\x12\x1e\n\x1aUNKNOWN_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18UNKNOWN_REASON_CANCELLED\x10\x01\x12\x1d\n\x19UNKNOWN_REASON_NO_PROFILE\x10\x02\x12\x1a\n\x16UNKNOWN_REASON_NO_DATA\x10\x03\x12 \n\x1cUNKNOWN_REASON_NO_CHILD_DATA\x10\x04*\x99\x01\n\rMetricOutcome\x12\x1e\n\x1aMETRIC_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n\x13METRIC_OUTCOME_GOOD\x10\x01\x12\x1a\n\x16METRIC_OUTCOME_AVERAGE\x10\x02\x12\x17\n\x13METRIC_OUTCOME_POOR\x10\x03\x12\x1a\n\x16METRIC_OUTCOME_IGNORED\x10\x04*u\n\nReasonKind\x12\x1b\n\x17REASON_KIND_UNSPECIFIED\x10\x00\x12#\n\x1fREASON_KIND_POOR_CRITERION_HELD\x10\x01\x12%\n!REASON_KIND_GOOD_CRITERION_FAILED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore.v1.health_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore_client.v1.health_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HEALTHRANK']._serialized_start=982

@@ -22,15 +22,15 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from healthscore.v1 import health_pb2 as healthscore_dot_v1_dot_health__pb2
-from healthscore.v1 import ruleset_pb2 as healthscore_dot_v1_dot_ruleset__pb2
+from healthscore_client.v1 import health_pb2 as healthscore_dot_v1_dot_health__pb2
+from healthscore_client.v1 import ruleset_pb2 as healthscore_dot_v1_dot_ruleset__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fhealthscore/v1/enterprise.proto\x12\x0ehealthscore.v1\x1a\x1bhealthscore/v1/health.proto\x1a\x1chealthscore/v1/ruleset.proto\"\xb2\x01\n\x1dRollUpEnterpriseHealthRequest\x12*\n\x05model\x18\x01 \x01(\x0e\x32\x1b.healthscore.v1.HealthModel\x12\x34\n\x08settings\x18\x02 \x01(\x0b\x32\".healthscore.v1.EnterpriseSettings\x12/\n\x07parents\x18\x03 \x03(\x0b\x32\x1e.healthscore.v1.ParentChildren\"R\n\x0eParentChildren\x12\x11\n\tparent_id\x18\x01 \x01(\t\x12-\n\x08\x63hildren\x18\x02 \x03(\x0b\x32\x1b.healthscore.v1.ChildHealth\"\x99\x01\n\x0b\x43hildHealth\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12(\n\x04rank\x18\x02 \x01(\x0e\x32\x1a.healthscore.v1.HealthRank\x12\x12\n\x05score\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x1b\n\x0e\x63ontract_value\x18\x04 \x01(\x03H\x01\x88\x01\x01\x42\x08\n\x06_scoreB\x11\n\x0f_contract_value\"S\n\x1eRollUpEnterpriseHealthResponse\x12\x31\n\x07parents\x18\x01 \x03(\x0b\x32 .healthscore.v1.EnterpriseHealth\"\x97\x02\n\x10\x45nterpriseHealth\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12(\n\x04rank\x18\x03 \x01(\x0e\x32\x1a.healthscore.v1.HealthRank\x12\x35\n\x0eunknown_reason\x18\x04 \x01(\x0e\x32\x1d.healthscore.v1.UnknownReason\x12\x16\n\x0epulled_down_by\x18\x05 \x03(\t\x12\x18\n\x10unknown_children\x18\x06 \x03(\t\x12\x14\n\x0cknown_weight\x18\x07 \x01(\x03\x12\x13\n\x0bpoor_weight\x18\x08 \x01(\x03\x12\x13\n\x0bgood_weight\x18\t \x01(\x03\x42\x08\n\x06_scoreb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore.v1.enterprise_pb2', _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'healthscore_client.v1.enterprise_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ROLLUPENTERPRISEHEALTHREQUEST']._serialized_start=111

@@ -5,9 +5,9 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from healthscore.v1 import catalog_pb2 as _catalog_pb2
-from healthscore.v1 import profile_service_pb2 as _profile_service_pb2
-from healthscore.v1 import ruleset_pb2 as _ruleset_pb2
+from healthscore_client.v1 import catalog_pb2 as _catalog_pb2
+from healthscore_client.v1 import profile_service_pb2 as _profile_service_pb2
+from healthscore_client.v1 import ruleset_pb2 as _ruleset_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -3,9 +3,9 @@
 import grpc
 import warnings
 
-from healthscore.v1 import catalog_pb2 as healthscore_dot_v1_dot_catalog__pb2
-from healthscore.v1 import profile_service_pb2 as healthscore_dot_v1_dot_profile__service__pb2
-from healthscore.v1 import ruleset_pb2 as healthscore_dot_v1_dot_ruleset__pb2
+from healthscore_client.v1 import catalog_pb2 as healthscore_dot_v1_dot_catalog__pb2
+from healthscore_client.v1 import profile_service_pb2 as healthscore_dot_v1_dot_profile__service__pb2
+from healthscore_client.v1 import ruleset_pb2 as healthscore_dot_v1_dot_ruleset__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

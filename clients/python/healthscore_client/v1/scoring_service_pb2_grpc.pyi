@@ -5,8 +5,8 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from healthscore.v1 import scoring_pb2 as _scoring_pb2
-from healthscore.v1 import scoring_service_pb2 as _scoring_service_pb2
+from healthscore_client.v1 import scoring_pb2 as _scoring_pb2
+from healthscore_client.v1 import scoring_service_pb2 as _scoring_service_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -8,8 +8,8 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-from healthscore.v1 import catalog_pb2 as _catalog_pb2
-from healthscore.v1 import criteria_pb2 as _criteria_pb2
+from healthscore_client.v1 import catalog_pb2 as _catalog_pb2
+from healthscore_client.v1 import criteria_pb2 as _criteria_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

@@ -3,8 +3,8 @@
 import grpc
 import warnings
 
-from healthscore.v1 import scoring_pb2 as healthscore_dot_v1_dot_scoring__pb2
-from healthscore.v1 import scoring_service_pb2 as healthscore_dot_v1_dot_scoring__service__pb2
+from healthscore_client.v1 import scoring_pb2 as healthscore_dot_v1_dot_scoring__pb2
+from healthscore_client.v1 import scoring_service_pb2 as healthscore_dot_v1_dot_scoring__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -9,8 +9,8 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-from healthscore.v1 import account_pb2 as _account_pb2
-from healthscore.v1 import health_pb2 as _health_pb2
+from healthscore_client.v1 import account_pb2 as _account_pb2
+from healthscore_client.v1 import health_pb2 as _health_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
