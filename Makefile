@@ -38,6 +38,7 @@ lint:
 	$(BIN)/ruff format --check service clients/python clients/interop tests benchmarks scripts
 	$(BIN)/mypy
 	cd proto && ../$(BIN)/buf lint
+	BUF=$(BIN)/buf scripts/check_breaking.sh
 
 fmt:
 	cargo fmt --all
