@@ -7,9 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healthscore import engine
 from healthscore.domain import hierarchy
 from healthscore.domain.hierarchy import score_hierarchy
-from healthscore.errors import InvalidAccountsError, MalformedInputError
+from healthscore.errors import (
+    CancelledError,
+    DeadlineExceededError,
+    InvalidAccountsError,
+    MalformedInputError,
+)
 from healthscore_client.v1 import health_pb2 as H
 from healthscore_client.v1 import ruleset_pb2, scoring_pb2, scoring_service_pb2
 from tests import strategies
@@ -358,3 +364,15 @@ def hierarchy_cases(draw):
 def test_matches_the_reference_roll_up(case):
     rs, request = case
     assert run(rs, request) == expected_hierarchy(rs, request)
+
+
+def test_a_cancelled_call_stops_and_a_live_token_changes_nothing():
+    rs = md_ruleset()
+    request = tree()
+    assert run(rs, request, cancel=engine.CancelToken(timeout=3600)) == run(rs, request)
+    cancelled = engine.CancelToken()
+    cancelled.cancel()
+    with pytest.raises(CancelledError):
+        run(rs, request, cancel=cancelled)
+    with pytest.raises(DeadlineExceededError):
+        run(rs, request, cancel=engine.CancelToken(timeout=0))

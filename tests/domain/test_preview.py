@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from healthscore import engine
 from healthscore.domain import preview as preview_module
 from healthscore.domain.preview import preview
-from healthscore.errors import InvalidAccountsError, MalformedInputError
+from healthscore.errors import (
+    CancelledError,
+    DeadlineExceededError,
+    InvalidAccountsError,
+    MalformedInputError,
+)
 from healthscore_client.v1 import health_pb2 as H
 from healthscore_client.v1 import ruleset_pb2, scoring_pb2, scoring_service_pb2
 from tests import reference, strategies
@@ -327,3 +332,17 @@ def test_matches_the_reference(case):
     draft, baseline, request = case
     expected = expected_response(draft, baseline, request)
     assert preview(draft, baseline, request.SerializeToString()) == expected
+
+
+def test_a_cancelled_call_stops_and_a_live_token_changes_nothing():
+    request = preview_request(*mixed_accounts()).SerializeToString()
+    live = engine.CancelToken(timeout=3600)
+    assert preview(MD_DRAFT, AH_ACTIVE, request, cancel=live) == preview(
+        MD_DRAFT, AH_ACTIVE, request
+    )
+    cancelled = engine.CancelToken()
+    cancelled.cancel()
+    with pytest.raises(CancelledError):
+        preview(MD_DRAFT, AH_ACTIVE, request, cancel=cancelled)
+    with pytest.raises(DeadlineExceededError):
+        preview(MD_DRAFT, AH_ACTIVE, request, cancel=engine.CancelToken(timeout=0))

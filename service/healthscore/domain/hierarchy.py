@@ -219,11 +219,13 @@ def score_hierarchy(
     ruleset_name: str,
     max_accounts: int = MAX_ACCOUNTS,
     max_depth: int = MAX_DEPTH,
+    cancel: engine.CancelToken | None = None,
 ) -> scoring_service_pb2.ScoreHierarchyResponse:
     """Scores a serialized `ScoreHierarchyRequest`: own health of every account, enterprise
     health of every parent. `ruleset` is the one `compiled` was compiled from (its model and
     enterprise settings drive the roll-up). Raises `InvalidAccountsError` naming every bad link
-    (self-parent, cycle, too deep) and every bad account value together."""
+    (self-parent, cycle, too deep) and every bad account value together. With `cancel`, the
+    own-health scoring stops early once the token is cancelled or its deadline passes."""
     accounts = request_accounts(_parse(request), max_accounts)
     n = len(accounts.ids)
     forest, bad = _link(accounts, max_depth)
@@ -231,7 +233,7 @@ def score_hierarchy(
         # ScoreHierarchyRequest shares fields 1-5 with ScoreAccountsRequest: the bytes go as
         # they are, and the core skips the rest.
         # The response's `results` is field 1 of both messages, so it parses as ours directly.
-        own = compiled.score_bytes(request)
+        own = compiled.score_bytes(request, cancel)
     except InvalidAccountsError as exc:
         raise InvalidAccountsError(str(exc), [*bad, *exc.violations]) from exc
     if bad:

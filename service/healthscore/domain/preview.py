@@ -52,11 +52,13 @@ def preview(
     request: bytes,
     *,
     max_accounts: int = MAX_ACCOUNTS,
+    cancel: engine.CancelToken | None = None,
 ) -> scoring_service_pb2.PreviewDraftResponse:
     """Scores a serialized `PreviewDraftRequest`'s accounts with both rulesets and summarizes
     each (`RulesetSummary`), listing the accounts whose rank differs. Raises
     `InvalidAccountsError` naming every bad account field (or more than `max_accounts`
-    accounts), `MalformedInputError` for bytes that are not the message."""
+    accounts), `MalformedInputError` for bytes that are not the message; with `cancel`, the
+    scoring stops early once the token is cancelled or its deadline passes."""
     try:
         parsed = scoring_service_pb2.PreviewDraftRequest.FromString(request)
     except DecodeError as exc:
@@ -71,8 +73,8 @@ def preview(
     # rulesets, so that "now" cannot differ between them.
     options = scoring_pb2.ScoreAccountsRequest(as_of=as_of, view=scoring_pb2.SCORE_VIEW_DIMENSIONS)
     scoring_request = _account_fields(request) + options.SerializeToString()
-    previewed = _score(preview.compiled, scoring_request)
-    compared = _score(baseline.compiled, scoring_request)
+    previewed = _score(preview.compiled, scoring_request, cancel)
+    compared = _score(baseline.compiled, scoring_request, cancel)
     response = scoring_service_pb2.PreviewDraftResponse(
         ruleset=preview.name,
         baseline_ruleset=baseline.name,
@@ -97,8 +99,12 @@ def _now() -> timestamp_pb2.Timestamp:
     return instant
 
 
-def _score(compiled: engine.CompiledRuleset, request: bytes) -> Sequence[health_pb2.AccountHealth]:
-    return scoring_pb2.ScoreAccountsResponse.FromString(compiled.score_bytes(request)).results
+def _score(
+    compiled: engine.CompiledRuleset, request: bytes, cancel: engine.CancelToken | None
+) -> Sequence[health_pb2.AccountHealth]:
+    return scoring_pb2.ScoreAccountsResponse.FromString(
+        compiled.score_bytes(request, cancel)
+    ).results
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

@@ -31,6 +31,14 @@ def _ruleset_field(name: str) -> bytes:
     return scoring_pb2.ScoreAccountsResponse(ruleset=name).SerializeToString()
 
 
+def _cancel_token(context: grpc.ServicerContext) -> engine.CancelToken:
+    """The core stops between chunks of accounts once the call is cancelled or its deadline
+    passes, instead of finishing work nobody will read."""
+    cancel = engine.CancelToken(context.time_remaining())
+    context.add_callback(cancel.cancel)
+    return cancel
+
+
 class ScoringServicer:
     """Scores accounts with the active version, a named version, or a draft."""
 
@@ -41,10 +49,7 @@ class ScoringServicer:
         self, request: bytes, context: grpc.ServicerContext, pinned: Scorer | None = None
     ) -> tuple[bytes, Scorer, engine.RequestOptions]:
         options = engine.request_options(request)
-        # The core stops between chunks of accounts once the call is cancelled or its deadline
-        # passes, instead of finishing work nobody will read.
-        cancel = engine.CancelToken(context.time_remaining())
-        context.add_callback(cancel.cancel)
+        cancel = _cancel_token(context)
         scorer = (
             pinned
             if pinned is not None and not options.ruleset
@@ -101,7 +106,7 @@ class ScoringServicer:
         target = self._registry.resolve(fields.ruleset, "ruleset")
         baseline = self._registry.resolve(fields.baseline_ruleset, "baseline_ruleset")
         note(version=target.name, baseline=baseline.name)
-        return preview.preview(target, baseline, request)
+        return preview.preview(target, baseline, request, cancel=_cancel_token(context))
 
     @handles_errors
     def ScoreHierarchy(
@@ -110,7 +115,11 @@ class ScoringServicer:
         scorer = self._registry.resolve(engine.request_options(request).ruleset, "ruleset")
         note(version=scorer.name)
         return hierarchy.score_hierarchy(
-            scorer.compiled, scorer.ruleset, request, ruleset_name=scorer.name
+            scorer.compiled,
+            scorer.ruleset,
+            request,
+            ruleset_name=scorer.name,
+            cancel=_cancel_token(context),
         )
 
 
