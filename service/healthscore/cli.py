@@ -172,10 +172,9 @@ def _add_rescore_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from healthscore.server import serve
+    from healthscore.server import config, serve
 
-    config = serve.config_from(vars(args), os.environ)
-    return serve.serve(config)
+    return serve.serve(config.config_from(vars(args), os.environ))
 
 
 def _tokens_add(args: argparse.Namespace) -> int:
@@ -191,7 +190,7 @@ def _tokens_add(args: argparse.Namespace) -> int:
 
 
 def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from healthscore.server.serve import ENV_VARS, ServerConfig
+    from healthscore.server.config import ENV_VARS, ServerConfig
 
     serve = commands.add_parser(
         "serve",

@@ -10,7 +10,8 @@ import grpc
 import pytest
 
 from healthscore.server.app import App
-from healthscore.server.serve import ServerConfig, build_server
+from healthscore.server.config import ServerConfig
+from healthscore.server.serve import build_server
 from healthscore_client.v1 import profile_service_pb2_grpc, scoring_service_pb2_grpc
 
 # The server tests' fixtures, shared: a tokens file with one token per role, and server

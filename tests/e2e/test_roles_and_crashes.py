@@ -11,7 +11,8 @@ import grpc
 import pytest
 
 from healthscore.server.app import App
-from healthscore.server.serve import ServerConfig, build_server
+from healthscore.server.config import ServerConfig
+from healthscore.server.serve import build_server
 from healthscore_client.v1 import profile_service_pb2 as pb
 from healthscore_client.v1 import profile_service_pb2_grpc, scoring_service_pb2_grpc
 from tests.e2e.support import MD_DRAFT, accounts_request, engagement_profile, rpc_error

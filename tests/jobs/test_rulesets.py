@@ -123,7 +123,8 @@ def test_a_server_with_authentication_takes_the_token_from_the_environment(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from healthscore.server.auth import hash_token
-    from healthscore.server.serve import ServerConfig, build_server
+    from healthscore.server.config import ServerConfig
+    from healthscore.server.serve import build_server
 
     token = "hs_rescore-viewer"
     tokens = tmp_path / "tokens.yaml"

@@ -16,8 +16,9 @@ import yaml
 from grpc_health.v1 import health
 
 from healthscore.server.auth import hash_token
+from healthscore.server.config import ServerConfig
 from healthscore.server.rpc_log import configure_logging
-from healthscore.server.serve import ServerConfig, build_server
+from healthscore.server.serve import build_server
 from tests.server.fake_app import FakeApp
 
 TOKENS = {"viewer": "hs_viewer-token", "editor": "hs_editor-token", "admin": "hs_admin-token"}

@@ -15,7 +15,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from healthscore.errors import InvalidInputError
-from healthscore.server.serve import ENV_VARS, MIB, ServerConfig, build_server, config_from
+from healthscore.server.config import ENV_VARS, MIB, ServerConfig, config_from
+from healthscore.server.serve import build_server
 from tests.server.conftest import TOKENS, Certs, Running, bearer
 from tests.server.fake_app import SCORE, SERVICES, FakeApp
 
@@ -182,9 +183,15 @@ def test_every_setting_has_an_environment_variable() -> None:
         "HEALTHSCORE_" + name
         for name in [
             "HOST", "PORT", "DATA_DIR", "TOKENS", "TLS_CERT", "TLS_KEY", "TLS_CLIENT_CA",
-            "REQUIRE_CLIENT_CERT", "MAX_MESSAGE_BYTES", "GRACE_SECONDS", "THREADS", "WORKERS",
+            "REQUIRE_CLIENT_CERT", "MAX_MESSAGE_BYTES", "GRACE_SECONDS", "RPC_THREADS", "WORKERS",
         ]
     }  # fmt: skip
+
+
+def test_the_core_thread_variable_does_not_size_the_rpc_pool() -> None:
+    """HEALTHSCORE_THREADS is the Rust core's thread count; the handler threads have their own."""
+    assert config_from({}, {"HEALTHSCORE_THREADS": "3"}).threads == ServerConfig().threads
+    assert config_from({}, {"HEALTHSCORE_RPC_THREADS": "3"}).threads == 3
 
 
 @pytest.mark.parametrize(

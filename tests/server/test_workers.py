@@ -17,7 +17,8 @@ import grpc
 import pytest
 
 from healthscore.errors import InvalidInputError
-from healthscore.server.serve import ServerConfig, build_server, config_from
+from healthscore.server.config import ServerConfig, config_from
+from healthscore.server.serve import build_server
 from healthscore_client.v1 import (
     profile_service_pb2 as pb,
 )
@@ -241,11 +242,11 @@ def test_bad_worker_counts_are_refused(value: str) -> None:
 def test_the_supervisor_refuses_to_fork_with_threads_running(tmp_path: Path) -> None:
     script = (
         "import threading, time\n"
-        "from healthscore.server import serve, workers\n"
+        "from healthscore.server import config, workers\n"
         "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
-        "config = serve.ServerConfig(port=0, data_dir=__import__('pathlib').Path('unused'), "
+        "settings = config.ServerConfig(port=0, data_dir=__import__('pathlib').Path('unused'), "
         "workers=2)\n"
-        "workers.supervise(config, lambda config, index: 0)\n"
+        "workers.supervise(settings, lambda settings, index: 0)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],

@@ -45,7 +45,7 @@ import structlog
 from healthscore.errors import HealthScoreError, InvalidInputError
 
 if TYPE_CHECKING:
-    from healthscore.server.serve import ServerConfig
+    from healthscore.server.config import ServerConfig
 
 log = structlog.get_logger("healthscore.server")
 

@@ -1,0 +1,513 @@
+"""What the sync and async clients share: resource names, one request builder per RPC, channel
+credentials and the retry policy. A client only sends the `Call`s built here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import random
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeAlias, TypeVar
+
+import grpc
+from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from healthscore_client import accounts as _accounts
+from healthscore_client.v1 import (
+    catalog_pb2,
+    profile_service_pb2,
+    ruleset_pb2,
+    scoring_pb2,
+    scoring_service_pb2,
+)
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+_PROFILE_SERVICE = "/healthscore.v1.ProfileService/"
+_SCORING_SERVICE = "/healthscore.v1.ScoringService/"
+
+
+class Model(enum.StrEnum):
+    """The health models, by the names they have in resource names (`models/{model}`)."""
+
+    ACCOUNT_HEALTH = "account-health"
+    MULTIDIMENSIONAL = "multidimensional"
+
+
+ModelLike: TypeAlias = "Model | str | ruleset_pb2.HealthModel.ValueType"
+"""A model: `Model.MULTIDIMENSIONAL`, `"multidimensional"` or `HEALTH_MODEL_MULTIDIMENSIONAL`."""
+VersionViewLike: TypeAlias = "profile_service_pb2.VersionView.ValueType | str | None"
+"""A version view: `VERSION_VIEW_FULL` or `"full"` / `"basic"`; None for the server's default."""
+ScoreViewLike: TypeAlias = "scoring_pb2.ScoreView.ValueType | str | None"
+"""A score view: `SCORE_VIEW_FULL` or `"basic"` / `"dimensions"` / `"full"`; None: BASIC."""
+Instant: TypeAlias = "dt.datetime | timestamp_pb2.Timestamp | None"
+"""An instant (a naive datetime is taken as UTC); None for now."""
+
+_MODEL_BY_ENUM = {
+    ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH: Model.ACCOUNT_HEALTH,
+    ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL: Model.MULTIDIMENSIONAL,
+}
+
+
+def model_name(model: ModelLike) -> str:
+    """`models/{model}` for any spelling of a model (ValueError for an unknown one)."""
+    if isinstance(model, str):
+        if model.startswith("models/"):
+            return model
+        return f"models/{Model(model).value}"
+    if model in _MODEL_BY_ENUM:
+        return f"models/{_MODEL_BY_ENUM[model].value}"
+    raise ValueError(f"unknown model {model!r}: expected one of {[m.value for m in Model]}")
+
+
+def draft_name(model: ModelLike) -> str:
+    """`models/{model}/draft`."""
+    return f"{model_name(model)}/draft"
+
+
+def profile_name(model: ModelLike, profile: str) -> str:
+    """`models/{model}/draft/profiles/{profile}` (a full name is returned as it is)."""
+    return profile if profile.startswith("models/") else f"{draft_name(model)}/profiles/{profile}"
+
+
+def version_name(model_or_name: ModelLike, version: int | None = None) -> str:
+    """`models/{model}/versions/{version}`; with `version` None, `model_or_name` must be the full
+    name already (e.g. an `Activation.previous_version`) and is returned as it is."""
+    if version is None:
+        if isinstance(model_or_name, str) and "/versions/" in model_or_name:
+            return model_or_name
+        raise ValueError(
+            f"{model_or_name!r}: give a version number, or a full `models/{{model}}/versions/{{n}}`"
+        )
+    return f"{model_name(model_or_name)}/versions/{int(version)}"
+
+
+def ruleset_name(ruleset: ModelLike | None) -> str:
+    """A ruleset to score with: a model's spelling means its draft; a resource name (a draft or
+    `models/{model}/versions/{n}`) is kept; None or "" means the active version ("")."""
+    if ruleset is None or ruleset == "":
+        return ""
+    if isinstance(ruleset, str) and "/" in ruleset:
+        return ruleset
+    return draft_name(ruleset)
+
+
+def _enum_value(prefix: str, enum_type: Any, view: Any) -> Any:
+    if view is None:
+        return 0
+    if isinstance(view, str):
+        return enum_type.Value(prefix + view.upper())
+    return view
+
+
+def version_view(view: VersionViewLike) -> profile_service_pb2.VersionView.ValueType:
+    result: profile_service_pb2.VersionView.ValueType = _enum_value(
+        "VERSION_VIEW_", profile_service_pb2.VersionView, view
+    )
+    return result
+
+
+def score_view(view: ScoreViewLike) -> scoring_pb2.ScoreView.ValueType:
+    result: scoring_pb2.ScoreView.ValueType = _enum_value(
+        "SCORE_VIEW_", scoring_pb2.ScoreView, view
+    )
+    return result
+
+
+def field_mask(paths: Sequence[str] | field_mask_pb2.FieldMask | None) -> field_mask_pb2.FieldMask:
+    if isinstance(paths, field_mask_pb2.FieldMask):
+        return paths
+    if isinstance(paths, str):
+        raise TypeError("update_mask: expected a sequence of paths, not one string")
+    return field_mask_pb2.FieldMask(paths=list(paths or ()))
+
+
+def timestamp(instant: Instant) -> timestamp_pb2.Timestamp | None:
+    if instant is None or isinstance(instant, timestamp_pb2.Timestamp):
+        return instant
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC))
+    return stamp
+
+
+def serialize(message: Message) -> bytes:
+    """A request's wire form (gRPC's request serializer)."""
+    return message.SerializeToString()
+
+
+@dataclass(frozen=True)
+class Call(Generic[ResponseT]):
+    """One RPC ready to send: its method path, request and response type, and whether it may be
+    retried (reads and scoring: sending them twice changes nothing)."""
+
+    method: str
+    request: Message
+    response_type: type[ResponseT]
+    retryable: bool
+
+
+def _profiles(
+    method: str, request: Message, response_type: type[ResponseT], *, retryable: bool
+) -> Call[ResponseT]:
+    return Call(_PROFILE_SERVICE + method, request, response_type, retryable)
+
+
+# ProfileService: reads are retryable, writes never (a write may have happened before the
+# connection broke).
+
+
+def get_catalog() -> Call[catalog_pb2.Catalog]:
+    request = profile_service_pb2.GetCatalogRequest(name="catalog")
+    return _profiles("GetCatalog", request, catalog_pb2.Catalog, retryable=True)
+
+
+def update_catalog(
+    catalog: catalog_pb2.Catalog, update_mask: Sequence[str] | None, etag: str | None
+) -> Call[catalog_pb2.Catalog]:
+    request = profile_service_pb2.UpdateCatalogRequest(
+        catalog=catalog, update_mask=field_mask(update_mask)
+    )
+    if etag is not None:
+        request.catalog.etag = etag
+    return _profiles("UpdateCatalog", request, catalog_pb2.Catalog, retryable=False)
+
+
+def get_draft(model: ModelLike) -> Call[profile_service_pb2.Draft]:
+    request = profile_service_pb2.GetDraftRequest(name=draft_name(model))
+    return _profiles("GetDraft", request, profile_service_pb2.Draft, retryable=True)
+
+
+def update_draft(
+    model: ModelLike,
+    draft: profile_service_pb2.Draft,
+    update_mask: Sequence[str] | None,
+    etag: str | None,
+) -> Call[profile_service_pb2.Draft]:
+    request = profile_service_pb2.UpdateDraftRequest(
+        draft=draft, update_mask=field_mask(update_mask)
+    )
+    request.draft.name = draft_name(model)
+    if etag is not None:
+        request.draft.etag = etag
+    return _profiles("UpdateDraft", request, profile_service_pb2.Draft, retryable=False)
+
+
+def validate_draft(model: ModelLike) -> Call[profile_service_pb2.ValidateDraftResponse]:
+    request = profile_service_pb2.ValidateDraftRequest(name=draft_name(model))
+    return _profiles(
+        "ValidateDraft", request, profile_service_pb2.ValidateDraftResponse, retryable=True
+    )
+
+
+def publish_draft(
+    model: ModelLike, comment: str, etag: str | None
+) -> Call[profile_service_pb2.Version]:
+    request = profile_service_pb2.PublishDraftRequest(
+        name=draft_name(model), comment=comment, etag=etag or ""
+    )
+    return _profiles("PublishDraft", request, profile_service_pb2.Version, retryable=False)
+
+
+def get_profile(model: ModelLike, profile: str) -> Call[ruleset_pb2.Profile]:
+    request = profile_service_pb2.GetProfileRequest(name=profile_name(model, profile))
+    return _profiles("GetProfile", request, ruleset_pb2.Profile, retryable=True)
+
+
+def create_profile(
+    model: ModelLike, profile: ruleset_pb2.Profile, position: int | None, etag: str | None
+) -> Call[profile_service_pb2.Draft]:
+    request = profile_service_pb2.CreateProfileRequest(
+        parent=draft_name(model), profile=profile, etag=etag or "", position=position
+    )
+    return _profiles("CreateProfile", request, profile_service_pb2.Draft, retryable=False)
+
+
+def update_profile(
+    model: ModelLike,
+    name: str,
+    profile: ruleset_pb2.Profile,
+    update_mask: Sequence[str] | None,
+    etag: str | None,
+) -> Call[profile_service_pb2.Draft]:
+    request = profile_service_pb2.UpdateProfileRequest(
+        name=profile_name(model, name),
+        profile=profile,
+        update_mask=field_mask(update_mask),
+        etag=etag or "",
+    )
+    return _profiles("UpdateProfile", request, profile_service_pb2.Draft, retryable=False)
+
+
+def delete_profile(
+    model: ModelLike, name: str, etag: str | None
+) -> Call[profile_service_pb2.Draft]:
+    request = profile_service_pb2.DeleteProfileRequest(
+        name=profile_name(model, name), etag=etag or ""
+    )
+    return _profiles("DeleteProfile", request, profile_service_pb2.Draft, retryable=False)
+
+
+def reorder_profiles(
+    model: ModelLike, names: Sequence[str], etag: str | None
+) -> Call[profile_service_pb2.Draft]:
+    if isinstance(names, str):
+        raise TypeError("reorder_profiles: expected a sequence of profile names, not one string")
+    request = profile_service_pb2.ReorderProfilesRequest(
+        parent=draft_name(model), profile_names=list(names), etag=etag or ""
+    )
+    return _profiles("ReorderProfiles", request, profile_service_pb2.Draft, retryable=False)
+
+
+def get_version(
+    model_or_name: ModelLike, version: int | None, view: VersionViewLike
+) -> Call[profile_service_pb2.Version]:
+    request = profile_service_pb2.GetVersionRequest(
+        name=version_name(model_or_name, version), view=version_view(view)
+    )
+    return _profiles("GetVersion", request, profile_service_pb2.Version, retryable=True)
+
+
+def list_versions(
+    model: ModelLike, page_size: int, page_token: str, view: VersionViewLike
+) -> Call[profile_service_pb2.ListVersionsResponse]:
+    request = profile_service_pb2.ListVersionsRequest(
+        parent=model_name(model),
+        page_size=page_size,
+        page_token=page_token,
+        view=version_view(view),
+    )
+    return _profiles(
+        "ListVersions", request, profile_service_pb2.ListVersionsResponse, retryable=True
+    )
+
+
+def activate_version(
+    model_or_name: ModelLike, version: int | None, comment: str
+) -> Call[profile_service_pb2.Activation]:
+    request = profile_service_pb2.ActivateVersionRequest(
+        name=version_name(model_or_name, version), comment=comment
+    )
+    return _profiles("ActivateVersion", request, profile_service_pb2.Activation, retryable=False)
+
+
+def get_active_version() -> Call[profile_service_pb2.Activation]:
+    request = profile_service_pb2.GetActiveVersionRequest()
+    return _profiles("GetActiveVersion", request, profile_service_pb2.Activation, retryable=True)
+
+
+def list_activations(
+    page_size: int, page_token: str
+) -> Call[profile_service_pb2.ListActivationsResponse]:
+    request = profile_service_pb2.ListActivationsRequest(page_size=page_size, page_token=page_token)
+    return _profiles(
+        "ListActivations", request, profile_service_pb2.ListActivationsResponse, retryable=True
+    )
+
+
+# ScoringService: every method is a pure function of its request, hence retryable.
+
+STREAM_SCORE_ACCOUNTS = _SCORING_SERVICE + "StreamScoreAccounts"
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How to score: the ruleset, the instant, the detail, the other model; and the catalog that
+    types attributes of accounts given as dicts."""
+
+    ruleset: ModelLike | None = None
+    as_of: Instant = None
+    view: ScoreViewLike = None
+    include_other_model: bool = False
+    other_model_ruleset: str = ""
+    catalog: catalog_pb2.Catalog | None = None
+
+    def request(self, accounts: _accounts.AccountsInput) -> scoring_pb2.ScoreAccountsRequest:
+        request = scoring_pb2.ScoreAccountsRequest(
+            as_of=timestamp(self.as_of),
+            view=score_view(self.view),
+            ruleset=ruleset_name(self.ruleset),
+            include_other_model=self.include_other_model,
+            other_model_ruleset=ruleset_name(self.other_model_ruleset),
+        )
+        _accounts.fill(request, accounts, self.catalog)
+        return request
+
+
+def score_accounts(
+    accounts: _accounts.AccountsInput, options: ScoreOptions
+) -> Call[scoring_pb2.ScoreAccountsResponse]:
+    return Call(
+        _SCORING_SERVICE + "ScoreAccounts",
+        options.request(accounts),
+        scoring_pb2.ScoreAccountsResponse,
+        True,
+    )
+
+
+def preview_draft(
+    accounts: _accounts.AccountsInput,
+    ruleset: ModelLike,
+    baseline: ModelLike | None,
+    as_of: Instant,
+    catalog: catalog_pb2.Catalog | None,
+) -> Call[scoring_service_pb2.PreviewDraftResponse]:
+    request = scoring_service_pb2.PreviewDraftRequest(
+        ruleset=ruleset_name(ruleset),
+        baseline_ruleset=ruleset_name(baseline),
+        as_of=timestamp(as_of),
+    )
+    _accounts.fill(request, accounts, catalog)
+    return Call(
+        _SCORING_SERVICE + "PreviewDraft", request, scoring_service_pb2.PreviewDraftResponse, True
+    )
+
+
+def score_hierarchy(
+    accounts: _accounts.AccountsInput,
+    ruleset: ModelLike | None,
+    view: ScoreViewLike,
+    as_of: Instant,
+    catalog: catalog_pb2.Catalog | None,
+) -> Call[scoring_service_pb2.ScoreHierarchyResponse]:
+    request = scoring_service_pb2.ScoreHierarchyRequest(
+        ruleset=ruleset_name(ruleset), view=score_view(view), as_of=timestamp(as_of)
+    )
+    _accounts.fill(request, accounts, catalog)
+    return Call(
+        _SCORING_SERVICE + "ScoreHierarchy",
+        request,
+        scoring_service_pb2.ScoreHierarchyResponse,
+        True,
+    )
+
+
+# Connection and retries.
+
+# Reconnect quickly after a refused connection, so that a retry after a short backoff finds a
+# server that has just come up (gRPC's own default waits a second or more).
+DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the server: the address, channel credentials (None: insecure), options, and
+    the metadata each call sends (the bearer token, on insecure channels only: on TLS channels it
+    travels as call credentials)."""
+
+    address: str
+    credentials: grpc.ChannelCredentials | None
+    options: tuple[tuple[str, Any], ...]
+    metadata: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def build(
+        cls,
+        address: str,
+        *,
+        token: str | None,
+        tls: bool,
+        root_certificates: bytes | None,
+        certificate_chain: bytes | None,
+        private_key: bytes | None,
+        options: Sequence[tuple[str, Any]],
+    ) -> Connection:
+        given = {key for key, _ in options}
+        merged = tuple(options) + tuple(o for o in DEFAULT_CHANNEL_OPTIONS if o[0] not in given)
+        if not (tls or root_certificates or certificate_chain or private_key):
+            metadata = (("authorization", f"Bearer {token}"),) if token else ()
+            return cls(address, None, merged, metadata)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+        )
+        if token:
+            # access_token_call_credentials sends `authorization: Bearer <token>`.
+            credentials = grpc.composite_channel_credentials(
+                credentials, grpc.access_token_call_credentials(token)
+            )
+        return cls(address, credentials, merged, ())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of UNAVAILABLE, only for retryable calls: at most `max_attempts` attempts in all,
+    within the call's deadline, with exponential backoff and jitter between them."""
+
+    max_attempts: int = 4
+    initial_backoff: float = 0.2
+    max_backoff: float = 5.0
+    multiplier: float = 2.0
+
+    def delay(
+        self, call: Call[Any], code: grpc.StatusCode | None, attempt: int, deadline: Deadline
+    ) -> float | None:
+        """Seconds to wait before attempt `attempt + 1` of `call`, which failed with `code`; None
+        not to retry (not retryable, not UNAVAILABLE, no attempts or no time left)."""
+        if not call.retryable or code != grpc.StatusCode.UNAVAILABLE:
+            return None
+        if attempt >= self.max_attempts:
+            return None
+        ceiling = min(self.max_backoff, self.initial_backoff * self.multiplier ** (attempt - 1))
+        # Half fixed, half random: many clients retrying after one outage spread out.
+        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+        return delay if deadline.allows(delay) else None
+
+
+class Deadline:
+    """A call's overall deadline, shared by its attempts."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self._end = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> float | None:
+        return None if self._end is None else max(0.0, self._end - time.monotonic())
+
+    def allows(self, delay: float) -> bool:
+        """Whether waiting `delay` seconds leaves time for another attempt."""
+        remaining = self.remaining()
+        return remaining is None or delay < remaining
+
+
+class RequestStream:
+    """The requests of a StreamScoreAccounts call, built from the caller's batches as gRPC asks
+    for them. gRPC reports an exception raised while building one only as CANCELLED: `failure`
+    keeps it, for the client to raise instead."""
+
+    def __init__(
+        self,
+        batches: Iterable[_accounts.AccountsInput] | AsyncIterable[_accounts.AccountsInput],
+        options: ScoreOptions,
+    ) -> None:
+        self._batches = batches
+        self._options = options
+        self.failure: Exception | None = None
+
+    def _build(self, batch: _accounts.AccountsInput) -> scoring_pb2.ScoreAccountsRequest:
+        try:
+            return self._options.request(batch)
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+    def __iter__(self) -> Iterator[scoring_pb2.ScoreAccountsRequest]:
+        if not isinstance(self._batches, Iterable):
+            raise TypeError("the sync client needs an iterable of batches, not an async one")
+        for batch in self._batches:
+            yield self._build(batch)
+
+    async def __aiter__(self) -> AsyncIterator[scoring_pb2.ScoreAccountsRequest]:
+        if isinstance(self._batches, AsyncIterable):
+            async for batch in self._batches:
+                yield self._build(batch)
+        else:
+            for batch in self._batches:
+                yield self._build(batch)

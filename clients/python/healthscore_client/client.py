@@ -1,0 +1,437 @@
+"""`HealthScoreClient`: the blocking client, one typed method per RPC of both services.
+
+Every method takes an optional `timeout` (seconds; default: the client's `timeout`): the deadline
+of the whole call, retries included. Reads and scoring are retried on UNAVAILABLE with exponential
+backoff and jitter; writes never are (a write may have been applied before the connection broke).
+Failures raise `HealthScoreError` subclasses (`healthscore_client.errors`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import grpc
+from google.protobuf.message import Message
+
+from healthscore_client import _calls
+from healthscore_client._calls import (
+    Call,
+    Instant,
+    ModelLike,
+    ScoreOptions,
+    ScoreViewLike,
+    VersionViewLike,
+)
+from healthscore_client.accounts import AccountsInput
+from healthscore_client.errors import from_rpc_error
+from healthscore_client.v1 import (
+    catalog_pb2,
+    profile_service_pb2,
+    ruleset_pb2,
+    scoring_pb2,
+    scoring_service_pb2,
+)
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+PageT = TypeVar("PageT")
+ItemT = TypeVar("ItemT")
+
+
+class HealthScoreClient:
+    """A connection to a healthscore server.
+
+    `address` is `host:port`. `token` is sent as `authorization: Bearer <token>`. `tls` (implied by
+    any certificate argument) verifies the server against `root_certificates` (PEM; None: the
+    system's roots); `certificate_chain` and `private_key` (PEM) authenticate the client (mTLS).
+    `timeout` is each call's default deadline in seconds; `max_attempts` bounds the attempts of a
+    retried call; `options` are gRPC channel options. Use as a context manager, or `close()`.
+    """
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self._connection = _calls.Connection.build(
+            address,
+            token=token,
+            tls=tls,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+            options=options,
+        )
+        self._timeout = timeout
+        self._retry = _calls.RetryPolicy(max_attempts=max_attempts)
+        connection = self._connection
+        self._channel = (
+            grpc.insecure_channel(address, options=connection.options)
+            if connection.credentials is None
+            else grpc.secure_channel(address, connection.credentials, options=connection.options)
+        )
+
+    @property
+    def address(self) -> str:
+        return self._connection.address
+
+    def close(self) -> None:
+        """Closes the channel; calls in flight are cancelled."""
+        self._channel.close()
+
+    def __enter__(self) -> HealthScoreClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _invoke(self, call: Call[ResponseT], timeout: float | None) -> ResponseT:
+        """Sends `call`, retrying as the policy allows; a failure raises `HealthScoreError`."""
+        method = self._channel.unary_unary(
+            call.method,
+            request_serializer=_calls.serialize,
+            response_deserializer=call.response_type.FromString,
+        )
+        deadline = _calls.Deadline(self._timeout if timeout is None else timeout)
+        attempt = 1
+        while True:
+            try:
+                response = method(
+                    call.request,
+                    timeout=deadline.remaining(),
+                    metadata=self._connection.metadata,
+                )
+                return cast(ResponseT, response)
+            except grpc.RpcError as error:
+                delay = self._retry.delay(call, _code(error), attempt, deadline)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+            time.sleep(delay)
+            attempt += 1
+
+    # ProfileService: the catalog.
+
+    def get_catalog(self, *, timeout: float | None = None) -> catalog_pb2.Catalog:
+        """The attribute catalog."""
+        return self._invoke(_calls.get_catalog(), timeout)
+
+    def update_catalog(
+        self,
+        catalog: catalog_pb2.Catalog,
+        *,
+        update_mask: Sequence[str] | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> catalog_pb2.Catalog:
+        """Replaces the catalog's `attributes` and/or `dimensions` (`update_mask`; default both).
+        `etag` (default: `catalog.etag`) makes the update conditional: a stale one raises
+        `AbortedError`. Needs the admin role."""
+        return self._invoke(_calls.update_catalog(catalog, update_mask, etag), timeout)
+
+    # ProfileService: drafts.
+
+    def get_draft(
+        self, model: ModelLike, *, timeout: float | None = None
+    ) -> profile_service_pb2.Draft:
+        """A model's draft (`models/{model}/draft`)."""
+        return self._invoke(_calls.get_draft(model), timeout)
+
+    def update_draft(
+        self,
+        model: ModelLike,
+        draft: profile_service_pb2.Draft,
+        *,
+        update_mask: Sequence[str] | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """Replaces the draft's `settings` (or one of `settings.poor_max`, `settings.good_min`,
+        `settings.ignore_missing`, `settings.enterprise`) and/or `profiles` (`update_mask`;
+        default both) with those of `draft`. `etag` (default: `draft.etag`) makes the update
+        conditional. Needs the editor role."""
+        return self._invoke(_calls.update_draft(model, draft, update_mask, etag), timeout)
+
+    def validate_draft(
+        self, model: ModelLike, *, timeout: float | None = None
+    ) -> profile_service_pb2.ValidateDraftResponse:
+        """Every error of the draft with its field path, and the warnings."""
+        return self._invoke(_calls.validate_draft(model), timeout)
+
+    def publish_draft(
+        self,
+        model: ModelLike,
+        *,
+        comment: str = "",
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Version:
+        """Publishes the draft as a new version. `etag`: only if the draft is still the one
+        reviewed. A draft that does not validate raises `FailedPreconditionError` listing the
+        errors in `precondition_violations`. Needs the editor role."""
+        return self._invoke(_calls.publish_draft(model, comment, etag), timeout)
+
+    # ProfileService: the profiles of a draft.
+
+    def get_profile(
+        self, model: ModelLike, profile: str, *, timeout: float | None = None
+    ) -> ruleset_pb2.Profile:
+        """One profile of a draft, by its name."""
+        return self._invoke(_calls.get_profile(model, profile), timeout)
+
+    def create_profile(
+        self,
+        model: ModelLike,
+        profile: ruleset_pb2.Profile,
+        *,
+        position: int | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """Adds a profile to the draft at `position` in the order of precedence (0 = first;
+        default last). Returns the draft."""
+        return self._invoke(_calls.create_profile(model, profile, position, etag), timeout)
+
+    def update_profile(
+        self,
+        model: ModelLike,
+        name: str,
+        profile: ruleset_pb2.Profile,
+        *,
+        update_mask: Sequence[str] | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """Updates the profile `name` with the fields of `profile` named in `update_mask`
+        (default all); a different `profile.name` renames it. Returns the draft."""
+        return self._invoke(_calls.update_profile(model, name, profile, update_mask, etag), timeout)
+
+    def delete_profile(
+        self,
+        model: ModelLike,
+        name: str,
+        *,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """Removes a profile from the draft. Returns the draft."""
+        return self._invoke(_calls.delete_profile(model, name, etag), timeout)
+
+    def reorder_profiles(
+        self,
+        model: ModelLike,
+        names: Sequence[str],
+        *,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """Sets the order of precedence: every profile name of the draft, once each."""
+        return self._invoke(_calls.reorder_profiles(model, names, etag), timeout)
+
+    # ProfileService: versions and activations.
+
+    def get_version(
+        self,
+        model: ModelLike,
+        version: int | None = None,
+        *,
+        view: VersionViewLike = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Version:
+        """A published version: `get_version("multidimensional", 3)`, or by its full name
+        `get_version("models/multidimensional/versions/3")`. `view`: "full" (default, with the
+        ruleset) or "basic"."""
+        return self._invoke(_calls.get_version(model, version, view), timeout)
+
+    def list_versions_page(
+        self,
+        model: ModelLike,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        view: VersionViewLike = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.ListVersionsResponse:
+        """One page of a model's versions, newest first, with the `next_page_token`."""
+        return self._invoke(_calls.list_versions(model, page_size, page_token, view), timeout)
+
+    def list_versions(
+        self,
+        model: ModelLike,
+        *,
+        page_size: int = 0,
+        view: VersionViewLike = None,
+        timeout: float | None = None,
+    ) -> Iterator[profile_service_pb2.Version]:
+        """Every version of a model, newest first, fetching pages of `page_size` (0: the server's
+        default) as the iteration goes; `timeout` applies to each page."""
+        return _follow_pages(
+            lambda token: self.list_versions_page(
+                model, page_size=page_size, page_token=token, view=view, timeout=timeout
+            ),
+            lambda page: page.versions,
+        )
+
+    def activate_version(
+        self,
+        model: ModelLike,
+        version: int | None = None,
+        *,
+        comment: str = "",
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Activation:
+        """Makes a version the one the service scores with: `activate_version("multidimensional",
+        3)` or by its full name; rolling back is activating an earlier version, e.g.
+        `activate_version(activation.previous_version)`. Needs the admin role."""
+        return self._invoke(_calls.activate_version(model, version, comment), timeout)
+
+    def get_active_version(self, *, timeout: float | None = None) -> profile_service_pb2.Activation:
+        """The current activation: the version the service scores with."""
+        return self._invoke(_calls.get_active_version(), timeout)
+
+    def list_activations_page(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> profile_service_pb2.ListActivationsResponse:
+        """One page of the activations, newest first, with the `next_page_token`."""
+        return self._invoke(_calls.list_activations(page_size, page_token), timeout)
+
+    def list_activations(
+        self, *, page_size: int = 0, timeout: float | None = None
+    ) -> Iterator[profile_service_pb2.Activation]:
+        """Every activation (the audit trail), newest first, page by page as the iteration goes."""
+        return _follow_pages(
+            lambda token: self.list_activations_page(
+                page_size=page_size, page_token=token, timeout=timeout
+            ),
+            lambda page: page.activations,
+        )
+
+    # ScoringService.
+
+    def score_accounts(
+        self,
+        accounts: AccountsInput,
+        *,
+        ruleset: ModelLike | None = None,
+        as_of: Instant = None,
+        view: ScoreViewLike = None,
+        include_other_model: bool = False,
+        other_model_ruleset: str = "",
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> scoring_pb2.ScoreAccountsResponse:
+        """Scores accounts: `Account` messages, flat dicts (typed by `catalog` when given), an
+        `AccountColumns`, a pyarrow Table or a pandas DataFrame. `ruleset`: None for the active
+        version, a version's name, a draft's name, or a model for its draft. `view`: "basic",
+        "dimensions" or "full". `include_other_model` also scores with the other model (its
+        active version, or `other_model_ruleset`)."""
+        options = ScoreOptions(
+            ruleset, as_of, view, include_other_model, other_model_ruleset, catalog
+        )
+        return self._invoke(_calls.score_accounts(accounts, options), timeout)
+
+    def stream_score_accounts(
+        self,
+        batches: Iterable[AccountsInput],
+        *,
+        ruleset: ModelLike | None = None,
+        as_of: Instant = None,
+        view: ScoreViewLike = None,
+        include_other_model: bool = False,
+        other_model_ruleset: str = "",
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[scoring_pb2.ScoreAccountsResponse]:
+        """Scores a stream of batches (each as `score_accounts` accepts), one response per batch
+        in order, all with the ruleset resolved at the first batch. Batches are converted as gRPC
+        sends them. Not retried; `timeout` bounds the whole stream. Leaving the iteration early
+        cancels the call."""
+        options = ScoreOptions(
+            ruleset, as_of, view, include_other_model, other_model_ruleset, catalog
+        )
+        requests = _calls.RequestStream(batches, options)
+        method = self._channel.stream_stream(
+            _calls.STREAM_SCORE_ACCOUNTS,
+            request_serializer=_calls.serialize,
+            response_deserializer=scoring_pb2.ScoreAccountsResponse.FromString,
+        )
+        responses: Any = method(
+            iter(requests),
+            timeout=self._timeout if timeout is None else timeout,
+            metadata=self._connection.metadata,
+        )
+        try:
+            for response in responses:
+                yield cast(scoring_pb2.ScoreAccountsResponse, response)
+        except grpc.RpcError as error:
+            if requests.failure is not None:
+                raise requests.failure from None
+            raise from_rpc_error(error) from error
+        finally:
+            responses.cancel()
+
+    def preview_draft(
+        self,
+        accounts: AccountsInput,
+        ruleset: ModelLike,
+        *,
+        baseline: ModelLike | None = None,
+        as_of: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> scoring_service_pb2.PreviewDraftResponse:
+        """What `ruleset` (a model for its draft, or a draft's or version's name) makes of
+        `accounts`, side by side with `baseline` (default: the active version): per profile, rank
+        and dimension, and every account whose rank would change."""
+        return self._invoke(
+            _calls.preview_draft(accounts, ruleset, baseline, as_of, catalog), timeout
+        )
+
+    def score_hierarchy(
+        self,
+        accounts: AccountsInput,
+        *,
+        ruleset: ModelLike | None = None,
+        view: ScoreViewLike = None,
+        as_of: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> scoring_service_pb2.ScoreHierarchyResponse:
+        """Scores accounts linked by `parent_id`: each account's own health and every parent's
+        enterprise health, bottom-up."""
+        return self._invoke(
+            _calls.score_hierarchy(accounts, ruleset, view, as_of, catalog), timeout
+        )
+
+
+def _code(error: grpc.RpcError) -> grpc.StatusCode | None:
+    code = getattr(error, "code", None)
+    return code() if callable(code) else None
+
+
+def _follow_pages(
+    fetch: Callable[[str], PageT], items: Callable[[PageT], Iterable[ItemT]]
+) -> Iterator[ItemT]:
+    """The items of every page: `fetch(page_token)` from "" until a page's `next_page_token` is
+    empty. The first page is fetched on the first `next()`."""
+    token = ""
+    while True:
+        page = fetch(token)
+        yield from items(page)
+        token = cast(str, page.next_page_token)  # type: ignore[attr-defined]
+        if not token:
+            return

@@ -1,0 +1,146 @@
+"""What every admin command shares: connection flags, `--output`, errors and exit codes.
+
+Exit codes scripts can rely on (documented in the README):
+
+    0  success
+    1  an unexpected error (server INTERNAL, I/O)
+    2  bad input: usage, unreadable or invalid files, INVALID_ARGUMENT, a draft that does not
+       validate
+    3  NOT_FOUND
+    4  a conflict: ALREADY_EXISTS, ABORTED (stale etag), FAILED_PRECONDITION
+    5  UNAUTHENTICATED or PERMISSION_DENIED
+    6  the server is unreachable or too slow: UNAVAILABLE, DEADLINE_EXCEEDED
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from healthscore_client import HealthScoreClient, HealthScoreError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOT_FOUND = 3
+EXIT_CONFLICT = 4
+EXIT_DENIED = 5
+EXIT_UNAVAILABLE = 6
+
+_EXIT_BY_CODE = {
+    "INVALID_ARGUMENT": EXIT_BAD_INPUT,
+    "OUT_OF_RANGE": EXIT_BAD_INPUT,
+    "NOT_FOUND": EXIT_NOT_FOUND,
+    "ALREADY_EXISTS": EXIT_CONFLICT,
+    "ABORTED": EXIT_CONFLICT,
+    "FAILED_PRECONDITION": EXIT_CONFLICT,
+    "UNAUTHENTICATED": EXIT_DENIED,
+    "PERMISSION_DENIED": EXIT_DENIED,
+    "UNAVAILABLE": EXIT_UNAVAILABLE,
+    "DEADLINE_EXCEEDED": EXIT_UNAVAILABLE,
+}
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+# Rank colours in tables (rich styles), keyed by the rank's short name.
+RANK_STYLES = {"GOOD": "green", "AVERAGE": "yellow", "POOR": "red", "UNKNOWN": "dim"}
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """--server, --token, --tls-ca, --timeout and --output, each with its environment fallback."""
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--server",
+        default=os.environ.get("HEALTHSCORE_ADDRESS", DEFAULT_ADDRESS),
+        help=f"host:port of the server [HEALTHSCORE_ADDRESS; default: {DEFAULT_ADDRESS}]",
+    )
+    group.add_argument(
+        "--token",
+        default=os.environ.get("HEALTHSCORE_TOKEN"),
+        help="bearer token (`healthscore tokens add`) [HEALTHSCORE_TOKEN]",
+    )
+    group.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=os.environ.get("HEALTHSCORE_TLS_CA"),
+        help="PEM CA bundle: use TLS, verifying the server against it [HEALTHSCORE_TLS_CA]",
+    )
+    group.add_argument(
+        "--timeout", type=float, default=30.0, help="deadline of each call, seconds [30]"
+    )
+    parser.add_argument(
+        "--output",
+        choices=["table", "json"],
+        default="table",
+        help="table: for people (colours when a terminal); json: one JSON document for scripts",
+    )
+
+
+def connect(args: argparse.Namespace) -> HealthScoreClient:
+    from healthscore_client import HealthScoreClient
+
+    root = Path(args.tls_ca).read_bytes() if args.tls_ca else None
+    return HealthScoreClient(
+        args.server,
+        token=args.token,
+        tls=root is not None,
+        root_certificates=root,
+        timeout=args.timeout,
+    )
+
+
+def rank_text(rank: str) -> str:
+    """A rank name (`HEALTH_RANK_GOOD` or `GOOD`) as rich markup in its colour."""
+    short = rank.removeprefix("HEALTH_RANK_")
+    style = RANK_STYLES.get(short, "")
+    return f"[{style}]{short.lower()}[/]" if style else short.lower()
+
+
+def console() -> Any:
+    """The rich console for tables (stdout; colours only on a terminal)."""
+    from rich.console import Console
+
+    return Console()
+
+
+def emit(args: argparse.Namespace, data: Any, render: Callable[[], None]) -> None:
+    """`--output json`: `data` as one JSON document on stdout; otherwise `render()`."""
+    if args.output == "json":
+        json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        render()
+
+
+def remote(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Wraps a command that calls the server: a server error is reported (see `report`) and
+    becomes the command's exit code instead of a traceback."""
+    from healthscore_client import HealthScoreError
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except HealthScoreError as error:
+            return report(error)
+
+    return run
+
+
+def exit_code(error: HealthScoreError) -> int:
+    return _EXIT_BY_CODE.get(error.code.name, EXIT_ERROR)
+
+
+def report(error: HealthScoreError) -> int:
+    """Prints a server error with every field or precondition violation; returns the exit code."""
+    print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
+    for violation in error.field_violations:
+        print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+    for failure in error.precondition_violations:
+        print(f"  {failure.subject}: {failure.description}", file=sys.stderr)
+    return exit_code(error)

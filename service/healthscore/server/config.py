@@ -1,0 +1,148 @@
+"""`healthscore serve`'s configuration: `ServerConfig`, its `HEALTHSCORE_*` variables, and how flags
+and variables combine. No gRPC here: the CLI builds `serve`'s flags from it on every start."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from healthscore.errors import InvalidInputError, Violation
+
+MIB = 1024 * 1024
+MAX_WORKERS = 256
+# The core's thread count variable (`health_core::pool::THREADS_ENV`).
+CORE_THREADS_ENV = "HEALTHSCORE_THREADS"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How one server process runs. Every field has a `--flag` and a `HEALTHSCORE_*` variable
+    (`ENV_VARS`); a flag wins over the variable, the variable over the default."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    # Relative to the working directory, like every path given on the command line.
+    data_dir: Path = Path("healthscore-data")
+    # YAML file of token hashes (see `auth`); without one, authentication is off (loopback only).
+    tokens: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # CA bundle that client certificates must chain to; with it, clients may present one.
+    tls_client_ca: Path | None = None
+    require_client_cert: bool = False
+    # Both directions. gRPC's own default (4 MiB in, unlimited out) is too small for bulk scoring.
+    max_message_bytes: int = 64 * MIB
+    # Seconds in-flight calls get to finish after SIGTERM/SIGINT before they are cancelled.
+    grace_seconds: float = 10.0
+    # Concurrent calls being handled; a streaming call holds one thread for its whole life.
+    threads: int = 16
+    # Server processes sharing the port (SO_REUSEPORT; Linux), each with `threads` threads: one
+    # Python process handles calls on about one core.
+    workers: int = 1
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def check(self) -> None:
+        """InvalidInputError listing every inconsistent or unsafe setting."""
+        problems: list[Violation] = []
+        if not 0 <= self.port <= 65535:
+            problems.append(
+                Violation("port", f"must be 0-65535 (0: any free port), not {self.port}")
+            )
+        if self.tokens is None and not is_loopback(self.host):
+            problems.append(
+                Violation(
+                    "host",
+                    f"refusing to listen on {self.host} with authentication off: give a tokens "
+                    "file (--tokens / HEALTHSCORE_TOKENS) or bind a loopback address",
+                )
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            problems.append(Violation("tls_cert", "TLS needs both a certificate and a key"))
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            problems.append(Violation("tls_client_ca", "client certificates need TLS (a cert)"))
+        if self.require_client_cert and self.tls_client_ca is None:
+            problems.append(
+                Violation("require_client_cert", "needs the client CA bundle (tls_client_ca)")
+            )
+        if self.max_message_bytes <= 0:
+            problems.append(Violation("max_message_bytes", "must be positive"))
+        if self.grace_seconds < 0:
+            problems.append(Violation("grace_seconds", "must not be negative"))
+        if self.threads < 1:
+            problems.append(Violation("threads", "must be at least 1"))
+        if not 1 <= self.workers <= MAX_WORKERS:
+            problems.append(Violation("workers", f"must be 1-{MAX_WORKERS}"))
+        if problems:
+            raise InvalidInputError(
+                "server configuration: " + "; ".join(str(p) for p in problems), problems
+            )
+
+
+ENV_VARS: dict[str, str] = {
+    f.name: f"HEALTHSCORE_{f.name.upper()}" for f in fields(ServerConfig) if f.name != "threads"
+}
+# Not HEALTHSCORE_THREADS: that one is the core's thread count (CORE_THREADS_ENV).
+ENV_VARS["threads"] = "HEALTHSCORE_RPC_THREADS"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def config_from(flags: Mapping[str, Any], environ: Mapping[str, str]) -> ServerConfig:
+    """The configuration from flags (None: not given) with `HEALTHSCORE_*` variables as fallback."""
+    values: dict[str, Any] = {}
+    for field in fields(ServerConfig):
+        value = flags.get(field.name)
+        if value is None and ENV_VARS[field.name] in environ:
+            value = _from_env(field.name, environ[ENV_VARS[field.name]])
+        if value is not None:
+            values[field.name] = value
+    config = ServerConfig(**values)
+    config.check()
+    return config
+
+
+def _flag(text: str) -> bool:
+    if text.lower() not in {"1", "true", "yes", "0", "false", "no"}:
+        raise ValueError(text)
+    return text.lower() in {"1", "true", "yes"}
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "host": str,
+    "port": int,
+    "data_dir": Path,
+    "tokens": Path,
+    "tls_cert": Path,
+    "tls_key": Path,
+    "tls_client_ca": Path,
+    "require_client_cert": _flag,
+    "max_message_bytes": int,
+    "grace_seconds": float,
+    "threads": int,
+    "workers": int,
+}
+
+
+def _from_env(name: str, text: str) -> Any:
+    try:
+        return _PARSERS[name](text)
+    except ValueError:
+        raise InvalidInputError(f"{ENV_VARS[name]}={text!r}: not a valid {name}") from None
