@@ -1,9 +1,12 @@
-"""`healthscore score`: files in, one JSON result per line out, exit codes scripts rely on."""
+"""`healthscore score` offline (`--local`: the embedded default ruleset, or `--ruleset-file`): files
+in, results out as a table or one JSON document, exit codes scripts rely on. Scoring on a server is
+tested in tests/admin/test_scoring.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,16 +17,18 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 AS_OF = "2026-11-01T00:00:00Z"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
-    code = cli.main(["score", *args])
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[Any], str]:
+    """Runs `score --output json` offline; the results printed, and stderr."""
+    code = cli.main(["score", *args, "--output", "json"])
     out, err = capsys.readouterr()
-    return code, out.splitlines(), err
+    return code, json.loads(out)["results"] if out else [], err
 
 
 def test_scores_the_examples_with_the_default_ruleset(capsys: pytest.CaptureFixture[str]) -> None:
-    code, lines, _ = run(capsys, "--accounts", str(EXAMPLES / "accounts.jsonl"), "--as-of", AS_OF)
+    code, results, _ = run(
+        capsys, "--local", "--accounts", str(EXAMPLES / "accounts.jsonl"), "--as-of", AS_OF
+    )
     assert code == cli.EXIT_OK
-    results = [json.loads(line) for line in lines]
     by_id = {r["account_id"]: r for r in results}
     assert len(results) == 6
     assert by_id["acme"]["rank"] == "HEALTH_RANK_GOOD"
@@ -55,8 +60,9 @@ def test_csv_and_json_lines_give_the_same_results(
         "a,70,weekly,,\n"
         "b,5,,,2026-09-01T00:00:00Z\n"
     )
-    _, from_jsonl, _ = run(capsys, "--accounts", str(jsonl), "--as-of", AS_OF, "--view", "full")
-    _, from_csv, _ = run(capsys, "--accounts", str(csv), "--as-of", AS_OF, "--view", "full")
+    args = ["--local", "--as-of", AS_OF, "--view", "full"]
+    _, from_jsonl, _ = run(capsys, *args, "--accounts", str(jsonl))
+    _, from_csv, _ = run(capsys, *args, "--accounts", str(csv))
     assert from_jsonl == from_csv
     assert len(from_csv) == 2
 
@@ -68,9 +74,9 @@ def test_bad_values_exit_2_naming_every_line_and_field(
     accounts.write_text(
         '{"id": "a", "engagement_score": "lots"}\n{"id": "b", "last_touch": 17, "status": "x"}\n'
     )
-    code, lines, err = run(capsys, "--accounts", str(accounts))
+    code, results, err = run(capsys, "--local", "--accounts", str(accounts))
     assert code == cli.EXIT_BAD_INPUT
-    assert lines == []
+    assert results == []
     assert "bad.jsonl:1.engagement_score" in err
     assert "bad.jsonl:2.last_touch" in err
     assert "bad.jsonl:2.status" in err
@@ -83,7 +89,43 @@ def test_an_invalid_ruleset_exits_2_with_field_paths(
     text = files.DEFAULT_RULESET.read_text().replace("weight: 30", "weight: 31", 1)
     ruleset.write_text(text)
     code, _, err = run(
-        capsys, "--ruleset", str(ruleset), "--accounts", str(EXAMPLES / "accounts.jsonl")
+        capsys, "--ruleset-file", str(ruleset), "--accounts", str(EXAMPLES / "accounts.jsonl")
     )
     assert code == cli.EXIT_BAD_INPUT
     assert "profiles[0].dimensions" in err
+
+
+def test_a_ruleset_file_given_as_a_server_ruleset_exits_2_before_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `--ruleset` names a ruleset on a server; a file is `--ruleset-file` (no server is running).
+    code, _, err = run(
+        capsys,
+        "--ruleset",
+        str(files.DEFAULT_RULESET),
+        "--accounts",
+        str(EXAMPLES / "accounts.jsonl"),
+    )
+    assert code == cli.EXIT_BAD_INPUT
+    assert "--ruleset-file" in err
+
+
+def test_the_table_shows_profile_score_and_rank(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(
+        [
+            "score",
+            "--ruleset-file",
+            str(files.DEFAULT_RULESET),
+            "--accounts",
+            str(EXAMPLES / "accounts.jsonl"),
+            "--as-of",
+            AS_OF,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_OK
+    assert "multidimensional/default" in out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert rows["acme"].split("│")[-2].strip() == "good"
+    assert rows["initech"].split("│")[-2].strip() == "poor"
+    assert rows["hooli"].split("│")[-2].strip() == "unknown (cancelled)"
