@@ -13,14 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf import json_format
+from google.protobuf import field_mask_pb2, json_format
 
 from healthscore import cli, files
 from healthscore.admin import common
 from healthscore.server import rpc_log
-from healthscore_client.v1 import health_pb2, profile_service_pb2, scoring_pb2, scoring_service_pb2
+from healthscore_client.v1 import (
+    health_pb2,
+    profile_service_pb2,
+    ruleset_pb2,
+    scoring_pb2,
+    scoring_service_pb2,
+)
 from tests.e2e.conftest import Server, start_server
-from tests.e2e.support import MD_DRAFT, engagement_profile
+from tests.e2e.support import AH_DRAFT, MD_DRAFT, engagement_category_profile, engagement_profile
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 ACCOUNTS = EXAMPLES / "accounts.jsonl"
@@ -192,13 +198,13 @@ def test_explain_shows_each_metric_with_its_effective_weight(
         cells = row(explained, dimension.dimension)
         assert f"{dimension.effective_weight}%" in cells
         if dimension.ignored:
-            assert "ignored: no metric has a value" in cells
+            assert "every metric left out" in cells
         for metric in dimension.metrics:
             cells = row(explained, metric.attribute)
             assert f"{metric.effective_weight}%" in cells
             if metric.outcome == 4:
                 assert cells[1:3] == ["no value", "ignored"]
-                assert "ignored: no value (ignore missing is on)" in cells[-1]
+                assert cells[-1] == "left out, weight redistributed"
     assert row(explained, "engagement_score")[1:4] == ["64", "good", "100"]
     # The account score from the rounded dimension scores and effective weights (SPEC §5).
     for result in expected.results:
@@ -211,11 +217,63 @@ def test_explain_shows_each_metric_with_its_effective_weight(
         )
         terms = " + ".join(f"{d.score}*{d.effective_weight}" for d in kept)
         assert f"score = round(({terms}) / {weight}) = {result.score}" in table
-    # A poor metric names the criterion that held.
+    # A poor metric names the criterion that held; an average one the good one that failed.
     initech = table[table.index("initech  profile default") :]
-    assert (
-        "poor criterion held: profiles[0].metrics[0].poor" in row(initech, "engagement_score")[-1]
+    assert row(initech, "engagement_score")[-1] == "poor held: profiles[0].metrics[0].poor"
+    globex = table[table.index("globex  profile default") :]
+    assert row(globex, "engagement_score")[-1] == "good failed: profiles[0].metrics[0].good"
+
+
+def test_explain_a_missing_value_scored_average_when_ignore_missing_is_off(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.profiles.UpdateDraft(
+        profile_service_pb2.UpdateDraftRequest(
+            draft=profile_service_pb2.Draft(
+                name=MD_DRAFT, settings=ruleset_pb2.ModelSettings(ignore_missing=False)
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["settings.ignore_missing"]),
+        )
     )
+    args = ["score", "--accounts", str(ACCOUNTS), "--as-of", AS_OF, "--ruleset", "draft"]
+    code, out, _ = run(capsys, *on(server, *args, "--explain"))
+    assert code == common.EXIT_OK
+    umbrella = out[out.index("umbrella  profile default") :]
+    assert row(umbrella, "active_users")[1:] == [
+        "no value",
+        "average",
+        "60",
+        "40%",
+        "no value: average (ignore missing is off)",
+    ]
+
+
+def test_explain_an_account_health_result_names_the_criteria(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.profiles.CreateProfile(
+        profile_service_pb2.CreateProfileRequest(
+            parent=AH_DRAFT, profile=engagement_category_profile()
+        )
+    )
+    accounts = tmp_path / "a.csv"
+    accounts.write_text("id,engagement_score\nlow,10\nmid,50\nhigh,90\n")
+    args = on(server, "score", "--accounts", str(accounts), "--ruleset", AH_DRAFT, "--explain")
+    code, out, _ = run(capsys, *args)
+    assert code == common.EXIT_OK
+    assert f"Health ({AH_DRAFT})" in out
+    low = out[out.index("low  profile engagement-rules  poor") :]
+    assert row(low, "usage")[1:] == [
+        "poor",
+        "poor held: profiles[0].categories[0].poor[0]",
+    ]
+    mid = out[out.index("mid  profile engagement-rules  average") :]
+    assert row(mid, "usage")[1:] == [
+        "average",
+        "good failed: profiles[0].categories[0].good[0]",
+    ]
+    high = out[out.index("high  profile engagement-rules  good") :]
+    assert row(high, "usage")[1:] == ["good"]
 
 
 def test_score_offline_with_a_ruleset_file(

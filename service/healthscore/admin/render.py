@@ -112,21 +112,24 @@ def explanation(result: health_pb2.AccountHealth, account: account_pb2.Account) 
 
 
 def _criteria_by_subject(result: health_pb2.AccountHealth) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
+    """Per metric (or category), the criteria behind its rank: the poor ones that held, or when
+    none did, the good ones that failed (poor takes precedence; the JSON output has both)."""
+    held: dict[str, list[str]] = {}
+    failed: dict[str, list[str]] = {}
     for reason in result.reasons:
-        held = reason.kind == health_pb2.REASON_KIND_POOR_CRITERION_HELD
-        what = "poor criterion held" if held else "good criterion failed"
-        found.setdefault(reason.subject, []).append(f"{what}: {reason.criterion}")
-    return found
+        if reason.kind == health_pb2.REASON_KIND_POOR_CRITERION_HELD:
+            held.setdefault(reason.subject, []).append(f"poor held: {reason.criterion}")
+        else:
+            failed.setdefault(reason.subject, []).append(f"good failed: {reason.criterion}")
+    return {subject: held.get(subject) or failed[subject] for subject in {*held, *failed}}
 
 
 def _metric_note(metric: health_pb2.MetricHealth, has_value: bool, criteria: Sequence[str]) -> str:
     if metric.outcome == health_pb2.METRIC_OUTCOME_IGNORED:
-        return "ignored: no value (ignore missing is on), weight redistributed"
-    notes = list(criteria)
+        return "left out, weight redistributed"
     if not has_value and metric.outcome == health_pb2.METRIC_OUTCOME_AVERAGE:
-        notes.append("no value: scored as average (ignore missing is off)")
-    return "; ".join(notes)
+        return "no value: average (ignore missing is off)"
+    return "\n".join(criteria)
 
 
 def _score_formula(result: health_pb2.AccountHealth) -> str:
@@ -141,7 +144,7 @@ def _score_formula(result: health_pb2.AccountHealth) -> str:
 
 def _dimensions_table(result: health_pb2.AccountHealth, account: account_pb2.Account) -> Table:
     table = Table(caption=_score_formula(result), caption_justify="left")
-    table.add_column("dimension / metric")
+    table.add_column("dimension / metric", no_wrap=True)
     table.add_column("value")
     table.add_column("outcome")
     table.add_column("score", justify="right")
@@ -155,7 +158,7 @@ def _dimensions_table(result: health_pb2.AccountHealth, account: account_pb2.Acc
             rank(dimension.rank),
             _optional(dimension, "score"),
             f"{dimension.effective_weight}%",
-            "ignored: no metric has a value" if dimension.ignored else "",
+            "every metric left out" if dimension.ignored else "",
         )
         for metric in dimension.metrics:
             value = account.attributes.get(metric.attribute)
