@@ -6,13 +6,15 @@
         draft = client.get_draft("multidimensional")
         response = client.score_accounts([{"id": "a1", "nps": 42}])
 
-`HealthScoreClient` has one typed method per RPC; failures raise `HealthScoreError` subclasses;
+`HealthScoreClient` has one typed method per RPC (`AsyncHealthScoreClient`: the same on
+grpc.aio); failures raise `HealthScoreError` subclasses;
 `from_dicts`, `from_arrow` and `from_pandas` build accounts. The generated messages are in
 `healthscore_client.v1`.
 """
 
 from healthscore_client._calls import Model
 from healthscore_client.accounts import AccountsInput, from_arrow, from_dicts, from_pandas
+from healthscore_client.aio import AsyncHealthScoreClient
 from healthscore_client.client import HealthScoreClient
 from healthscore_client.errors import (
     AbortedError,
@@ -40,6 +42,7 @@ __all__ = [
     "AbortedError",
     "AccountsInput",
     "AlreadyExistsError",
+    "AsyncHealthScoreClient",
     "CancelledError",
     "DataLossError",
     "DeadlineExceededError",

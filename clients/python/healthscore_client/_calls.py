@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
@@ -26,6 +26,16 @@ from healthscore_client.v1 import (
 )
 
 ResponseT = TypeVar("ResponseT", bound=Message)
+
+
+class Page(Protocol):
+    """A List response (AIP-158): its items, and the token of the next page ("" on the last)."""
+
+    @property
+    def next_page_token(self) -> str: ...
+
+
+PageT = TypeVar("PageT", bound=Page)
 
 _PROFILE_SERVICE = "/healthscore.v1.ProfileService/"
 _SCORING_SERVICE = "/healthscore.v1.ScoringService/"

@@ -108,7 +108,10 @@ def to_value(raw: Any, attribute_type: AttributeType | None = None) -> account_p
     if kind == _NUMBER:
         if isinstance(raw, bool) or not isinstance(raw, numbers.Real | str):
             raise ValueError(f"expected a number, got {raw!r}")
-        number = float(raw)
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
         if math.isinf(number):
             raise ValueError(f"expected a finite number, got {raw!r}")
         value.number_value = number

@@ -21,6 +21,7 @@ from healthscore_client._calls import (
     Call,
     Instant,
     ModelLike,
+    PageT,
     ScoreOptions,
     ScoreViewLike,
     VersionViewLike,
@@ -36,7 +37,6 @@ from healthscore_client.v1 import (
 )
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-PageT = TypeVar("PageT")
 ItemT = TypeVar("ItemT")
 
 
@@ -432,6 +432,6 @@ def _follow_pages(
     while True:
         page = fetch(token)
         yield from items(page)
-        token = cast(str, page.next_page_token)  # type: ignore[attr-defined]
+        token = page.next_page_token
         if not token:
             return

@@ -1,0 +1,402 @@
+"""`AsyncHealthScoreClient`: `HealthScoreClient`'s surface on grpc.aio.
+
+Every method is a coroutine except the ones that return async iterators (`list_versions`,
+`list_activations`, `stream_score_accounts`). Requests, deadlines, retries and errors are those of
+the sync client (`healthscore_client.client`): both build their calls with `_calls`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import grpc
+import grpc.aio
+from google.protobuf.message import Message
+
+from healthscore_client import _calls
+from healthscore_client._calls import (
+    Call,
+    Instant,
+    ModelLike,
+    PageT,
+    ScoreOptions,
+    ScoreViewLike,
+    VersionViewLike,
+)
+from healthscore_client.accounts import AccountsInput
+from healthscore_client.errors import from_rpc_error
+from healthscore_client.v1 import (
+    catalog_pb2,
+    profile_service_pb2,
+    ruleset_pb2,
+    scoring_pb2,
+    scoring_service_pb2,
+)
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+ItemT = TypeVar("ItemT")
+
+
+class AsyncHealthScoreClient:
+    """A grpc.aio connection to a healthscore server; the arguments are `HealthScoreClient`'s.
+    Use as an async context manager, or `await close()`. Create and use it on one event loop."""
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        private_key: bytes | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self._connection = _calls.Connection.build(
+            address,
+            token=token,
+            tls=tls,
+            root_certificates=root_certificates,
+            certificate_chain=certificate_chain,
+            private_key=private_key,
+            options=options,
+        )
+        self._timeout = timeout
+        self._retry = _calls.RetryPolicy(max_attempts=max_attempts)
+        connection = self._connection
+        self._channel = (
+            grpc.aio.insecure_channel(address, options=connection.options)
+            if connection.credentials is None
+            else grpc.aio.secure_channel(
+                address, connection.credentials, options=connection.options
+            )
+        )
+
+    @property
+    def address(self) -> str:
+        return self._connection.address
+
+    async def close(self) -> None:
+        """Closes the channel; calls in flight are cancelled."""
+        await self._channel.close(grace=None)
+
+    async def __aenter__(self) -> AsyncHealthScoreClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _invoke(self, call: Call[ResponseT], timeout: float | None) -> ResponseT:
+        """Sends `call`, retrying as the policy allows; a failure raises `HealthScoreError`."""
+        method = self._channel.unary_unary(
+            call.method,
+            request_serializer=_calls.serialize,
+            response_deserializer=call.response_type.FromString,
+        )
+        deadline = _calls.Deadline(self._timeout if timeout is None else timeout)
+        attempt = 1
+        while True:
+            try:
+                response = await method(
+                    call.request,
+                    timeout=deadline.remaining(),
+                    metadata=self._connection.metadata,
+                )
+                return cast(ResponseT, response)
+            except grpc.aio.AioRpcError as error:
+                delay = self._retry.delay(call, error.code(), attempt, deadline)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    # ProfileService. Each method is documented on `HealthScoreClient`.
+
+    async def get_catalog(self, *, timeout: float | None = None) -> catalog_pb2.Catalog:
+        """See `HealthScoreClient.get_catalog`."""
+        return await self._invoke(_calls.get_catalog(), timeout)
+
+    async def update_catalog(
+        self,
+        catalog: catalog_pb2.Catalog,
+        *,
+        update_mask: Sequence[str] | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> catalog_pb2.Catalog:
+        """See `HealthScoreClient.update_catalog`."""
+        return await self._invoke(_calls.update_catalog(catalog, update_mask, etag), timeout)
+
+    async def get_draft(
+        self, model: ModelLike, *, timeout: float | None = None
+    ) -> profile_service_pb2.Draft:
+        """See `HealthScoreClient.get_draft`."""
+        return await self._invoke(_calls.get_draft(model), timeout)
+
+    async def update_draft(
+        self,
+        model: ModelLike,
+        draft: profile_service_pb2.Draft,
+        *,
+        update_mask: Sequence[str] | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """See `HealthScoreClient.update_draft`."""
+        return await self._invoke(_calls.update_draft(model, draft, update_mask, etag), timeout)
+
+    async def validate_draft(
+        self, model: ModelLike, *, timeout: float | None = None
+    ) -> profile_service_pb2.ValidateDraftResponse:
+        """See `HealthScoreClient.validate_draft`."""
+        return await self._invoke(_calls.validate_draft(model), timeout)
+
+    async def publish_draft(
+        self,
+        model: ModelLike,
+        *,
+        comment: str = "",
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Version:
+        """See `HealthScoreClient.publish_draft`."""
+        return await self._invoke(_calls.publish_draft(model, comment, etag), timeout)
+
+    async def get_profile(
+        self, model: ModelLike, profile: str, *, timeout: float | None = None
+    ) -> ruleset_pb2.Profile:
+        """See `HealthScoreClient.get_profile`."""
+        return await self._invoke(_calls.get_profile(model, profile), timeout)
+
+    async def create_profile(
+        self,
+        model: ModelLike,
+        profile: ruleset_pb2.Profile,
+        *,
+        position: int | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """See `HealthScoreClient.create_profile`."""
+        return await self._invoke(_calls.create_profile(model, profile, position, etag), timeout)
+
+    async def update_profile(
+        self,
+        model: ModelLike,
+        name: str,
+        profile: ruleset_pb2.Profile,
+        *,
+        update_mask: Sequence[str] | None = None,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """See `HealthScoreClient.update_profile`."""
+        call = _calls.update_profile(model, name, profile, update_mask, etag)
+        return await self._invoke(call, timeout)
+
+    async def delete_profile(
+        self,
+        model: ModelLike,
+        name: str,
+        *,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """See `HealthScoreClient.delete_profile`."""
+        return await self._invoke(_calls.delete_profile(model, name, etag), timeout)
+
+    async def reorder_profiles(
+        self,
+        model: ModelLike,
+        names: Sequence[str],
+        *,
+        etag: str | None = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Draft:
+        """See `HealthScoreClient.reorder_profiles`."""
+        return await self._invoke(_calls.reorder_profiles(model, names, etag), timeout)
+
+    async def get_version(
+        self,
+        model: ModelLike,
+        version: int | None = None,
+        *,
+        view: VersionViewLike = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Version:
+        """See `HealthScoreClient.get_version`."""
+        return await self._invoke(_calls.get_version(model, version, view), timeout)
+
+    async def list_versions_page(
+        self,
+        model: ModelLike,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        view: VersionViewLike = None,
+        timeout: float | None = None,
+    ) -> profile_service_pb2.ListVersionsResponse:
+        """See `HealthScoreClient.list_versions_page`."""
+        call = _calls.list_versions(model, page_size, page_token, view)
+        return await self._invoke(call, timeout)
+
+    def list_versions(
+        self,
+        model: ModelLike,
+        *,
+        page_size: int = 0,
+        view: VersionViewLike = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[profile_service_pb2.Version]:
+        """Every version of a model, newest first (`async for`); see
+        `HealthScoreClient.list_versions`."""
+        return _follow_pages(
+            lambda token: self.list_versions_page(
+                model, page_size=page_size, page_token=token, view=view, timeout=timeout
+            ),
+            lambda page: page.versions,
+        )
+
+    async def activate_version(
+        self,
+        model: ModelLike,
+        version: int | None = None,
+        *,
+        comment: str = "",
+        timeout: float | None = None,
+    ) -> profile_service_pb2.Activation:
+        """See `HealthScoreClient.activate_version`."""
+        return await self._invoke(_calls.activate_version(model, version, comment), timeout)
+
+    async def get_active_version(
+        self, *, timeout: float | None = None
+    ) -> profile_service_pb2.Activation:
+        """See `HealthScoreClient.get_active_version`."""
+        return await self._invoke(_calls.get_active_version(), timeout)
+
+    async def list_activations_page(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> profile_service_pb2.ListActivationsResponse:
+        """See `HealthScoreClient.list_activations_page`."""
+        return await self._invoke(_calls.list_activations(page_size, page_token), timeout)
+
+    def list_activations(
+        self, *, page_size: int = 0, timeout: float | None = None
+    ) -> AsyncIterator[profile_service_pb2.Activation]:
+        """Every activation, newest first (`async for`)."""
+        return _follow_pages(
+            lambda token: self.list_activations_page(
+                page_size=page_size, page_token=token, timeout=timeout
+            ),
+            lambda page: page.activations,
+        )
+
+    # ScoringService.
+
+    async def score_accounts(
+        self,
+        accounts: AccountsInput,
+        *,
+        ruleset: ModelLike | None = None,
+        as_of: Instant = None,
+        view: ScoreViewLike = None,
+        include_other_model: bool = False,
+        other_model_ruleset: str = "",
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> scoring_pb2.ScoreAccountsResponse:
+        """See `HealthScoreClient.score_accounts`."""
+        options = ScoreOptions(
+            ruleset, as_of, view, include_other_model, other_model_ruleset, catalog
+        )
+        return await self._invoke(_calls.score_accounts(accounts, options), timeout)
+
+    async def stream_score_accounts(
+        self,
+        batches: Iterable[AccountsInput] | AsyncIterable[AccountsInput],
+        *,
+        ruleset: ModelLike | None = None,
+        as_of: Instant = None,
+        view: ScoreViewLike = None,
+        include_other_model: bool = False,
+        other_model_ruleset: str = "",
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[scoring_pb2.ScoreAccountsResponse]:
+        """One response per batch (`async for`); `batches` may be an async iterable. See
+        `HealthScoreClient.stream_score_accounts`."""
+        options = ScoreOptions(
+            ruleset, as_of, view, include_other_model, other_model_ruleset, catalog
+        )
+        requests = _calls.RequestStream(batches, options)
+        method = self._channel.stream_stream(
+            _calls.STREAM_SCORE_ACCOUNTS,
+            request_serializer=_calls.serialize,
+            response_deserializer=scoring_pb2.ScoreAccountsResponse.FromString,
+        )
+        call: Any = method(
+            requests.__aiter__(),
+            timeout=self._timeout if timeout is None else timeout,
+            metadata=self._connection.metadata,
+        )
+        try:
+            async for response in call:
+                yield cast(scoring_pb2.ScoreAccountsResponse, response)
+        except grpc.aio.AioRpcError as error:
+            if requests.failure is not None:
+                raise requests.failure from None
+            raise from_rpc_error(error) from error
+        finally:
+            call.cancel()
+
+    async def preview_draft(
+        self,
+        accounts: AccountsInput,
+        ruleset: ModelLike,
+        *,
+        baseline: ModelLike | None = None,
+        as_of: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> scoring_service_pb2.PreviewDraftResponse:
+        """See `HealthScoreClient.preview_draft`."""
+        call = _calls.preview_draft(accounts, ruleset, baseline, as_of, catalog)
+        return await self._invoke(call, timeout)
+
+    async def score_hierarchy(
+        self,
+        accounts: AccountsInput,
+        *,
+        ruleset: ModelLike | None = None,
+        view: ScoreViewLike = None,
+        as_of: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> scoring_service_pb2.ScoreHierarchyResponse:
+        """See `HealthScoreClient.score_hierarchy`."""
+        call = _calls.score_hierarchy(accounts, ruleset, view, as_of, catalog)
+        return await self._invoke(call, timeout)
+
+
+async def _follow_pages(
+    fetch: Callable[[str], Awaitable[PageT]], items: Callable[[PageT], Iterable[ItemT]]
+) -> AsyncIterator[ItemT]:
+    """The items of every page, fetching the next page when the previous one is used up."""
+    token = ""
+    while True:
+        page = await fetch(token)
+        for item in items(page):
+            yield item
+        token = page.next_page_token
+        if not token:
+            return
