@@ -198,13 +198,13 @@ def test_explain_shows_each_metric_with_its_effective_weight(
         cells = row(explained, dimension.dimension)
         assert f"{dimension.effective_weight}%" in cells
         if dimension.ignored:
-            assert "every metric left out" in cells
+            assert "every metric ignored" in cells
         for metric in dimension.metrics:
             cells = row(explained, metric.attribute)
             assert f"{metric.effective_weight}%" in cells
             if metric.outcome == 4:
                 assert cells[1:3] == ["no value", "ignored"]
-                assert cells[-1] == "left out, weight redistributed"
+                assert cells[-1] == "weight redistributed"
     assert row(explained, "engagement_score")[1:4] == ["64", "good", "100"]
     # The account score from the rounded dimension scores and effective weights (SPEC §5).
     for result in expected.results:
@@ -219,9 +219,9 @@ def test_explain_shows_each_metric_with_its_effective_weight(
         assert f"score = round(({terms}) / {weight}) = {result.score}" in table
     # A poor metric names the criterion that held; an average one the good one that failed.
     initech = table[table.index("initech  profile default") :]
-    assert row(initech, "engagement_score")[-1] == "poor held: profiles[0].metrics[0].poor"
+    assert row(initech, "engagement_score")[-1] == "poor held: metrics[0].poor"
     globex = table[table.index("globex  profile default") :]
-    assert row(globex, "engagement_score")[-1] == "good failed: profiles[0].metrics[0].good"
+    assert row(globex, "engagement_score")[-1] == "good failed: metrics[0].good"
 
 
 def test_explain_a_missing_value_scored_average_when_ignore_missing_is_off(
@@ -265,12 +265,12 @@ def test_explain_an_account_health_result_names_the_criteria(
     low = out[out.index("low  profile engagement-rules  poor") :]
     assert row(low, "usage")[1:] == [
         "poor",
-        "poor held: profiles[0].categories[0].poor[0]",
+        "poor held: categories[0].poor[0]",
     ]
     mid = out[out.index("mid  profile engagement-rules  average") :]
     assert row(mid, "usage")[1:] == [
         "average",
-        "good failed: profiles[0].categories[0].good[0]",
+        "good failed: categories[0].good[0]",
     ]
     high = out[out.index("high  profile engagement-rules  good") :]
     assert row(high, "usage")[1:] == ["good"]

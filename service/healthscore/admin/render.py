@@ -70,7 +70,7 @@ def value_text(value: account_pb2.Value | None) -> str:
         return "true" if value.bool_value else "false"
     if kind == "time_value":
         instant = value.time_value.ToDatetime(tzinfo=dt.UTC)
-        return instant.isoformat().replace("+00:00", "Z")
+        return instant.strftime("%Y-%m-%d" if instant.time() == dt.time() else "%Y-%m-%d %H:%M")
     return _NO_VALUE
 
 
@@ -108,7 +108,12 @@ def explanation(result: health_pb2.AccountHealth, account: account_pb2.Account) 
         return Group(headline, _categories_table(result))
     if not result.dimensions:
         return headline
-    return Group(headline, _dimensions_table(result, account))
+    return Group(headline, _dimensions_table(result, account), Text(_score_formula(result)))
+
+
+def _within(criterion: str) -> str:
+    # `profiles[0].metrics[2].poor` -> `metrics[2].poor`: the headline names the profile.
+    return criterion.split(".", 1)[1] if criterion.startswith("profiles[") else criterion
 
 
 def _criteria_by_subject(result: health_pb2.AccountHealth) -> dict[str, list[str]]:
@@ -118,15 +123,17 @@ def _criteria_by_subject(result: health_pb2.AccountHealth) -> dict[str, list[str
     failed: dict[str, list[str]] = {}
     for reason in result.reasons:
         if reason.kind == health_pb2.REASON_KIND_POOR_CRITERION_HELD:
-            held.setdefault(reason.subject, []).append(f"poor held: {reason.criterion}")
+            held.setdefault(reason.subject, []).append(f"poor held: {_within(reason.criterion)}")
         else:
-            failed.setdefault(reason.subject, []).append(f"good failed: {reason.criterion}")
+            failed.setdefault(reason.subject, []).append(
+                f"good failed: {_within(reason.criterion)}"
+            )
     return {subject: held.get(subject) or failed[subject] for subject in {*held, *failed}}
 
 
 def _metric_note(metric: health_pb2.MetricHealth, has_value: bool, criteria: Sequence[str]) -> str:
     if metric.outcome == health_pb2.METRIC_OUTCOME_IGNORED:
-        return "left out, weight redistributed"
+        return "weight redistributed"
     if not has_value and metric.outcome == health_pb2.METRIC_OUTCOME_AVERAGE:
         return "no value: average (ignore missing is off)"
     return "\n".join(criteria)
@@ -143,7 +150,7 @@ def _score_formula(result: health_pb2.AccountHealth) -> str:
 
 
 def _dimensions_table(result: health_pb2.AccountHealth, account: account_pb2.Account) -> Table:
-    table = Table(caption=_score_formula(result), caption_justify="left")
+    table = Table()
     table.add_column("dimension / metric", no_wrap=True)
     table.add_column("value")
     table.add_column("outcome")
@@ -158,7 +165,7 @@ def _dimensions_table(result: health_pb2.AccountHealth, account: account_pb2.Acc
             rank(dimension.rank),
             _optional(dimension, "score"),
             f"{dimension.effective_weight}%",
-            "every metric left out" if dimension.ignored else "",
+            "every metric ignored" if dimension.ignored else "",
         )
         for metric in dimension.metrics:
             value = account.attributes.get(metric.attribute)
