@@ -257,7 +257,7 @@ def test_publish_activate_rollback_versions_and_activations(
     code, out, _ = run(capsys, *on(server, "activations", "--model", MD))
     assert code == 0
     assert "multidimensional/2 │ multidimensional/1" in out
-    assert "rollback from models/multidimensional/versions/2" in out
+    assert "rollback from multidimensional/2" in out
     code, out, _ = run(capsys, *on(server, "activations", "--output", "json"))
     trail = json.loads(out)
     assert [a["name"] for a in trail] == [f"activations/{n}" for n in (4, 3, 2, 1)]
@@ -340,3 +340,26 @@ def test_roles_viewer_denied_editor_cannot_change_the_catalog(
 def test_no_token_is_unauthenticated(secured: int, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, *on(secured, "versions", "--model", MD))
     assert code == common.EXIT_DENIED and "UNAUTHENTICATED" in err
+
+
+def test_type_errors_and_the_engines_errors_are_reported_together(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    example = (
+        Path(__file__).resolve().parents[2] / "examples/profiles/multidimensional-scorecard.yaml"
+    )
+    text = example.read_text().replace(
+        "{dimension: financial, weight: 20}", "{dimension: financial, weight: 25}"
+    )
+    text = text.replace("number: 15}", "number: lots}", 1)
+    path = tmp_path / "both.yaml"
+    path.write_text(text)
+    code, _, err = run(capsys, "profiles", "validate", str(path))
+    assert code == common.EXIT_BAD_INPUT
+    problems = [line.split(": ", 2)[1] for line in err.splitlines()[:-1]]
+    assert problems == [
+        "profiles[0].dimensions",
+        "profiles[0].metrics[4].good.number",
+        "profiles[1].dimensions",
+    ]
+    assert err.splitlines()[-1] == "error: both.yaml: 3 problem(s)"

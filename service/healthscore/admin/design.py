@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 EXIT_DIFFERENT = 1
 
 _MODEL_HELP = "the health model: " + ", ".join(yamlio.MODELS)
+_NO_WRAP = frozenset({"version", "previous", "published", "activated"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,8 +67,9 @@ def _problems(
     return common.EXIT_BAD_INPUT
 
 
-def _read(args: argparse.Namespace, path: Path) -> yamlio.Loaded | int:
-    """The file read, or the exit code after reporting why it cannot be."""
+def _read(args: argparse.Namespace, path: Path, outcome: str = "") -> yamlio.Loaded | int:
+    """The file read, or the exit code after reporting why it cannot be (`outcome` is added to
+    the summary line, e.g. that nothing was written)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -76,7 +78,20 @@ def _read(args: argparse.Namespace, path: Path) -> yamlio.Loaded | int:
     try:
         loaded = yamlio.load(text)
     except yamlio.FileError as exc:
-        return _problems(args, path.name, exc.problems, "problem(s); nothing was changed")
+        problems = exc.problems
+        if exc.partial is not None and exc.partial.model:
+            # The engine's errors too, but none about a field that could not be read.
+            seen = [p.path for p in problems]
+            problems = sorted(
+                problems
+                + [
+                    p
+                    for p in _check(exc.partial)[0]
+                    if not any(_related(p.path, path) for path in seen)
+                ],
+                key=lambda p: p.line,
+            )
+        return _problems(args, path.name, problems, "problem(s)" + outcome)
     if args.model is not None:
         model = yamlio.MODELS[args.model]
         if loaded.has_model and loaded.model != model:
@@ -86,12 +101,18 @@ def _read(args: argparse.Namespace, path: Path) -> yamlio.Loaded | int:
                 where,
                 f"the file is a {yamlio.model_word(loaded.model)} draft, not {args.model}",
             )
-            return _problems(args, path.name, [problem], "problem; nothing was changed")
+            return _problems(args, path.name, [problem], "problem" + outcome)
         loaded.model = model
     elif not loaded.has_model:
         problem = yamlio.Problem(0, "model", "missing: add `model:` to the file or pass --model")
-        return _problems(args, path.name, [problem], "problem; nothing was changed")
+        return _problems(args, path.name, [problem], "problem" + outcome)
     return loaded
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether one path is the other or inside it (`x.y` and `x.y[0].z`)."""
+    short, long = sorted((a, b), key=len)
+    return long == short or long.startswith((short + ".", short + "["))
 
 
 def _check(loaded: yamlio.Loaded) -> tuple[list[yamlio.Problem], list[yamlio.Problem]]:
@@ -171,7 +192,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in _NO_WRAP)
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
     common.console().print(table)
@@ -198,9 +219,9 @@ def _export(args: argparse.Namespace) -> int:
 
 @common.remote
 def _import(args: argparse.Namespace) -> int:
-    from healthscore_client import HealthScoreError
+    from healthscore_client import AbortedError, HealthScoreError
 
-    loaded = _read(args, args.path)
+    loaded = _read(args, args.path, "; nothing was changed")
     if isinstance(loaded, int):
         return loaded
     errors, warnings = _check(loaded)
@@ -228,12 +249,20 @@ def _import(args: argparse.Namespace) -> int:
         catalog_changed = not _same_catalog(catalog, loaded.catalog)
         updated = current
         if draft_changed:
-            updated = client.update_draft(
-                model,
-                loaded.draft,
-                update_mask=["settings", "profiles"] if has_settings else ["profiles"],
-                etag=draft_etag,
-            )
+            try:
+                updated = client.update_draft(
+                    model,
+                    loaded.draft,
+                    update_mask=["settings", "profiles"] if has_settings else ["profiles"],
+                    etag=draft_etag,
+                )
+            except AbortedError as error:
+                print(
+                    f"{args.path.name}: the draft changed on the server since the export; "
+                    "export it again and redo the edit, or --force to overwrite it",
+                    file=sys.stderr,
+                )
+                return common.report(error)
         if catalog_changed:
             try:
                 client.update_catalog(loaded.catalog, update_mask=[], etag=catalog_etag)
@@ -400,7 +429,7 @@ def _print_diff(old: str, new: str, result: DesignDiff) -> None:
     styles = {"+": "green", "-": "red", "~": "yellow"}
     for line in result.lines():
         marker = line.lstrip()[:1]
-        out.print(Text(line, style=styles.get(marker, "bold")))
+        out.print(Text(line, style=styles.get(marker, "bold")), soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,7 +504,7 @@ def _rollback(args: argparse.Namespace) -> int:
             if not target:
                 print(f"error: no version of {model} was active before {active}", file=sys.stderr)
                 return common.EXIT_NOT_FOUND
-        comment = args.comment or f"rollback from {active or 'none'}"
+        comment = args.comment or f"rollback from {_short(active) or 'none'}"
         activation = client.activate_version(target, comment=comment)
     common.emit(args, _activation_data(activation), lambda: _print_activation(activation))
     return common.EXIT_OK

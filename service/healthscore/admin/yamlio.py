@@ -317,11 +317,14 @@ class Problem:
 
 
 class FileError(ValueError):
-    """A file that cannot be read as a draft; `problems` lists every problem found."""
+    """A file that cannot be read as a draft; `problems` lists every problem found. `partial` is
+    what could be read (the offending fields left unset), when the file was a YAML mapping, so
+    that the engine can still find the other errors."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], partial: Loaded | None = None) -> None:
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = sorted(problems, key=lambda p: p.line)
+        self.partial = partial
 
 
 @dataclass
@@ -810,5 +813,5 @@ def load(text: str) -> Loaded:
         for _, path, item in _entries(r, keys["profiles"], "profiles"):
             _read_profile(r, item, path, loaded.draft.profiles.add())
     if r.problems:
-        raise FileError(r.problems)
+        raise FileError(r.problems, loaded)
     return loaded
