@@ -349,6 +349,12 @@ def test_no_server_exits_6(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert code == common.EXIT_UNAVAILABLE, command
         assert out == ""
         assert "error: UNAVAILABLE" in err or "error: DEADLINE_EXCEEDED" in err
+    # A file that is not JSON Lines is bad input, server or not.
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "a"}\n{"id": \n')
+    code, _, err = run(capsys, "score", "--accounts", str(broken), "--server", address)
+    assert code == common.EXIT_BAD_INPUT
+    assert "broken.jsonl:2: not JSON" in err
 
 
 # --- preview -------------------------------------------------------------------------------------

@@ -99,10 +99,18 @@ def _load_accounts(path: Path, catalog: catalog_pb2.Catalog) -> list[account_pb2
         raise InvalidInputError(f"{path}: cannot read the accounts: {exc}") from exc
 
 
-def _require_file(path: Path) -> None:
-    # Checked before connecting: a wrong path is bad input whether a server answers or not.
+def _read_accounts_file(path: Path) -> None:
+    """Reads the file once before connecting: a missing or malformed file is bad input (exit 2)
+    whether a server answers or not. Values are typed later, by the server's catalog."""
+    from healthscore import files
+
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such accounts file")
+    try:
+        for _ in files.read_records(path):
+            pass
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: cannot read the accounts: {exc}") from exc
 
 
 def _as_dict(message: Any) -> dict[str, Any]:
@@ -156,7 +164,7 @@ def _add_score_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _score(args: argparse.Namespace) -> int:
-    _require_file(args.accounts)
+    _read_accounts_file(args.accounts)
     view = "full" if args.explain else args.view
     if args.ruleset_file is not None or args.local:
         return _score_offline(args, view)
@@ -251,7 +259,7 @@ def _add_preview_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _preview(args: argparse.Namespace) -> int:
-    _require_file(args.accounts)
+    _read_accounts_file(args.accounts)
     model = f"models/{args.model}"
     ruleset = f"{model}/versions/{args.version}" if args.version is not None else f"{model}/draft"
     with common.connect(args) as client:
@@ -296,7 +304,7 @@ def _add_hierarchy_parser(commands: argparse._SubParsersAction[argparse.Argument
 
 
 def _hierarchy(args: argparse.Namespace) -> int:
-    _require_file(args.accounts)
+    _read_accounts_file(args.accounts)
     _check_ruleset_name(args.ruleset)
     with common.connect(args) as client:
         accounts = _load_accounts(args.accounts, client.get_catalog())
