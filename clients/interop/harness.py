@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO
 
 HEALTHSCORE = (sys.executable, "-m", "healthscore.cli")
 START_TIMEOUT_SECONDS = 60.0
+# The server drains for up to 10 s (its default grace period) before it stops.
+STOP_TIMEOUT_SECONDS = 30.0
 ROLES = ("viewer", "editor", "admin")
 
 
@@ -47,19 +49,34 @@ def add_token(tokens: Path, role: str) -> str:
     return done.stdout.strip()
 
 
-def wait_for_port(stderr: IO[str], log: list[str]) -> int:
-    """Reads the server's log until `server_started`; the rest is kept by a thread."""
+def wait_for_port(server: subprocess.Popen[str], log: list[str]) -> int:
+    """The port from the server's `server_started` line; a thread keeps reading the log into
+    `log` so the server never blocks on a full pipe. Fails when the server exits or stays
+    silent past the start timeout."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert server.stderr is not None
+        for line in server.stderr:
+            log.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    for line in stderr:
-        log.append(line)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
         if record.get("event") == "server_started":
             return int(record["port"])
-        if time.monotonic() > deadline:
-            break
     raise RuntimeError("the server did not start:\n" + "".join(log))
 
 
@@ -83,15 +100,19 @@ def main(argv: list[str]) -> int:
             text=True,
         )
         log: list[str] = []
-        assert server.stderr is not None
         try:
-            port = wait_for_port(server.stderr, log)
-            threading.Thread(target=lambda: log.extend(server.stderr or []), daemon=True).start()
+            port = wait_for_port(server, log)
             env["HEALTHSCORE_ADDRESS"] = f"127.0.0.1:{port}"
             code = subprocess.run(command, env=env, check=False).returncode
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                print("interop: the server did not stop on SIGTERM; log:", file=sys.stderr)
+                sys.stderr.writelines(log)
+                raise
         if code != 0:
             print(f"interop: {' '.join(command)} exited {code}; server log:", file=sys.stderr)
             sys.stderr.writelines(log)
