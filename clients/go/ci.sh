@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Go client's CI: the checked-in generated code is what the protos generate, go.mod is tidy,
-# go vet passes, the example builds, and the example and the interop test run against a real
+# the code is gofmt-ed, go vet passes, the example builds, and the example and the interop test run against a real
 # server (clients/interop/harness.py) where the interop test may not skip.
 #   PYTHON  the project's virtualenv Python (default: the repo's .venv/bin/python, from `make setup`)
 #   BUF     the buf binary (default: buf beside $PYTHON)
@@ -20,6 +20,8 @@ test -z "$untracked" ||
   { echo "clients/go: untracked generated files: run clients/go/generate.sh and commit:" >&2
     echo "$untracked" >&2; exit 1; }
 go mod tidy -diff || { echo "clients/go: go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+unformatted=$(gofmt -l .)
+test -z "$unformatted" || { echo "clients/go: not gofmt-ed (run gofmt -w):" >&2; echo "$unformatted" >&2; exit 1; }
 go vet ./...
 
 scratch=$(mktemp -d)
