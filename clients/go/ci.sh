@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Go client's CI: the checked-in generated code is what the protos generate, go.mod is tidy,
-# the code is gofmt-ed, go vet passes, the example builds, and the example and the interop test run against a real
-# server (clients/interop/harness.py) where the interop test may not skip.
+# the code is gofmt-ed, go vet passes, the example builds, and the example and the interop test
+# run against a real server (clients/interop/harness.py), where the interop test may not skip.
 #   PYTHON  the project's virtualenv Python (default: the repo's .venv/bin/python, from `make setup`)
 #   BUF     the buf binary (default: buf beside $PYTHON)
 set -euo pipefail
