@@ -27,7 +27,7 @@ _VIEWS = {
 
 
 def _as_of(text: str) -> dt.datetime:
-    from healthscore.files import parse_time
+    from healthscore_client.accounts import parse_time
 
     try:
         return parse_time(text)

@@ -9,9 +9,7 @@ would ignore them.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
-import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,18 +18,10 @@ import yaml
 from google.protobuf import json_format
 
 from healthscore.errors import InvalidInputError, MalformedInputError, Violation
+from healthscore_client import accounts
 from healthscore_client.v1 import account_pb2, catalog_pb2, ruleset_pb2
 
 DEFAULT_RULESET = Path(__file__).parent / "defaults" / "ruleset.yaml"
-RESERVED_KEYS = frozenset({"id", "parent_id", "status", "contract_value", "history"})
-_TRUE = frozenset({"true", "1", "yes", "y"})
-_FALSE = frozenset({"false", "0", "no", "n"})
-_STATUS = {
-    "": account_pb2.ACCOUNT_STATUS_UNSPECIFIED,
-    "active": account_pb2.ACCOUNT_STATUS_ACTIVE,
-    "cancelled": account_pb2.ACCOUNT_STATUS_CANCELLED,
-    "canceled": account_pb2.ACCOUNT_STATUS_CANCELLED,
-}
 
 
 def load_ruleset(path: Path) -> ruleset_pb2.Ruleset:
@@ -47,93 +37,17 @@ def load_ruleset(path: Path) -> ruleset_pb2.Ruleset:
         raise MalformedInputError(f"{path}: not a Ruleset: {exc}") from exc
 
 
-def parse_time(text: str) -> dt.datetime:
-    """ISO 8601; an instant without an offset is taken as UTC."""
-    instant = dt.datetime.fromisoformat(text)
-    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
-
-
-def _is_blank(raw: Any) -> bool:
-    return raw is None or (isinstance(raw, str) and raw.strip() == "")
-
-
-def _value(attribute: catalog_pb2.Attribute, raw: Any) -> account_pb2.Value:
-    """Converts one raw field to a `Value` of the attribute's type, or raises `ValueError`."""
-    value = account_pb2.Value()
-    if _is_blank(raw):
-        return value
-    kind = attribute.type
-    if kind == catalog_pb2.ATTRIBUTE_TYPE_NUMBER:
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise ValueError(f"expected a number, got {raw!r}")
-        number = float(raw)
-        if math.isinf(number):
-            raise ValueError(f"expected a finite number, got {raw!r}")
-        value.number_value = number
-    elif kind in (catalog_pb2.ATTRIBUTE_TYPE_TEXT, catalog_pb2.ATTRIBUTE_TYPE_ORDINAL):
-        if not isinstance(raw, str):
-            raise ValueError(f"expected text, got {raw!r}")
-        value.text_value = raw
-    elif kind == catalog_pb2.ATTRIBUTE_TYPE_BOOL:
-        if isinstance(raw, bool):
-            value.bool_value = raw
-        elif isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
-            value.bool_value = raw.strip().lower() in _TRUE
-        else:
-            raise ValueError(f"expected true or false, got {raw!r}")
-    elif kind == catalog_pb2.ATTRIBUTE_TYPE_TIME:
-        if not isinstance(raw, str):
-            raise ValueError(f"expected an ISO 8601 time, got {raw!r}")
-        value.time_value.FromDatetime(parse_time(raw))
-    else:
-        raise ValueError(f"attribute type {kind} is not supported")
-    return value
-
-
 def account_from_record(
     record: Mapping[str, Any], catalog: Mapping[str, catalog_pb2.Attribute], where: str
 ) -> account_pb2.Account:
-    """Builds an `Account` from a flat record; `where` names the record in errors."""
-    violations: list[Violation] = []
-    account = account_pb2.Account(id=str(record.get("id") or ""))
-    account.parent_id = str(record.get("parent_id") or "")
-    status = str(record.get("status") or "").strip().lower()
-    if status in _STATUS:
-        account.status = _STATUS[status]
-    else:
-        violations.append(
-            Violation(f"{where}.status", f"expected active or cancelled, got {status!r}")
-        )
-    contract_value = record.get("contract_value")
-    if not _is_blank(contract_value):
-        try:
-            account.contract_value = int(contract_value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            violations.append(
-                Violation(
-                    f"{where}.contract_value", f"expected whole minor units, got {contract_value!r}"
-                )
-            )
-    for key, raw in record.items():
-        attribute = catalog.get(key)
-        if key in RESERVED_KEYS or attribute is None:
-            continue
-        try:
-            account.attributes[key].CopyFrom(_value(attribute, raw))
-        except ValueError as exc:
-            violations.append(Violation(f"{where}.{key}", str(exc)))
-    for name, points in (record.get("history") or {}).items():
-        for i, point in enumerate(points):
-            try:
-                entry = account.history[name].points.add(value=float(point["value"]))
-                entry.time.FromDatetime(parse_time(str(point["time"])))
-            except (KeyError, TypeError, ValueError) as exc:
-                violations.append(
-                    Violation(f"{where}.history.{name}[{i}]", f"expected {{time, value}}: {exc}")
-                )
-    if violations:
-        raise InvalidInputError("; ".join(map(str, violations)), violations)
-    return account
+    """Builds an `Account` from a flat record (the SDK's conversion, `accounts.from_dict`, typed
+    by the catalog); `where` names the record in errors."""
+    types = {name: attribute.type for name, attribute in catalog.items()}
+    try:
+        return accounts.from_dict(record, types, where)
+    except accounts.AccountValueError as exc:
+        violations = [Violation(path, message) for path, message in exc.problems]
+        raise InvalidInputError("; ".join(map(str, violations)), violations) from None
 
 
 def read_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -145,26 +145,36 @@ def status_of(raw: Any) -> account_pb2.AccountStatus.ValueType:
     return _STATUS[text]
 
 
+class AccountValueError(ValueError):
+    """Every bad field of one or more records: `problems` holds (field path, message) pairs; the
+    message lists them all as `path: message; ...`."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
+        self.problems = problems
+
+
 def from_dict(
     record: Mapping[str, Any], types: Mapping[str, AttributeType] | None = None, where: str = ""
 ) -> account_pb2.Account:
     """One `Account` from a flat record (see the module docstring). `types` maps attribute names
-    to types (`attribute_types(catalog)`); ValueError names every bad field, after `where`."""
-    problems: list[str] = []
+    to types (`attribute_types(catalog)`); `AccountValueError` names every bad field, after
+    `where`."""
+    problems: list[tuple[str, str]] = []
     prefix = f"{where}." if where else ""
     account = account_pb2.Account(id=str(record.get("id") or ""))
     account.parent_id = str(record.get("parent_id") or "")
     try:
         account.status = status_of(record.get("status"))
     except ValueError as exc:
-        problems.append(f"{prefix}status: {exc}")
+        problems.append((f"{prefix}status", str(exc)))
     contract_value: Any = record.get("contract_value")
     if not is_missing(contract_value):
         try:
             account.contract_value = int(contract_value)
         except (TypeError, ValueError):
             problems.append(
-                f"{prefix}contract_value: expected whole minor units, got {contract_value!r}"
+                (f"{prefix}contract_value", f"expected whole minor units, got {contract_value!r}")
             )
     for key, raw in record.items():
         if key in RESERVED_KEYS or (types is not None and key not in types):
@@ -172,16 +182,18 @@ def from_dict(
         try:
             account.attributes[key].CopyFrom(to_value(raw, None if types is None else types[key]))
         except ValueError as exc:
-            problems.append(f"{prefix}{key}: {exc}")
+            problems.append((f"{prefix}{key}", str(exc)))
     for name, points in (record.get("history") or {}).items():
         for i, point in enumerate(points):
             try:
                 entry = account.history[name].points.add(value=float(point["value"]))
                 entry.time.FromDatetime(_instant(point["time"]))
             except (KeyError, TypeError, ValueError) as exc:
-                problems.append(f"{prefix}history.{name}[{i}]: expected {{time, value}}: {exc}")
+                problems.append(
+                    (f"{prefix}history.{name}[{i}]", f"expected {{time, value}}: {exc}")
+                )
     if problems:
-        raise ValueError("; ".join(problems))
+        raise AccountValueError(problems)
     return account
 
 
@@ -198,19 +210,20 @@ def _accounts(
     types: Mapping[str, AttributeType] | None,
     label: str,
 ) -> list[account_pb2.Account]:
-    """Messages kept, records converted; one ValueError for every bad field of every record."""
+    """Messages kept, records converted; one `AccountValueError` for every bad field of every
+    record."""
     accounts: list[account_pb2.Account] = []
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []
     for i, item in enumerate(items):
         if isinstance(item, account_pb2.Account):
             accounts.append(item)
             continue
         try:
             accounts.append(from_dict(item, types, f"{label}[{i}]"))
-        except ValueError as exc:
-            problems.append(str(exc))
+        except AccountValueError as exc:
+            problems.extend(exc.problems)
     if problems:
-        raise ValueError("; ".join(problems))
+        raise AccountValueError(problems)
     return accounts
 
 

@@ -41,7 +41,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _instant(text: str) -> dt.datetime:
-    from healthscore.files import parse_time
+    from healthscore_client.accounts import parse_time
 
     try:
         return parse_time(text)

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from healthscore.files import parse_time
+from healthscore_client.accounts import parse_time
 from healthscore_client.v1 import catalog_pb2, ruleset_pb2
 
 NUMBER = catalog_pb2.ATTRIBUTE_TYPE_NUMBER
