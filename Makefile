@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup build run serve test lint fmt gen-protos check-generated test-rust test-python stubtest bench clean
+.PHONY: setup build run serve test lint fmt gen-protos check-generated test-rust test-python stubtest test-interop bench clean
 
 # Virtualenv with the pinned dev tools, and a release build of the Rust extension.
 setup: $(STAMP) build
@@ -29,7 +29,7 @@ run: serve
 serve: setup
 	$(BIN)/healthscore serve
 
-test: setup lint check-generated test-rust stubtest test-python
+test: setup lint check-generated test-rust stubtest test-python test-interop
 
 lint:
 	cargo fmt --all -- --check
@@ -63,6 +63,12 @@ stubtest: build
 
 test-python: build
 	$(BIN)/pytest -q -n auto
+
+# The generated Go and TypeScript clients: generated code up to date, built, and each one's interop
+# test run against a real server (clients/interop/harness.py). Needs Go and Node/npm.
+test-interop: build
+	PYTHON=$(abspath $(PY)) clients/go/ci.sh
+	PYTHON=$(abspath $(PY)) clients/ts/ci.sh
 
 # Every benchmark (core, service, rescore): tables on stdout, JSON in benchmarks/results/.
 bench: setup
