@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from healthscore import admin
+from healthscore.admin import common
 from healthscore.errors import HealthScoreError, InvalidInputError
 from healthscore_client.v1 import scoring_pb2
 
@@ -24,15 +25,6 @@ _VIEWS = {
     "dimensions": scoring_pb2.SCORE_VIEW_DIMENSIONS,
     "full": scoring_pb2.SCORE_VIEW_FULL,
 }
-
-
-def _as_of(text: str) -> dt.datetime:
-    from healthscore_client.accounts import parse_time
-
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
 
 
 def _date(text: str) -> dt.date:
@@ -132,7 +124,9 @@ def _add_rescore_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     rescore.add_argument("--token", help="bearer token for --server [HEALTHSCORE_TOKEN]")
     rescore.add_argument("--tls", action="store_true", help="TLS to --server (system roots)")
     rescore.add_argument("--tls-ca", type=Path, help="PEM CA bundle for --server (implies --tls)")
-    rescore.add_argument("--as-of", type=_as_of, help="evaluation instant, ISO 8601 (default: now)")
+    rescore.add_argument(
+        "--as-of", type=common.iso_instant, help="evaluation instant, ISO 8601 (default: now)"
+    )
     rescore.add_argument(
         "--from", dest="date_from", type=_date, help="first day of date=YYYY-MM-DD partitions"
     )

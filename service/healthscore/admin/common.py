@@ -15,6 +15,7 @@ Exit codes scripts can rely on (documented in the README):
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -50,6 +51,16 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 # Rank colours in tables (rich styles), keyed by the rank's short name.
 RANK_STYLES = {"GOOD": "green", "AVERAGE": "yellow", "POOR": "red", "UNKNOWN": "dim"}
+
+
+def iso_instant(text: str) -> dt.datetime:
+    """An argparse type: an ISO 8601 instant (UTC when it has no offset)."""
+    from healthscore_client.accounts import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:

@@ -40,15 +40,6 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 # --- arguments -----------------------------------------------------------------------------------
 
 
-def _instant(text: str) -> dt.datetime:
-    from healthscore_client.accounts import parse_time
-
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-
-
 def _add_accounts_flags(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--accounts",
@@ -58,7 +49,7 @@ def _add_accounts_flags(parser: argparse.ArgumentParser, what: str) -> None:
         "one per catalog attribute)",
     )
     parser.add_argument(
-        "--as-of", type=_instant, help="evaluation instant, ISO 8601 (default: now)"
+        "--as-of", type=common.iso_instant, help="evaluation instant, ISO 8601 (default: now)"
     )
 
 
