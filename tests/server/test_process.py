@@ -178,3 +178,59 @@ def test_sigterm_drains_calls_in_flight(tmp_path: Path, processes: list[Process]
     )
     slow_line = next(line for line in process.lines if line.get("method") == SCORE)
     assert slow_line["code"] == "OK" and slow_line["duration_ms"] >= 2000
+
+
+# The log writer sends SIGTERM to its own process from inside the write of `TRIGGER`'s line, so
+# the signal handler runs while the writer's lock is held. A handler that logged (or took any
+# other lock the interrupted code may hold) would deadlock there, and the server never stop.
+_SIGNAL_INSIDE_A_LOG_WRITE = """
+import os, signal, sys
+from healthscore.server import rpc_log
+
+TRIGGER, PID = sys.argv[1], os.getpid()
+
+class Writer:
+    def write(self, text):
+        if f'"{TRIGGER}"' in text and os.getpid() == PID:
+            os.kill(PID, signal.SIGTERM)
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+rpc_log._StderrProxy = Writer
+from healthscore import cli
+sys.exit(cli.main(["serve", "--port", "0", *sys.argv[2:]]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("trigger", "flags", "last_events"),
+    [
+        (
+            "server_started",
+            [],
+            ["server_started", "shutdown_requested", "draining", "server_stopped"],
+        ),
+        ("workers_started", ["--workers", "2"], ["stopping_workers", "workers_stopped"]),
+    ],
+    ids=["server", "supervisor"],
+)
+def test_a_signal_while_the_log_lock_is_held_still_stops_the_server(
+    tmp_path: Path, trigger: str, flags: list[str], last_events: list[str]
+) -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-c", _SIGNAL_INSIDE_A_LOG_WRITE, trigger),
+            *("--data-dir", str(tmp_path / "data"), *flags),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    events = [json.loads(line)["event"] for line in done.stderr.splitlines()]
+    assert done.returncode == 0, done.stderr
+    assert [e for e in events if e in last_events] == last_events

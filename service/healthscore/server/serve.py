@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
@@ -116,11 +115,16 @@ def _serve_one(
     if worker is not None:
         tag_process(worker=worker, pid=os.getpid())
     _fix_core_threads(config.workers)
-    stop = threading.Event()
+    # A signal handler runs on the main thread between two bytecodes, possibly while that thread
+    # holds a lock (the log writer's, an Event's): taking any lock there can deadlock. So the
+    # handler only records the signal and writes a byte to a pipe (no Python lock), and the main
+    # thread, blocked reading the pipe, does the rest.
+    received: list[int] = []
+    wake_read, wake_write = os.pipe()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        stop.set()
+        received.append(signum)
+        os.write(wake_write, b"\0")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     # A supervisor forks with these blocked, so that a signal sent before the handlers above
@@ -142,7 +146,8 @@ def _serve_one(
             data_dir=str(config.data_dir),
             max_message_bytes=config.max_message_bytes,
         )
-        stop.wait()
+        os.read(wake_read, 1)
+        log.info("shutdown_requested", signal=signal.Signals(received[0]).name)
         health_servicer.enter_graceful_shutdown()
         log.info("draining", grace_seconds=config.grace_seconds)
         server.stop(config.grace_seconds).wait()
@@ -150,5 +155,7 @@ def _serve_one(
         app.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        os.close(wake_read)
+        os.close(wake_write)
     log.info("server_stopped")
     return 0

@@ -100,8 +100,8 @@ def supervise(config: ServerConfig, run_worker: Worker) -> int:
     stopping: list[str] = []  # why the workers were told to stop, first reason first
 
     def stop_workers(reason: str, signum: int = signal.SIGTERM) -> None:
-        if not stopping:
-            log.info("stopping_workers", reason=reason, pids=sorted(children))
+        # Also a signal handler's body: no logging (the log writer's lock may be held by the
+        # interrupted code); `_wait` logs the first reason.
         stopping.append(reason)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):  # exited; reaped by `_wait`
@@ -150,7 +150,11 @@ def _wait(
     """Reaps the workers until none is left; the supervisor's exit code."""
     code = 0
     killed_at: float | None = None
+    announced = False
     while children:
+        if stopping and not announced:
+            log.info("stopping_workers", reason=stopping[0], pids=sorted(children))
+            announced = True
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
             if stopping and killed_at is None:
