@@ -1,4 +1,10 @@
-"""The `healthscore` command line."""
+"""healthscore: customer-health scoring.
+
+Run the service (`serve`, `tokens`), design health profiles on a running server (`profiles`,
+`publish`, `activate`, `rollback`, `versions`, `activations`), score accounts (`score`, `preview`,
+`hierarchy`), and rescore files in bulk (`rescore`). `healthscore COMMAND --help` for each.
+Exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 denied, 6 server unreachable.
+"""
 
 from __future__ import annotations
 
@@ -226,8 +232,12 @@ def _add_tokens_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="healthscore", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="healthscore",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_rescore_parser(commands)
     _add_serve_parser(commands)
     _add_tokens_parser(commands)
