@@ -7,7 +7,7 @@ use crate::cancel::{self, Cancel};
 use crate::error::{Error, Result, Violation};
 use crate::ir::CompiledRuleset;
 use crate::proto::{self, ScoreView};
-use crate::score::Scorer;
+use crate::score::{Detail, Scorer};
 use crate::table::{now_nanos, sorted_violations, AccountTable, Names};
 use crate::{arrow_io, columns, encode, enterprise, pool, rows};
 
@@ -100,10 +100,14 @@ pub(crate) fn score_and_encode(
 ) -> Result<Vec<u8>> {
     let plans = rules.plans();
     let enc = encode::EncodeCtx::new(rules, plans, view);
-    let want_detail = view != ScoreView::Basic;
+    let detail = if view == ScoreView::Basic {
+        Detail::None
+    } else {
+        Detail::Outcomes
+    };
     let parts = pool::map_ranges(table.len, threads, |s, e| -> Result<Vec<u8>> {
         cancel.check()?;
-        let chunk = Scorer::new(rules, plans, table, as_of, want_detail).score_range(s, e)?;
+        let chunk = Scorer::new(rules, plans, table, as_of, detail).score_range(s, e)?;
         let mut buf = Vec::new();
         enc.encode_chunk(ids.get(s..e).unwrap_or(&[]), &chunk, &mut buf);
         Ok(buf)

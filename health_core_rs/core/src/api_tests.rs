@@ -1753,7 +1753,7 @@ fn timing() {
         (n * 20) as f64,
         "ns/value",
         || {
-            crate::score::Scorer::new(&rules, &plans, &d.table, AS_OF, false)
+            crate::score::Scorer::new(&rules, &plans, &d.table, AS_OF, crate::score::Detail::None)
                 .score_range(0, n)
                 .unwrap();
         },
@@ -2008,7 +2008,7 @@ fn timing_workload() {
         values,
         "ns/value",
         || {
-            crate::score::Scorer::new(&rules, &plans, &d.table, AS_OF, false)
+            crate::score::Scorer::new(&rules, &plans, &d.table, AS_OF, crate::score::Detail::None)
                 .score_range(0, n)
                 .unwrap();
         },
@@ -2103,9 +2103,11 @@ fn infinite_numbers_in_later_blocks_and_null_slots() {
 }
 
 /// The lookup-table paths (twin profiles over a block, single profiles, gathered groups) give
-/// the exact per-row path's results: BASIC against FULL (which scores every row with md_row).
+/// the exact per-row path's results: the BASIC and DIMENSIONS Arrow views against every row's
+/// metric outcomes (`Detail::Outcomes`, what the protobuf views encode) through `md_row`.
 #[test]
-fn workload_basic_equals_exact_detail() {
+fn workload_arrow_views_equal_exact_per_row_path() {
+    use crate::score::{md_row, Detail, MdRow, Plan, Scorer, NO_SCORE};
     for ignore in [true, false] {
         let mut rules = workload_ruleset();
         rules.settings.ignore_missing = ignore;
@@ -2132,31 +2134,66 @@ fn workload_basic_equals_exact_detail() {
                 .collect();
             let skewed = RecordBatch::try_new(batch.schema(), cols).unwrap();
             for b in [&batch, &skewed] {
-                for threads in [1, 2] {
-                    let fast = score_record_batch_with_threads(
-                        &rules,
-                        b,
-                        AS_OF,
-                        proto::ScoreView::Basic,
-                        threads,
-                    )
+                // The exact path: outcomes per row, everything else recomputed by md_row.
+                let d = arrow_io::decode(&rules, b, 1).unwrap();
+                let plans = rules.plans();
+                let exact = Scorer::new(&rules, plans, &d.table, AS_OF, Detail::Outcomes)
+                    .score_range(0, n)
                     .unwrap();
-                    let exact = score_record_batch_with_threads(
-                        &rules,
-                        b,
-                        AS_OF,
-                        proto::ScoreView::Full,
-                        threads,
-                    )
-                    .unwrap();
-                    for name in ["profile", "rank", "unknown_reason"] {
-                        assert_eq!(str_col(&fast, name), str_col(&exact, name), "{name} n={n}");
-                    }
-                    assert_eq!(
-                        fast.column_by_name("score").unwrap().to_data(),
-                        exact.column_by_name("score").unwrap().to_data(),
-                        "n={n} ignore={ignore}"
+                let ncols = plans.columns.names.len();
+                let mut want_scores = vec![vec![None; n]; ncols];
+                let mut want_ranks = vec![vec![None; n]; ncols];
+                let mut md = MdRow::default();
+                for (i, row) in exact.rows.iter().enumerate() {
+                    let Some(Plan::Md(plan)) = plans.profiles.get(row.profile as usize) else {
+                        continue;
+                    };
+                    let stride = plans.stride;
+                    md_row(
+                        plan,
+                        &rules.settings,
+                        &exact.detail[i * stride..(i + 1) * stride],
+                        &mut md,
                     );
+                    assert_eq!(md.score.map_or(NO_SCORE, |v| v as i32), row.score);
+                    for (dim, &c) in md
+                        .dims
+                        .iter()
+                        .zip(&plans.columns.slots[row.profile as usize])
+                    {
+                        want_scores[c][i] = dim.score.map(|v| v as i32);
+                        want_ranks[c][i] = arrow_io::rank_name(dim.rank);
+                    }
+                }
+                let want_score: Int32Array = exact
+                    .rows
+                    .iter()
+                    .map(|r| (r.score != NO_SCORE).then_some(r.score))
+                    .collect();
+                let want_rank: StringArray = exact
+                    .rows
+                    .iter()
+                    .map(|r| arrow_io::rank_name(r.rank))
+                    .collect();
+                for threads in [1, 2] {
+                    for view in [proto::ScoreView::Basic, proto::ScoreView::Dimensions] {
+                        let out = score_record_batch_with_threads(&rules, b, AS_OF, view, threads)
+                            .unwrap();
+                        let score = out.column_by_name("score").unwrap();
+                        assert_eq!(score.to_data(), want_score.to_data(), "n={n} {ignore}");
+                        assert_eq!(str_col(&out, "rank"), want_rank, "n={n} {ignore}");
+                        if view == proto::ScoreView::Basic {
+                            continue;
+                        }
+                        for (c, name) in plans.columns.names.iter().enumerate() {
+                            let want: Int32Array = want_scores[c].iter().copied().collect();
+                            let got = out.column_by_name(&format!("{name}.score")).unwrap();
+                            assert_eq!(got.to_data(), want.to_data(), "{name} n={n} {ignore}");
+                            let want: StringArray = want_ranks[c].iter().copied().collect();
+                            let got = str_col(&out, &format!("{name}.rank"));
+                            assert_eq!(got, want, "{name} n={n} {ignore}");
+                        }
+                    }
                 }
             }
         }

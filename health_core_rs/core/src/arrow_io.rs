@@ -20,7 +20,7 @@ use crate::ir::{
 };
 use crate::pool;
 use crate::proto::ScoreView;
-use crate::score::{ah_row, md_row, ChunkOut, MdRow, Plan, Plans, Scorer, NO_SCORE};
+use crate::score::{rank_of, ChunkOut, Detail, Scorer, DIM_IGNORED, NO_SCORE, RANK_UNKNOWN};
 use crate::table::{
     check_ids, check_ids_with, id_hash, ids_ascending, same_bytes, AccountTable, Column, Names,
 };
@@ -541,61 +541,8 @@ fn error_column(n: usize, errors: &[(usize, String)]) -> ArrayRef {
     ))
 }
 
-/// A validity bitmap from one flag byte per row; None when every row is valid.
-fn nulls_of(valid: &[u8]) -> Option<NullBuffer> {
-    let mut bits = vec![0u8; valid.len().div_ceil(8)];
-    for (b, chunk) in bits.iter_mut().zip(valid.chunks(8)) {
-        *b = chunk
-            .iter()
-            .enumerate()
-            .fold(0u8, |acc, (j, &v)| acc | ((v != 0) as u8) << j);
-    }
-    let nb = NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, valid.len()));
-    (nb.null_count() > 0).then_some(nb)
-}
-
-/// A string column as a dictionary: `key(i)` indexes `values`, None is null. Int8 keys when the
-/// dictionary is small enough, Int32 otherwise; readers see the same strings.
-fn dictionary(
-    n: usize,
-    values: &[&str],
-    key: impl Fn(usize) -> Option<u32>,
-) -> (DataType, ArrayRef) {
-    let dict: ArrayRef = Arc::new(StringArray::from_iter_values(values.iter().copied()));
-    let valid: Vec<u8> = (0..n).map(|i| key(i).is_some() as u8).collect();
-    let nulls = nulls_of(&valid);
-    if values.len() <= i8::MAX as usize {
-        let keys: Vec<i8> = (0..n).map(|i| key(i).unwrap_or(0) as i8).collect();
-        let keys = Int8Array::new(ScalarBuffer::from(keys), nulls);
-        let a = DictionaryArray::<Int8Type>::new(keys, dict);
-        (a.data_type().clone(), Arc::new(a))
-    } else {
-        let keys: Vec<i32> = (0..n).map(|i| key(i).unwrap_or(0) as i32).collect();
-        let keys = Int32Array::new(ScalarBuffer::from(keys), nulls);
-        let a = DictionaryArray::<Int32Type>::new(keys, dict);
-        (a.data_type().clone(), Arc::new(a))
-    }
-}
-
 const RANK_NAMES: [&str; 4] = ["GOOD", "AVERAGE", "POOR", "UNKNOWN"];
 const REASON_NAMES: [&str; 3] = ["CANCELLED", "NO_PROFILE", "NO_DATA"];
-
-/// `<name>.rank`-style column from `HealthRank` values (0 = null).
-fn rank_column(ranks: &[u8]) -> (DataType, ArrayRef) {
-    dictionary(ranks.len(), &RANK_NAMES, |i| {
-        let r = ranks[i];
-        (1..=4).contains(&r).then(|| u32::from(r) - 1)
-    })
-}
-
-fn int32(values: Vec<Option<i32>>) -> ArrayRef {
-    let nulls = values
-        .iter()
-        .any(Option::is_none)
-        .then(|| NullBuffer::from_iter(values.iter().map(Option::is_some)));
-    let data: Vec<i32> = values.into_iter().map(|v| v.unwrap_or(0)).collect();
-    Arc::new(Int32Array::new(ScalarBuffer::from(data), nulls))
-}
 
 pub fn rank_name(rank: u8) -> Option<&'static str> {
     match rank {
@@ -619,13 +566,79 @@ struct BasicPart {
     reason: Vec<i8>,
     /// Validity of profile, score, rank, unknown_reason: one bit per row.
     valid: [Vec<u8>; 4],
-    /// The rows themselves, for the DIMENSIONS and FULL views.
-    detail: Option<ChunkOut>,
+    /// The DIMENSIONS and FULL views: per column of `Plans::columns`.
+    dims: Vec<DimPart>,
     found_infinite: bool,
 }
 
+/// One per-dimension (per-category) column pair of a range of rows, in output form.
+struct DimPart {
+    /// Scores (Multidimensional only) and rank keys (`RANK_NAMES`), 0 where null.
+    score: Vec<i32>,
+    rank: Vec<i8>,
+    /// One bit per row.
+    score_valid: Vec<u8>,
+    rank_valid: Vec<u8>,
+}
+
+/// From a `ChunkOut::dims` byte to its output values, one table entry per byte value.
+struct DimCodec {
+    /// The bytes are Multidimensional dimension scores (else Account Health category ranks).
+    scores: bool,
+    /// The `<dimension>.rank` key (`RANK_NAMES`) and whether there is one.
+    rank: [(i8, bool); 256],
+}
+
+impl DimCodec {
+    fn new(rules: &CompiledRuleset, scores: bool) -> DimCodec {
+        let rank_key = |r: u8| ((r as i8).wrapping_sub(1), (1..=4).contains(&r));
+        let rank = std::array::from_fn(|b| {
+            let b = b as u8;
+            if !scores {
+                rank_key(b)
+            } else if b <= 100 {
+                rank_key(rank_of(u64::from(b), &rules.settings))
+            } else if b == DIM_IGNORED {
+                rank_key(RANK_UNKNOWN)
+            } else {
+                (0, false)
+            }
+        });
+        DimCodec { scores, rank }
+    }
+
+    fn part(&self, column: &[u8]) -> DimPart {
+        let n = column.len();
+        let mut part = DimPart {
+            score: Vec::with_capacity(if self.scores { n } else { 0 }),
+            rank: Vec::with_capacity(n),
+            score_valid: vec![0u8; if self.scores { n.div_ceil(8) } else { 0 }],
+            rank_valid: vec![0u8; n.div_ceil(8)],
+        };
+        for (k, bytes) in column.chunks(8).enumerate() {
+            let mut rank_bits = 0u8;
+            for (j, &b) in bytes.iter().enumerate() {
+                let (key, has) = self.rank[usize::from(b)];
+                part.rank.push(if has { key } else { 0 });
+                rank_bits |= u8::from(has) << j;
+            }
+            part.rank_valid[k] = rank_bits;
+            if self.scores {
+                let mut score_bits = 0u8;
+                for (j, &b) in bytes.iter().enumerate() {
+                    let has = b <= 100;
+                    part.score.push(if has { i32::from(b) } else { 0 });
+                    score_bits |= u8::from(has) << j;
+                }
+                part.score_valid[k] = score_bits;
+            }
+        }
+        part
+    }
+}
+
 impl BasicPart {
-    fn new(chunk: ChunkOut, profiles: usize, keep: bool) -> BasicPart {
+    fn new(chunk: ChunkOut, profiles: usize, codec: Option<&DimCodec>) -> BasicPart {
         let n = chunk.rows.len();
         let narrow = profile_keys_fit_i8(profiles);
         let mut part = BasicPart {
@@ -635,7 +648,7 @@ impl BasicPart {
             rank: Vec::with_capacity(n),
             reason: Vec::with_capacity(n),
             valid: std::array::from_fn(|_| vec![0u8; n.div_ceil(8)]),
-            detail: None,
+            dims: Vec::new(),
             found_infinite: chunk.found_infinite,
         };
         for (k, rows) in chunk.rows.chunks(8).enumerate() {
@@ -666,8 +679,8 @@ impl BasicPart {
                 v[k] = b;
             }
         }
-        if keep {
-            part.detail = Some(chunk);
+        if let Some(codec) = codec.filter(|_| n > 0) {
+            part.dims = chunk.dims.chunks(n).map(|c| codec.part(c)).collect();
         }
         part
     }
@@ -675,9 +688,15 @@ impl BasicPart {
 
 /// Concatenated validity bitmaps; None when every row is valid.
 fn concat_nulls(n: usize, parts: &[BasicPart], which: usize) -> Option<NullBuffer> {
+    concat_bits(n, parts.iter().map(|p| &p.valid[which][..]))
+}
+
+/// Validity bitmaps of consecutive ranges (each a multiple of 8 rows but the last) as one;
+/// None when every row is valid.
+fn concat_bits<'p>(n: usize, parts: impl Iterator<Item = &'p [u8]>) -> Option<NullBuffer> {
     let mut bits = Vec::with_capacity(n.div_ceil(8));
     for p in parts {
-        bits.extend_from_slice(&p.valid[which]);
+        bits.extend_from_slice(p);
     }
     let nb = NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, n));
     (nb.null_count() > 0).then_some(nb)
@@ -742,14 +761,20 @@ pub(crate) fn score_decoded(
 ) -> Result<Option<RecordBatch>> {
     let n = d.table.len;
     let plans = rules.plans();
-    let want_detail = matches!(view, ScoreView::Dimensions | ScoreView::Full);
+    let codec = matches!(view, ScoreView::Dimensions | ScoreView::Full)
+        .then(|| DimCodec::new(rules, plans.columns.multidimensional));
+    let detail = if codec.is_some() {
+        Detail::Columns
+    } else {
+        Detail::None
+    };
     let table = &d.table;
     let nprofiles = rules.profiles.len();
     // Each range is turned into output columns right away, while its rows are in cache.
     let parts = pool::map_ranges(n, threads, |s, e| {
-        Scorer::new(rules, plans, table, as_of, want_detail)
+        Scorer::new(rules, plans, table, as_of, detail)
             .score_range(s, e)
-            .map(|chunk| BasicPart::new(chunk, nprofiles, want_detail))
+            .map(|chunk| BasicPart::new(chunk, nprofiles, codec.as_ref()))
     });
     let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
     if parts.iter().any(|p| p.found_infinite) {
@@ -822,151 +847,35 @@ pub(crate) fn score_decoded(
             concat_nulls(n, &parts, 3),
         ),
     );
-    if want_detail {
-        let mut scored = ChunkOut {
-            rows: Vec::with_capacity(n),
-            detail: Vec::new(),
-            found_infinite: false,
-        };
-        for p in &parts {
-            if let Some(c) = &p.detail {
-                scored.rows.extend_from_slice(&c.rows);
-                scored.detail.extend_from_slice(&c.detail);
+    if let Some(codec) = &codec {
+        for (c, name) in plans.columns.names.iter().enumerate() {
+            if codec.scores {
+                let mut scores = Vec::with_capacity(n);
+                for p in &parts {
+                    scores.extend_from_slice(&p.dims[c].score);
+                }
+                let nulls = concat_bits(n, parts.iter().map(|p| &p.dims[c].score_valid[..]));
+                push(
+                    format!("{name}.score"),
+                    (
+                        DataType::Int32,
+                        Arc::new(Int32Array::new(ScalarBuffer::from(scores), nulls)),
+                    ),
+                );
             }
-        }
-        for (name, scores, ranks) in detail_columns(rules, plans, &scored) {
-            if let Some(scores) = scores {
-                push(format!("{name}.score"), (DataType::Int32, int32(scores)));
+            let mut ranks = Vec::with_capacity(n);
+            for p in &parts {
+                ranks.extend_from_slice(&p.dims[c].rank);
             }
-            push(format!("{name}.rank"), rank_column(&ranks));
+            let nulls = concat_bits(n, parts.iter().map(|p| &p.dims[c].rank_valid[..]));
+            push(
+                format!("{name}.rank"),
+                small_dictionary(&RANK_NAMES, ranks, nulls),
+            );
         }
     }
     push("error".into(), (DataType::Utf8, error_column(n, &d.errors)));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
         .map(Some)
         .map_err(|e| Error::Internal(e.to_string()))
-}
-
-/// Per catalog dimension used by any profile (catalog order), or per category name (first
-/// appearance): (name, scores (Multidimensional only), ranks).
-#[allow(clippy::type_complexity)]
-fn detail_columns(
-    rules: &CompiledRuleset,
-    plans: &Plans,
-    scored: &ChunkOut,
-) -> Vec<(String, Option<Vec<Option<i32>>>, Vec<u8>)> {
-    let n = scored.rows.len();
-    let stride = plans.stride;
-    // Column index of each dimension/category slot of each profile.
-    let mut names: Vec<String> = Vec::new();
-    let mut slot_cols: Vec<Vec<usize>> = Vec::new();
-    let multidimensional = plans.profiles.iter().any(|p| matches!(p, Plan::Md(_)));
-    if multidimensional {
-        let mut used = vec![false; rules.dimensions.len()];
-        for p in &plans.profiles {
-            if let Plan::Md(md) = p {
-                for d in &md.dims {
-                    if let Some(u) = used.get_mut(d.dimension as usize) {
-                        *u = true;
-                    }
-                }
-            }
-        }
-        let col_of: Vec<Option<usize>> = used
-            .iter()
-            .scan(0usize, |next, &u| {
-                Some(u.then(|| {
-                    *next += 1;
-                    *next - 1
-                }))
-            })
-            .collect();
-        names = rules
-            .dimensions
-            .iter()
-            .zip(&used)
-            .filter(|(_, &u)| u)
-            .map(|(d, _)| d.clone())
-            .collect();
-        for p in &plans.profiles {
-            slot_cols.push(match p {
-                Plan::Md(md) => md
-                    .dims
-                    .iter()
-                    .map(|d| {
-                        col_of
-                            .get(d.dimension as usize)
-                            .copied()
-                            .flatten()
-                            .unwrap_or(usize::MAX)
-                    })
-                    .collect(),
-                Plan::Ah(_) => Vec::new(),
-            });
-        }
-    } else {
-        for p in &rules.profiles {
-            let mut cols = Vec::new();
-            if let crate::ir::ProfileBody::AccountHealth { categories } = &p.body {
-                for c in categories {
-                    let at = names.iter().position(|x| *x == c.name).unwrap_or_else(|| {
-                        names.push(c.name.clone());
-                        names.len() - 1
-                    });
-                    cols.push(at);
-                }
-            }
-            slot_cols.push(cols);
-        }
-    }
-    let mut scores: Vec<Vec<Option<i32>>> =
-        vec![vec![None; n]; if multidimensional { names.len() } else { 0 }];
-    let mut ranks: Vec<Vec<u8>> = vec![vec![0; n]; names.len()];
-    let mut md = MdRow::default();
-    let mut cat_ranks = Vec::new();
-    for (i, row) in scored.rows.iter().enumerate() {
-        let Some(plan) = plans.profiles.get(row.profile as usize) else {
-            continue;
-        };
-        let cols = &slot_cols[row.profile as usize];
-        let bytes = scored
-            .detail
-            .get(i * stride..(i + 1) * stride)
-            .unwrap_or(&[]);
-        match plan {
-            Plan::Md(p) => {
-                md_row(p, &rules.settings, bytes, &mut md);
-                for (dim, &c) in md.dims.iter().zip(cols) {
-                    if let (Some(s), Some(r)) = (scores.get_mut(c), ranks.get_mut(c)) {
-                        s[i] = dim.score.map(|x| x as i32);
-                        r[i] = dim.rank;
-                    }
-                }
-            }
-            Plan::Ah(p) => {
-                ah_row(p, bytes, &mut cat_ranks);
-                for (&rank, &c) in cat_ranks.iter().zip(cols) {
-                    if let Some(r) = ranks.get_mut(c) {
-                        r[i] = rank;
-                    }
-                }
-            }
-        }
-    }
-    let mut scores = scores.into_iter();
-    names
-        .into_iter()
-        .zip(ranks)
-        .map(|(name, r)| {
-            (
-                name,
-                if multidimensional {
-                    scores.next()
-                } else {
-                    None
-                },
-                r,
-            )
-        })
-        .collect()
 }

@@ -160,6 +160,89 @@ fn fully_fused(p: &Plan) -> Option<&FastMd> {
     }
 }
 
+/// The per-dimension (Account Health: per-category) columns of the detailed Arrow views.
+#[derive(Debug, Clone, Default)]
+pub struct DetailColumns {
+    /// Multidimensional: every catalog dimension some profile uses, in catalog order (columns of
+    /// scores and ranks). Account Health: every category name, in order of first appearance
+    /// (columns of ranks).
+    pub names: Vec<String>,
+    pub multidimensional: bool,
+    /// Per profile, the column of each of its dimensions (categories); `usize::MAX` for none.
+    pub slots: Vec<Vec<usize>>,
+}
+
+impl DetailColumns {
+    fn new(rules: &CompiledRuleset, profiles: &[Plan]) -> Self {
+        let multidimensional = profiles.iter().any(|p| matches!(p, Plan::Md(_)));
+        let mut names: Vec<String> = Vec::new();
+        let mut slots: Vec<Vec<usize>> = Vec::new();
+        if multidimensional {
+            let mut used = vec![false; rules.dimensions.len()];
+            for p in profiles {
+                if let Plan::Md(md) = p {
+                    for d in &md.dims {
+                        if let Some(u) = used.get_mut(d.dimension as usize) {
+                            *u = true;
+                        }
+                    }
+                }
+            }
+            let col_of: Vec<Option<usize>> = used
+                .iter()
+                .scan(0usize, |next, &u| {
+                    Some(u.then(|| {
+                        *next += 1;
+                        *next - 1
+                    }))
+                })
+                .collect();
+            names = rules
+                .dimensions
+                .iter()
+                .zip(&used)
+                .filter(|(_, &u)| u)
+                .map(|(d, _)| d.clone())
+                .collect();
+            for p in profiles {
+                slots.push(match p {
+                    Plan::Md(md) => md
+                        .dims
+                        .iter()
+                        .map(|d| {
+                            col_of
+                                .get(d.dimension as usize)
+                                .copied()
+                                .flatten()
+                                .unwrap_or(usize::MAX)
+                        })
+                        .collect(),
+                    Plan::Ah(_) => Vec::new(),
+                });
+            }
+        } else {
+            for p in &rules.profiles {
+                let mut cols = Vec::new();
+                if let ProfileBody::AccountHealth { categories } = &p.body {
+                    for c in categories {
+                        let at = names.iter().position(|x| *x == c.name).unwrap_or_else(|| {
+                            names.push(c.name.clone());
+                            names.len() - 1
+                        });
+                        cols.push(at);
+                    }
+                }
+                slots.push(cols);
+            }
+        }
+        Self {
+            names,
+            multidimensional,
+            slots,
+        }
+    }
+}
+
 /// Per-profile scoring plans, derived once from the compiled ruleset (`CompiledRuleset::plans`).
 #[derive(Debug, Clone)]
 pub struct Plans {
@@ -170,6 +253,7 @@ pub struct Plans {
     pub twin: Option<(usize, usize)>,
     /// Detail bytes per row (max over profiles).
     pub stride: usize,
+    pub columns: DetailColumns,
 }
 
 impl CompiledRuleset {
@@ -255,10 +339,12 @@ impl Plans {
                 }
             }
         }
+        let columns = DetailColumns::new(rules, &profiles);
         Self {
             profiles,
             stride,
             twin,
+            columns,
         }
     }
 }
@@ -277,8 +363,11 @@ const CODE_POOR: u16 = 0;
 const CODE_AVERAGE: u16 = 1;
 const CODE_GOOD: u16 = 2;
 const CODE_IGNORED: u16 = 3;
-/// A dimension lookup-table entry for an ignored dimension.
-const DIM_IGNORED: u8 = u8::MAX;
+/// A dimension lookup-table entry (and `ChunkOut::dims` value) for an ignored dimension.
+pub const DIM_IGNORED: u8 = u8::MAX;
+/// `ChunkOut::dims` where the row has no such dimension (category): not scored, or its profile
+/// does not have it.
+pub const DIM_NONE: u8 = u8::MAX - 1;
 /// Largest dimension (metrics) and profile (dimensions) the tables cover.
 const FAST_MAX_METRICS: usize = 6;
 const FAST_MAX_DIMS: usize = 8;
@@ -461,6 +550,43 @@ impl FastMd {
             mask_sum,
             rank_of,
         })
+    }
+
+    /// Each dimension's score (or `DIM_IGNORED`) of the rows of a group into its column of
+    /// `out.dims` (`slots`: the profile's `DetailColumns::slots`), from the table indices of
+    /// `Scorer::idx` (`n` per dimension, rows placed as `positions` says).
+    #[allow(clippy::too_many_arguments)]
+    fn dim_columns(
+        &self,
+        slots: &[usize],
+        idx: &[u16],
+        n: usize,
+        rows: &[u32],
+        positions: Positions,
+        base: usize,
+        out: &mut ChunkOut,
+    ) {
+        let nrows = out.rows.len();
+        for (d, &c) in slots.iter().enumerate().take(self.ndims) {
+            let Some(column) = out
+                .dims
+                .get_mut(c.wrapping_mul(nrows)..)
+                .and_then(|x| x.get_mut(..nrows))
+            else {
+                continue;
+            };
+            let lut = &self.lut[self.lut_start[d]..];
+            let codes = &idx[d * n..(d + 1) * n];
+            for (i, &row) in rows.iter().enumerate() {
+                let k = match positions {
+                    Positions::Offset(start) => row as usize - start,
+                    Positions::Index => i,
+                };
+                if let Some(v) = column.get_mut((row as usize).wrapping_sub(base)) {
+                    *v = lut[usize::from(codes[k])];
+                }
+            }
+        }
     }
 
     /// The result of a row from its per-dimension table indices.
@@ -738,12 +864,30 @@ fn block_has_infinite(
     })
 }
 
+/// What a scorer records beyond each row's `RowOut`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Nothing (the BASIC view).
+    None,
+    /// Each row's dimension scores (Account Health: category ranks), column-wise in
+    /// `ChunkOut::dims`: the detailed Arrow views. Computed with the lookup tables like the
+    /// scores themselves.
+    Columns,
+    /// Each row's metric outcomes (criterion results) in `ChunkOut::detail`, from which
+    /// `md_row`/`ah_row` recompute everything: the detailed protobuf views.
+    Outcomes,
+}
+
 /// A scored range of rows.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkOut {
     pub rows: Vec<RowOut>,
-    /// `stride` bytes per row (empty unless details were asked for).
+    /// `stride` bytes per row (empty unless `Detail::Outcomes`).
     pub detail: Vec<u8>,
+    /// `Detail::Columns`: per column of `Plans::columns` (column-major, `rows.len()` bytes
+    /// each), a dimension score 0..=100 or `DIM_IGNORED` (Account Health: a category rank);
+    /// `DIM_NONE` where the row has none.
+    pub dims: Vec<u8>,
     /// A block of a table with `unchecked_infinite` holds an infinite number: the rows are
     /// not scored, and the table must be decoded again with the check.
     pub found_infinite: bool,
@@ -754,7 +898,7 @@ pub struct Scorer<'e, 'a> {
     ev: Evaluator<'e, 'a>,
     plans: &'e Plans,
     settings: Settings,
-    want_detail: bool,
+    detail: Detail,
     bufs: [Vec<u8>; 3],
     acc: [Vec<u32>; 3],
     slow: Vec<u8>,
@@ -782,13 +926,13 @@ impl<'e, 'a> Scorer<'e, 'a> {
         plans: &'e Plans,
         table: &'e AccountTable<'a>,
         as_of: i128,
-        want_detail: bool,
+        detail: Detail,
     ) -> Self {
         Self {
             ev: Evaluator::new(rules, table, as_of),
             plans,
             settings: rules.settings,
-            want_detail,
+            detail,
             bufs: Default::default(),
             acc: Default::default(),
             slow: Vec::new(),
@@ -809,14 +953,18 @@ impl<'e, 'a> Scorer<'e, 'a> {
     /// Scores rows `start..end`.
     pub fn score_range(&mut self, start: usize, end: usize) -> Result<ChunkOut> {
         let n = end.saturating_sub(start);
-        let stride = if self.want_detail {
-            self.plans.stride
-        } else {
-            0
+        let stride = match self.detail {
+            Detail::Outcomes => self.plans.stride,
+            _ => 0,
+        };
+        let ncols = match self.detail {
+            Detail::Columns => self.plans.columns.names.len(),
+            _ => 0,
         };
         let mut out = ChunkOut {
             rows: vec![RowOut::NO_PROFILE; n],
             detail: vec![0; n * stride],
+            dims: vec![DIM_NONE; n * ncols],
             found_infinite: false,
         };
         let mut b = start;
@@ -908,8 +1056,8 @@ impl<'e, 'a> Scorer<'e, 'a> {
         let mut done = (usize::MAX, usize::MAX);
         if let Some((a, b)) = self.plans.twin {
             let big = (self.groups[a].len() + self.groups[b].len()) * 4 >= len;
-            if !self.want_detail && big && !self.groups[a].is_empty() && !self.groups[b].is_empty()
-            {
+            let outcomes = self.detail == Detail::Outcomes;
+            if !outcomes && big && !self.groups[a].is_empty() && !self.groups[b].is_empty() {
                 self.score_twins(a, b, start, len, base, out)?;
                 done = (a, b);
             }
@@ -926,7 +1074,7 @@ impl<'e, 'a> Scorer<'e, 'a> {
                 match &plans.profiles[p] {
                     Plan::Md(MdPlan {
                         fast: Some(fast), ..
-                    }) if !self.want_detail => {
+                    }) if self.detail != Detail::Outcomes => {
                         // Rows of a big group are scored over the whole block (values are read
                         // in order, vectorised), the others gathered.
                         let (sel, positions) = if group.len() * 4 >= len {
@@ -1018,11 +1166,16 @@ impl<'e, 'a> Scorer<'e, 'a> {
         self.key = key;
         let idx = &self.idx;
         for (p, fast) in [(a, fa), (b, fb)] {
-            for &row in &self.groups[p] {
+            let rows = &self.groups[p];
+            for &row in rows {
                 let k = row as usize - start;
                 if let Some(slot) = out.rows.get_mut((row as usize).wrapping_sub(base)) {
                     *slot = fast.row(p as u32, |d| usize::from(idx[d * len + k]));
                 }
+            }
+            if self.detail == Detail::Columns {
+                let slots = &plans.columns.slots[p];
+                fast.dim_columns(slots, idx, len, rows, Positions::Offset(start), base, out);
             }
         }
         Ok(())
@@ -1122,6 +1275,10 @@ impl<'e, 'a> Scorer<'e, 'a> {
                 *slot = fast.row(p, |d| usize::from(idx[d * n + k]));
             }
         }
+        if self.detail == Detail::Columns {
+            let slots = &self.plans.columns.slots[p as usize];
+            fast.dim_columns(slots, idx, n, rows, positions, base, out);
+        }
         Ok(())
     }
 
@@ -1137,7 +1294,7 @@ impl<'e, 'a> Scorer<'e, 'a> {
         let n = sel.len();
         let nm = plan.metrics.len();
         let ignore = self.settings.ignore_missing;
-        let need_oc = self.want_detail || ignore || !plan.exact_weights;
+        let need_oc = self.detail != Detail::None || ignore || !plan.exact_weights;
         let [pb, gb, mb] = &mut self.bufs;
         for b in [&mut *pb, &mut *gb, &mut *mb] {
             b.clear();
@@ -1204,12 +1361,18 @@ impl<'e, 'a> Scorer<'e, 'a> {
             }
         }
         let s = self.settings;
+        let columns = self.detail == Detail::Columns;
+        let nrows = out.rows.len();
         for i in 0..n {
             let row = sel.row(i);
             let Some(slot) = out.rows.get_mut(row.wrapping_sub(base)) else {
                 continue;
             };
-            if self.slow[i] == 0 && plan.exact_weights {
+            let exact = self.slow[i] == 0 && plan.exact_weights;
+            if !exact || columns {
+                md_row(plan, &s, &self.oc[i * nm..(i + 1) * nm], &mut self.md);
+            }
+            if exact {
                 let score = u64::from((2 * tot[i] + 100) / 200);
                 *slot = RowOut {
                     profile: p,
@@ -1218,7 +1381,6 @@ impl<'e, 'a> Scorer<'e, 'a> {
                     reason: 0,
                 };
             } else {
-                md_row(plan, &s, &self.oc[i * nm..(i + 1) * nm], &mut self.md);
                 *slot = RowOut {
                     profile: p,
                     score: self.md.score.map_or(NO_SCORE, |v| v as i32),
@@ -1226,7 +1388,16 @@ impl<'e, 'a> Scorer<'e, 'a> {
                     reason: self.md.reason,
                 };
             }
-            if self.want_detail {
+            if columns {
+                let slots = &self.plans.columns.slots[p as usize];
+                for (dim, &c) in self.md.dims.iter().zip(slots) {
+                    let at = c.wrapping_mul(nrows).wrapping_add(row - base);
+                    if let Some(v) = out.dims.get_mut(at) {
+                        *v = dim.score.map_or(DIM_IGNORED, |x| x as u8);
+                    }
+                }
+            }
+            if self.detail == Detail::Outcomes {
                 let stride = self.plans.stride;
                 let at = (row - base) * stride;
                 if let Some(dst) = out.detail.get_mut(at..at + nm) {
@@ -1257,7 +1428,7 @@ impl<'e, 'a> Scorer<'e, 'a> {
         all_good.clear();
         all_good.resize(n, 1);
         let stride = self.plans.stride;
-        for c in &plan.categories {
+        for (ci, c) in plan.categories.iter().enumerate() {
             any_poor_cat.clear();
             any_poor_cat.resize(n, 0);
             good_all_cat.clear();
@@ -1277,7 +1448,7 @@ impl<'e, 'a> Scorer<'e, 'a> {
                         *a &= v;
                     }
                 }
-                if self.want_detail {
+                if self.detail == Detail::Outcomes {
                     for (i, &v) in buf.iter().enumerate() {
                         let at = (sel.row(i).wrapping_sub(base))
                             .wrapping_mul(stride)
@@ -1292,6 +1463,25 @@ impl<'e, 'a> Scorer<'e, 'a> {
                 let poor = u32::from(any_poor_cat[i]);
                 any_poor[i] |= poor;
                 all_good[i] &= (1 - poor) & u32::from(good_all_cat[i]);
+            }
+            let column = self.plans.columns.slots[p as usize].get(ci).copied();
+            if let (Detail::Columns, Some(c)) = (self.detail, column) {
+                let nrows = out.rows.len();
+                for i in 0..n {
+                    let rank = if any_poor_cat[i] != 0 {
+                        RANK_POOR
+                    } else if good_all_cat[i] != 0 {
+                        RANK_GOOD
+                    } else {
+                        RANK_AVERAGE
+                    };
+                    let at = c
+                        .wrapping_mul(nrows)
+                        .wrapping_add(sel.row(i).wrapping_sub(base));
+                    if let Some(v) = out.dims.get_mut(at) {
+                        *v = rank;
+                    }
+                }
             }
         }
         for i in 0..n {
