@@ -41,6 +41,12 @@ def _date(text: str) -> dt.date:
 
 
 def _rescore(args: argparse.Namespace) -> int:
+    # Read once, when numpy and pyarrow load (below): the job multiplies no matrices, so no
+    # OpenBLAS threads (they spin, taking a core from the pipeline); Arrow's allocator keeps
+    # the pages of freed batches for the next ones instead of returning them to the kernel,
+    # which zeroes them again on the next touch (that was a tenth of the job's CPU time).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("MIMALLOC_PURGE_DELAY", "-1")
     from rich.console import Console
 
     from healthscore.jobs import rescore, rulesets
