@@ -67,3 +67,21 @@ def test_view_basic_has_no_dimension_columns(tmp_path: Path) -> None:
     write(tmp_path / "a.csv", accounts(3))
     run(tmp_path / "a.csv", tmp_path / "out.parquet", view=scoring_pb2.SCORE_VIEW_BASIC)
     assert not any("." in key for key in read_rows(tmp_path / "out.parquet")[0])
+
+
+def test_parquet_statistics_where_a_filter_can_use_them(tmp_path: Path) -> None:
+    """Numbers, as_of, model and version keep min/max statistics; ids and the per-row labels
+    (profile, ranks, reasons) have none (they would cost a quarter of the encoding each)."""
+    import pyarrow.parquet as pq
+
+    write(tmp_path / "a.csv", accounts(20))
+    run(tmp_path / "a.csv", tmp_path / "out.parquet")
+    group = pq.ParquetFile(tmp_path / "out.parquet").metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    with_statistics = {name for name, c in columns.items() if c.is_stats_set}
+    assert with_statistics == {
+        name
+        for name in columns
+        if name in ("model", "version", "as_of", "score") or name.endswith(".score")
+    }
+    assert columns["version"].statistics.min == "multidimensional/default"
