@@ -11,7 +11,7 @@ second file with the ids in random order measures the general case.
 Peak RSS and CPU time are each child's own (`RUSAGE_CHILDREN` read by a wrapper process around
 it); CPU time shows the cost when other processes share the cores and inflate wall time. The scores
 and ranks of every output are checked equal. To show what bounds the rate, the single stages are
-timed in this process on a slice: Parquet decoding, scoring, Parquet encoding.
+timed in this process on a slice: Parquet decoding, scoring, Parquet encoding (the job's writer).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from google.protobuf import json_format
 from benchmarks.core import machine
 from benchmarks.workload import Workload, build_ruleset
 from healthscore import engine
+from healthscore.jobs import sinks
 from healthscore_client.v1 import scoring_pb2
 
 AS_OF = "2026-11-01T00:00:00+00:00"
@@ -143,6 +144,13 @@ def best_of_3(timings: dict[str, float], label: str, work: Callable[[], _T]) -> 
     return result  # type: ignore[return-value]
 
 
+def encode(batch: pa.RecordBatch, path: Path) -> None:
+    """Parquet encoding with the job's own writer settings."""
+    writer = sinks.open_writer(path, "parquet", batch.schema)
+    writer.write(batch)
+    writer.close()
+
+
 def stages(workload: Workload, source: Path) -> list[dict[str, object]]:
     """Each stage alone on every core, on one row group: what bounds the end-to-end rate."""
     compiled = engine.compile_ruleset(build_ruleset(workload))
@@ -170,11 +178,10 @@ def stages(workload: Workload, source: Path) -> list[dict[str, object]]:
             ("BASIC", scoring_pb2.SCORE_VIEW_BASIC),
             ("DIMENSIONS", scoring_pb2.SCORE_VIEW_DIMENSIONS),
         ):
-            table = pa.Table.from_batches([out[view]])
             best_of_3(
                 timings,
                 f"parquet encode, {name} results",
-                lambda table=table: pq.write_table(table, Path(scratch) / "out.parquet"),
+                lambda batch=out[view]: encode(batch, Path(scratch) / "out.parquet"),
             )
     return [
         {"stage": label, "accounts": rows, "accounts_per_s": round(rows / seconds)}
