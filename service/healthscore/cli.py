@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import sys
@@ -83,6 +84,10 @@ def _rescore(args: argparse.Namespace) -> int:
         pipeline=not args.serial,
     )
     console = Console(stderr=True)
+    # Everything imported so far lives as long as the process: moved out of the collector's
+    # sight, it is no longer traversed by every full collection during the job nor by the final
+    # one at exit: a fifth of a 4 M-account rescore's CPU time (see the commit).
+    gc.freeze()
     if args.engine == "dask":
         from healthscore.jobs import dask_engine
 
