@@ -131,10 +131,12 @@ def emit(args: argparse.Namespace, data: Any, render: Callable[[], None]) -> Non
 
 def remote(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Wraps a command that calls the server: a server error is reported (see `report`) and
-    becomes the command's exit code instead of a traceback."""
-    from healthscore_client import HealthScoreError
+    becomes the command's exit code instead of a traceback. The SDK (and gRPC) is imported when
+    the command runs, not when the parser is built: every `healthscore` start builds them all."""
 
     def run(args: argparse.Namespace) -> int:
+        from healthscore_client import HealthScoreError
+
         try:
             return command(args)
         except HealthScoreError as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,11 +51,6 @@ def _add_accounts_flags(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--as-of", type=common.iso_instant, help="evaluation instant, ISO 8601 (default: now)"
     )
-
-
-def _remote(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """`common.remote`, applied when the command runs: `--help` needs no gRPC import."""
-    return lambda args: common.remote(command)(args)
 
 
 def _server_ruleset(client: HealthScoreClient, name: str) -> str:
@@ -160,7 +155,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.ruleset_file is not None or args.local:
         return _score_offline(args, view)
     _check_ruleset_name(args.ruleset)
-    return _remote(lambda args: _score_on_server(args, view))(args)
+    return common.remote(lambda args: _score_on_server(args, view))(args)
 
 
 def _score_on_server(args: argparse.Namespace, view: str) -> int:
@@ -246,7 +241,7 @@ def _add_preview_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     _add_accounts_flags(preview, "")
     common.add_connection_flags(preview)
-    preview.set_defaults(run=_remote(_preview))
+    preview.set_defaults(run=common.remote(_preview))
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -291,7 +286,7 @@ def _add_hierarchy_parser(commands: argparse._SubParsersAction[argparse.Argument
         help="detail of each account's own result in --output json [basic]",
     )
     common.add_connection_flags(hierarchy)
-    hierarchy.set_defaults(run=_remote(_hierarchy))
+    hierarchy.set_defaults(run=common.remote(_hierarchy))
 
 
 def _hierarchy(args: argparse.Namespace) -> int:
