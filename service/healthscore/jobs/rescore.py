@@ -177,6 +177,9 @@ class ChunkResult:
     work: int
 
 
+# Core output columns that `_results` places itself (the error column is dropped: bad rows are
+# in the errors file).
+_LEADING_COLUMNS = frozenset({"account_id", "profile", "error"})
 DuplicateCheck = Callable[[pa.Array, str, np.ndarray], dict[int, str]]
 
 
@@ -191,28 +194,38 @@ class Scoring:
     as_of: dt.datetime
     view: scoring_pb2.ScoreView.ValueType
     threads: int
+    _constant_columns: tuple[pa.Array, pa.Array, pa.Array] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def result_schema(self) -> pa.Schema:
         empty = pa.RecordBatch.from_pydict({"id": pa.array([], pa.string())})
         core = self.compiled.score_arrow(empty, as_of=self.as_of, view=self.view, threads=1)
         return self._results(core).schema
 
+    def _constants(self, n: int) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """The model, version and as_of columns of `n` rows: the same for every batch of that
+        size (nearly all of them), so built once (one tuple swapped whole: threads may share)."""
+        cached = self._constant_columns
+        if cached is None or len(cached[0]) != n:
+            as_of = pa.array(np.full(n, self.as_of.timestamp() * 1e6, np.int64)).view(
+                pa.timestamp("us", "UTC")
+            )
+            cached = (
+                sinks.constant_dictionary(self.model, n),
+                sinks.constant_dictionary(self.ruleset_name, n),
+                as_of,
+            )
+            self._constant_columns = cached
+        return cached
+
     def _results(self, core: pa.RecordBatch) -> pa.RecordBatch:
-        n = core.num_rows
-        names = [n_ for n_ in core.schema.names if n_ != "error"]
-        columns = {name: core.column(name) for name in names}
-        as_of = pa.array(np.full(n, self.as_of.timestamp() * 1e6, np.int64)).view(
-            pa.timestamp("us", "UTC")
-        )
-        ordered: dict[str, pa.Array] = {
-            "account_id": columns.pop("account_id"),
-            "profile": columns.pop("profile"),
-            "model": sinks.constant_dictionary(self.model, n),
-            "version": sinks.constant_dictionary(self.ruleset_name, n),
-            "as_of": as_of,
-        }
-        ordered.update(columns)
-        return pa.RecordBatch.from_pydict(ordered)
+        model, version, as_of = self._constants(core.num_rows)
+        rest = [name for name in core.schema.names if name not in _LEADING_COLUMNS]
+        names = ["account_id", "profile", "model", "version", "as_of", *rest]
+        arrays = [core.column("account_id"), core.column("profile"), model, version, as_of]
+        arrays += [core.column(name) for name in rest]
+        return pa.RecordBatch.from_arrays(arrays, names=names)
 
     def _refused(self, batch: pa.RecordBatch, message: str) -> pa.RecordBatch:
         """The core's output shape with every row bad (the batch as a whole was refused)."""
