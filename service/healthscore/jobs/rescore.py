@@ -322,19 +322,24 @@ _DONE = object()
 
 
 def _produce(items: Iterable[_T], out: queue.Queue[Any], stop: threading.Event) -> None:
+    def put(item: Any) -> bool:
+        """Hands `item` over; False once the consumer has stopped (nobody would take it, and
+        a blocking put would keep the consumer's join waiting forever)."""
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     try:
         for item in items:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not put(item):
                 return
-        out.put(_DONE)
+        put(_DONE)
     except BaseException as exc:  # handed to the consumer, which re-raises it
-        out.put(exc)
+        put(exc)
 
 
 def pipelined(items: Iterable[_T], enabled: bool = True) -> Iterator[_T]:
