@@ -198,10 +198,13 @@ class Scoring:
         default=None, init=False, repr=False, compare=False
     )
 
+    def _empty_core_output(self) -> pa.RecordBatch:
+        """The core's output for no accounts: its columns, for this view."""
+        empty = pa.RecordBatch.from_arrays([pa.nulls(0, pa.string())], names=["id"])
+        return self.compiled.score_arrow(empty, as_of=self.as_of, view=self.view, threads=1)
+
     def result_schema(self) -> pa.Schema:
-        empty = pa.RecordBatch.from_pydict({"id": pa.array([], pa.string())})
-        core = self.compiled.score_arrow(empty, as_of=self.as_of, view=self.view, threads=1)
-        return self._results(core).schema
+        return self._results(self._empty_core_output()).schema
 
     def _constants(self, n: int) -> tuple[pa.Array, pa.Array, pa.Array]:
         """The model, version and as_of columns of `n` rows: the same for every batch of that
@@ -229,8 +232,7 @@ class Scoring:
 
     def _refused(self, batch: pa.RecordBatch, message: str) -> pa.RecordBatch:
         """The core's output shape with every row bad (the batch as a whole was refused)."""
-        empty = pa.RecordBatch.from_pydict({"id": pa.array([], pa.string())})
-        schema = self.compiled.score_arrow(empty, as_of=self.as_of, view=self.view).schema
+        schema = self._empty_core_output().schema
         columns = [
             batch.column("id")
             if f.name == "account_id"
