@@ -95,10 +95,10 @@ def serve(config: ServerConfig, open_app: Callable[[Path], App] | None = None) -
 
 
 def _fix_core_threads(workers: int) -> None:
-    """Sets the core's thread count (`HEALTHSCORE_THREADS`, also the `threads` setting's variable)
-    when unset: the cores available, split between the workers. Unset, the core asks the OS for
-    the available parallelism on every scoring call (cgroup files: ~40 us, more than scoring a
-    small batch)."""
+    """Sets the core's thread count (`HEALTHSCORE_THREADS`; the handler threads have their own,
+    `HEALTHSCORE_RPC_THREADS`) when unset: the cores available, split between the workers.
+    Unset, the core asks the OS for the available parallelism on every scoring call (cgroup
+    files: ~40 us, more than scoring a small batch)."""
     if CORE_THREADS_ENV not in os.environ:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         os.environ[CORE_THREADS_ENV] = str(max(1, (cpus or 1) // workers))
