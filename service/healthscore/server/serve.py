@@ -115,21 +115,37 @@ def _serve_one(
     if worker is not None:
         tag_process(worker=worker, pid=os.getpid())
     _fix_core_threads(config.workers)
-    # A signal handler runs on the main thread between two bytecodes, possibly while that thread
-    # holds a lock (the log writer's, an Event's): taking any lock there can deadlock. So the
-    # handler only records the signal and writes a byte to a pipe (no Python lock), and the main
-    # thread, blocked reading the pipe, does the rest.
-    received: list[int] = []
+    # The kernel may deliver SIGTERM to any thread (a gRPC or core thread, say), and Python runs
+    # its handler on the main thread only once that thread runs bytecode again, which it does
+    # not while blocked waiting for the signal. So the wake-up is the interpreter's wakeup fd:
+    # its C-level handler writes the signal's number to the pipe from whichever thread took the
+    # signal. The Python handler is then empty: it only replaces the default action (exit), and
+    # takes no lock (it runs between two bytecodes, possibly while the main thread holds one).
     wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)  # the wakeup fd must never block a signal handler
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-        os.write(wake_write, b"\0")
+        """The work is done by the main thread, woken through the wakeup fd."""
 
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     # A supervisor forks with these blocked, so that a signal sent before the handlers above
     # exist is not lost (it is delivered now), nor handled by the supervisor's own handler.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        _run(config, open_app, wake_read)
+    finally:
+        signal.set_wakeup_fd(previous_wakeup)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(wake_read)
+        os.close(wake_write)
+    log.info("server_stopped")
+    return 0
+
+
+def _run(config: ServerConfig, open_app: Callable[[Path], App], wake_read: int) -> None:
+    """Serves until a stop signal's number arrives on `wake_read`, then drains and closes."""
     app = open_app(config.data_dir)
     try:
         server, port, health_servicer = build_server(config, app)
@@ -146,16 +162,19 @@ def _serve_one(
             data_dir=str(config.data_dir),
             max_message_bytes=config.max_message_bytes,
         )
-        os.read(wake_read, 1)
-        log.info("shutdown_requested", signal=signal.Signals(received[0]).name)
+        signum = _wait_for_stop_signal(wake_read)
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
         health_servicer.enter_graceful_shutdown()
         log.info("draining", grace_seconds=config.grace_seconds)
         server.stop(config.grace_seconds).wait()
     finally:
         app.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        os.close(wake_read)
-        os.close(wake_write)
-    log.info("server_stopped")
-    return 0
+
+
+def _wait_for_stop_signal(wake_read: int) -> int:
+    """Blocks until the wakeup fd carries a stop signal's number (any other signal with a Python
+    handler writes its number too) and returns it."""
+    while True:
+        for signum in os.read(wake_read, 64):
+            if signum in STOP_SIGNALS:
+                return signum
