@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from rich.console import Console
 
 from healthscore import cli
 from healthscore.jobs import rescore
-from tests.jobs.support import accounts, config, write
+from tests.jobs.support import accounts, config, read_rows, write
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,3 +82,61 @@ def test_the_progress_bar_shows_rate_and_eta_on_a_terminal(tmp_path: Path) -> No
 def test_no_progress_bar_when_not_a_terminal_or_quiet() -> None:
     assert rescore.progress_for(Console(file=io.StringIO()), quiet=False) is None
     assert rescore.progress_for(Console(file=io.StringIO(), force_terminal=True), True) is None
+
+
+_OWN_PROCESS = """
+import json, sys
+from healthscore import cli
+sys.argv = ["healthscore", *sys.argv[1:]]
+code = cli.main()
+print(json.dumps({"code": code, "pandas": "pandas" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_job_in_its_own_process_runs_without_importing_pandas(
+    tmp_path: Path, suffix: str
+) -> None:
+    """pyarrow would import pandas (0.3-0.4 s) on its first conversion; the job hides it, and
+    every input and output format still works."""
+    write(tmp_path / f"a.{suffix}", [*accounts(20), {"id": "x", "engagement_score": "nan?"}])
+    argv = _argv(tmp_path, "--quiet", "--summary-json", str(tmp_path / "summary.json"))
+    argv[argv.index("--input") + 1] = str(tmp_path / f"a.{suffix}")
+    argv[argv.index("--output") + 1] = str(tmp_path / f"out.{suffix}")
+    done = _python(_OWN_PROCESS, argv)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"code": cli.EXIT_OK, "pandas": False}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["scored"] == 20 and summary["rejected"] == 1
+    assert len(read_rows(tmp_path / f"out.{suffix}")) == 20
+
+
+_AS_A_LIBRARY = """
+import json, sys
+import pyarrow as pa
+from healthscore import cli
+code = cli.main(sys.argv[1:])
+import pandas as pd
+dictionary = pa.types.is_dictionary(pa.array(pd.Series(["a", None], dtype="category")).type)
+print(json.dumps({"code": code, "dictionary": dictionary}))
+"""
+
+
+def test_called_with_arguments_the_job_leaves_pandas_alone(tmp_path: Path) -> None:
+    """Called with arguments (a library's or a test's process, which goes on after the job),
+    the job does not hide pandas: pyarrow must go on recognising pandas objects after it."""
+    write(tmp_path / "a.csv", accounts(3))
+    done = _python(_AS_A_LIBRARY, _argv(tmp_path, "--quiet"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"code": cli.EXIT_OK, "dictionary": True}
+
+
+def _python(code: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
