@@ -16,7 +16,6 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")
 import argparse
 import datetime as dt
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from benchmarks.machine import machine
 from benchmarks.polars_baseline import score_frame
 from benchmarks.workload import (
     Workload,
@@ -66,18 +66,6 @@ class Row:
             "ns_per_value": round(ns_per_value, 3),
             "ns_per_value_per_thread": round(ns_per_value * self.threads, 3),
         }
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def best_of(repeats: int, run: Callable[[], object]) -> tuple[float, object]:

@@ -55,8 +55,23 @@ def _weighted_mean(
     return lazy.with_columns(pl.when(den > 0).then((2 * num + den) // (2 * den)).alias(name))
 
 
-def score_frame(w: Workload, frame: pl.DataFrame) -> pl.DataFrame:
-    """Returns `account_id`, `score` (null when no data) and `rank` for every account."""
+def _rank(w: Workload, score: pl.Expr) -> pl.Expr:
+    """UNKNOWN without a score; else POOR, GOOD or AVERAGE by the workload's thresholds."""
+    return (
+        pl.when(score.is_null())
+        .then(pl.lit("UNKNOWN"))
+        .when(score <= w.poor_max)
+        .then(pl.lit("POOR"))
+        .when(score >= w.good_min)
+        .then(pl.lit("GOOD"))
+        .otherwise(pl.lit("AVERAGE"))
+    )
+
+
+def score_frame(w: Workload, frame: pl.DataFrame, dimensions: bool = False) -> pl.DataFrame:
+    """Returns `account_id`, `score` (null when no data) and `rank` for every account; with
+    `dimensions`, also each dimension's score and rank (`d0.score`, `d0.rank`, ...: what
+    `rescore --view dimensions` adds)."""
     enterprise = pl.col("segment") == "enterprise"
     (good_a, poor_a), (good_b, poor_b) = w.thresholds
     lazy = (
@@ -83,14 +98,11 @@ def score_frame(w: Workload, frame: pl.DataFrame) -> pl.DataFrame:
         scores = [f"s_{n}" for n in w.metric_names[d * per_dim : (d + 1) * per_dim]]
         lazy = _weighted_mean(lazy, scores, list(w.metric_weights), dim)
     lazy = _weighted_mean(lazy, dimension_names, list(w.dimension_weights), "score")
-    score = pl.col("score")
-    rank = (
-        pl.when(score.is_null())
-        .then(pl.lit("UNKNOWN"))
-        .when(score <= w.poor_max)
-        .then(pl.lit("POOR"))
-        .when(score >= w.good_min)
-        .then(pl.lit("GOOD"))
-        .otherwise(pl.lit("AVERAGE"))
-    )
-    return lazy.select(pl.col("id").alias("account_id"), "score", rank.alias("rank")).collect()
+    outputs = [pl.col("id").alias("account_id"), "score", _rank(w, pl.col("score")).alias("rank")]
+    if dimensions:
+        for d, dim in enumerate(dimension_names):
+            outputs += [
+                pl.col(dim).alias(f"d{d}.score"),
+                _rank(w, pl.col(dim)).alias(f"d{d}.rank"),
+            ]
+    return lazy.select(outputs).collect()

@@ -4,8 +4,9 @@
 
 Generates the core benchmark's workload (benchmarks/workload.py: 20 NUMBER metrics in 5
 dimensions, ~5 % missing, two profiles) as a Parquet file, then runs, each in a child process:
-`healthscore rescore` (view BASIC: what the Polars script computes; and view DIMENSIONS, the
-default), and a Polars script doing the same read → score (benchmarks/polars_baseline.py) → write.
+`healthscore rescore` (view BASIC, and view DIMENSIONS, the default), each against a Polars script
+doing the same read → score (benchmarks/polars_baseline.py) → write: scores and ranks for BASIC,
+and each dimension's score and rank too for DIMENSIONS.
 The ids ascend (`acct-0`, `acct-1`, ...), which spares `rescore` hashing them for duplicates; a
 second file with the ids in random order measures the general case.
 Peak RSS and CPU time are each child's own (`RUSAGE_CHILDREN` read by a wrapper process around
@@ -35,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from google.protobuf import json_format
 
-from benchmarks.core import machine
+from benchmarks.machine import machine
 from benchmarks.workload import Workload, build_ruleset
 from healthscore import engine
 from healthscore.jobs import sinks
@@ -79,13 +80,16 @@ def generate(workload: Workload, accounts: int, path: Path, shuffled: bool = Fal
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
 
 
-def polars_child(source: str, target: str) -> None:
-    """The baseline as a data engineer would write it: read, score with expressions, write."""
+def polars_child(source: str, target: str, view: str) -> None:
+    """The baseline as a data engineer would write it: read, score with expressions, write
+    (with `view` "dimensions", each dimension's score and rank too)."""
     import polars as pl
 
     from benchmarks.polars_baseline import score_frame
 
-    score_frame(Workload(), pl.read_parquet(source)).write_parquet(target)
+    print(f"polars_threads {pl.thread_pool_size()}", flush=True)
+    frame = score_frame(Workload(), pl.read_parquet(source), dimensions=view == "dimensions")
+    frame.write_parquet(target)
 
 
 @dataclass
@@ -95,10 +99,14 @@ class Run:
     seconds: float
     cpu_seconds: float
     peak_rss_mib: float
+    baseline: str = ""  # the name of the run this one is compared with ("": none, it is one)
+    polars_threads: int | None = None  # a Polars script's thread pool (every core, as rescore)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
+            "baseline": self.baseline,
+            **({"polars_threads": self.polars_threads} if self.polars_threads else {}),
             "accounts": self.accounts,
             "seconds": round(self.seconds, 3),
             "accounts_per_s": round(self.accounts / self.seconds),
@@ -108,38 +116,47 @@ class Run:
         }
 
 
-def measured(name: str, accounts: int, argv: Sequence[str]) -> Run:
+def measured(name: str, accounts: int, argv: Sequence[str], baseline: str = "") -> Run:
+    # Every child gets every core: `benchmarks.core`, if it ran in this process first
+    # (`python -m benchmarks`), left POLARS_MAX_THREADS=1 behind for its single-thread baseline.
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_MAX_THREADS"}
     done = subprocess.run(
         [sys.executable, "-c", _WRAPPER, *argv],
         cwd=_ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr}")
-    rss_kib, seconds, cpu = done.stdout.split()[-3:]
-    return Run(name, accounts, float(seconds), float(cpu), int(rss_kib) / 1024)
-
-
-def scores_and_ranks(path: Path) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    table = pq.read_table(path, columns=["score", "rank"])
-    return table.column("score").cast(pa.int64()), table.column("rank").cast(pa.string())
+    lines = done.stdout.splitlines()
+    rss_kib, seconds, cpu = lines[-1].split()
+    threads = [int(line.split()[1]) for line in lines if line.startswith("polars_threads ")]
+    run = Run(name, accounts, float(seconds), float(cpu), int(rss_kib) / 1024, baseline)
+    run.polars_threads = threads[0] if threads else None
+    return run
 
 
 def check_equal(name: str, expected: Path, got: Path) -> None:
-    want, have = scores_and_ranks(expected), scores_and_ranks(got)
-    for label, a, b in zip(("score", "rank"), want, have, strict=True):
-        if not a.equals(b):
-            raise SystemExit(f"{name}: {label} differs from the Polars script's")
+    """Every score and rank column of the Polars script's output equals rescore's."""
+    want = pq.read_table(expected)
+    columns = [c for c in want.column_names if c.endswith(("score", "rank"))]
+    have = pq.read_table(got, columns=columns)
+    for column in columns:
+        kind = pa.int64() if column.endswith("score") else pa.string()
+        if not want.column(column).cast(kind).equals(have.column(column).cast(kind)):
+            raise SystemExit(f"{name}: {column} differs from the Polars script's")
 
 
-def best_of_3(timings: dict[str, float], label: str, work: Callable[[], _T]) -> _T:
-    best, result = float("inf"), None
+def best_of_3(timings: dict[str, tuple[float, float]], label: str, work: Callable[[], _T]) -> _T:
+    """Runs `work` 3 times; records the fastest run's wall and CPU seconds (every thread of this
+    process: the CPU a stage needs, however many cores it kept busy)."""
+    best, result = (float("inf"), 0.0), None
     for _ in range(3):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = work()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, (time.perf_counter() - start, time.process_time() - cpu))
     timings[label] = best
     return result  # type: ignore[return-value]
 
@@ -158,7 +175,7 @@ def stages(workload: Workload, source: Path) -> list[dict[str, object]]:
     file = pq.ParquetFile(source)
     rows = file.metadata.row_group(0).num_rows
     as_of = dt.datetime.fromisoformat(AS_OF)
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, float]] = {}
     batch = best_of_3(
         timings, "parquet decode (pyarrow)", lambda: file.read_row_group(0).combine_chunks()
     ).to_batches()[0]
@@ -184,9 +201,42 @@ def stages(workload: Workload, source: Path) -> list[dict[str, object]]:
                 lambda batch=out[view]: encode(batch, Path(scratch) / "out.parquet"),
             )
     return [
-        {"stage": label, "accounts": rows, "accounts_per_s": round(rows / seconds)}
-        for label, seconds in timings.items()
+        {
+            "stage": label,
+            "accounts": rows,
+            "accounts_per_s": round(rows / seconds),
+            "cpu_ns_per_account": round(cpu * 1e9 / rows, 1),
+        }
+        for label, (seconds, cpu) in timings.items()
     ]
+
+
+def bounds(stage_rows: list[dict[str, object]], runs: list[Run]) -> list[dict[str, object]]:
+    """Per view, the most the job could do if its stages needed no more CPU than alone and every
+    core were busy all the time: cores / (decode + score + encode CPU per account), next to
+    the rate the same-view Polars script needs to be beaten twice over."""
+    cpu = {str(s["stage"]): float(s["cpu_ns_per_account"]) for s in stage_rows}  # type: ignore[arg-type]
+    cores = len(os.sched_getaffinity(0))
+    by_name = {r.name: r for r in runs}
+    rows = []
+    for view in ("BASIC", "DIMENSIONS"):
+        ns = (
+            cpu["parquet decode (pyarrow)"]
+            + cpu[f"score, view {view}"]
+            + cpu[f"parquet encode, {view} results"]
+        )
+        best = cores * 1e9 / ns
+        polars = by_name[by_name[f"rescore, view {view}"].baseline]
+        rows.append(
+            {
+                "view": view,
+                "cpu_ns_per_account": round(ns, 1),
+                "cores": cores,
+                "accounts_per_s": round(best),
+                "vs_polars": round(best * polars.seconds / polars.accounts, 2),
+            }
+        )
+    return rows
 
 
 def run(accounts: int, scratch: Path) -> dict[str, object]:
@@ -209,31 +259,49 @@ def run(accounts: int, scratch: Path) -> dict[str, object]:
 
     outputs = {
         "polars": scratch / "polars.parquet",
+        "polars dimensions": scratch / "polars-dimensions.parquet",
         "basic": scratch / "rescore-basic.parquet",
         "dimensions": scratch / "rescore-dimensions.parquet",
     }
-    polars = [sys.executable, "-m", "benchmarks.rescore", "--polars-child", str(source)]
+
+    def polars(view: str) -> list[str]:
+        target = outputs["polars" if view == "basic" else "polars dimensions"]
+        child = (sys.executable, "-m", "benchmarks.rescore", "--polars-child")
+        return [*child, str(source), str(target), view]
+
+    polars_basic = "polars script (read, score, write)"
+    polars_dimensions = "polars script, dimension scores and ranks too"
     runs = [
-        measured("polars script (read, score, write)", accounts, [*polars, str(outputs["polars"])]),
+        measured(polars_basic, accounts, polars("basic")),
+        measured(polars_dimensions, accounts, polars("dimensions")),
         measured(
             "rescore, view BASIC",
             accounts,
             rescore(source, outputs["basic"], "--view", "basic"),
+            polars_basic,
         ),
-        measured("rescore, view DIMENSIONS", accounts, rescore(source, outputs["dimensions"])),
+        measured(
+            "rescore, view DIMENSIONS",
+            accounts,
+            rescore(source, outputs["dimensions"]),
+            polars_dimensions,
+        ),
         measured(
             "rescore, view BASIC, no pipeline threads",
             accounts,
             rescore(source, outputs["basic"], "--view", "basic", "--serial"),
+            polars_basic,
         ),
         measured(
             "rescore, view BASIC, ids in random order",
             accounts,
             rescore(shuffled, scratch / "shuffled.parquet", "--view", "basic"),
+            polars_basic,
         ),
     ]
-    for name in ("basic", "dimensions"):
-        check_equal(f"rescore {name}", outputs["polars"], outputs[name])
+    check_equal("rescore basic", outputs["polars"], outputs["basic"])
+    check_equal("rescore dimensions", outputs["polars dimensions"], outputs["dimensions"])
+    stage_rows = stages(workload, source)
     return {
         "machine": machine(),
         "build_profile": engine.BUILD_PROFILE,
@@ -241,7 +309,8 @@ def run(accounts: int, scratch: Path) -> dict[str, object]:
         f"{workload.dimensions} dimensions, ~{workload.missing_share:.0%} missing; Parquet "
         "(pyarrow defaults: snappy, 1 Mi-row row groups) to Parquet",
         "results": [r.as_dict() for r in runs],
-        "stages": stages(workload, source),
+        "stages": stage_rows,
+        "bounds": bounds(stage_rows, runs),
     }
 
 
@@ -249,25 +318,38 @@ def print_table(report: dict[str, object]) -> None:
     results = report["results"]
     stage_rows = report["stages"]
     assert isinstance(results, list) and isinstance(stage_rows, list)
-    baseline = results[0]
+    by_name = {r["name"]: r for r in results}
     print(f"machine: {report['machine']} ({report['build_profile']} build)")
     print(f"workload: {report['workload']}")
     header = (
-        f"{'name':<42} {'accounts':>10} {'seconds':>8} {'accounts/s':>11} {'vs polars':>9} "
+        f"{'name':<46} {'accounts':>10} {'seconds':>8} {'accounts/s':>11} {'vs polars':>9} "
         f"{'CPU s':>7} {'acc/CPU s':>10} {'peak RSS':>9}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
+        baseline = by_name.get(r["baseline"], r)
         ratio = r["accounts_per_s"] / baseline["accounts_per_s"]
         print(
-            f"{r['name']:<42} {r['accounts']:>10,} {r['seconds']:>8.2f} "
+            f"{r['name']:<46} {r['accounts']:>10,} {r['seconds']:>8.2f} "
             f"{r['accounts_per_s']:>11,} {ratio:>8.2f}x {r['cpu_seconds']:>7.2f} "
             f"{r['accounts_per_cpu_s']:>10,} {r['peak_rss_mib']:>5.0f} MiB"
         )
     print("single stages, every core, one row group (what bounds the end-to-end rate):")
     for s in stage_rows:
-        print(f"  {s['stage']:<40} {s['accounts_per_s']:>11,} accounts/s")
+        print(
+            f"  {s['stage']:<40} {s['accounts_per_s']:>11,} accounts/s "
+            f"{s['cpu_ns_per_account']:>7.1f} CPU ns/account"
+        )
+    print(
+        "the stages' CPU alone, every core busy all the time (the most any pipeline of them does):"
+    )
+    for b in report["bounds"]:  # type: ignore[attr-defined]
+        print(
+            f"  view {b['view']:<11} {b['cpu_ns_per_account']:>6.1f} CPU ns/account on "
+            f"{b['cores']} cores: at most {b['accounts_per_s']:>11,} accounts/s "
+            f"= {b['vs_polars']:.2f}x polars"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=Path(__file__).parent / "results" / "rescore.json"
     )
     parser.add_argument("--scratch", type=Path, help="working directory (default: a temporary one)")
-    parser.add_argument("--polars-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--polars-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.polars_child:
         polars_child(*args.polars_child)

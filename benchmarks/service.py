@@ -40,7 +40,7 @@ from google.protobuf import descriptor_pb2, field_mask_pb2
 from grpc_health.v1 import health_pb2
 
 from benchmarks import service_naive
-from benchmarks.core import machine
+from benchmarks.machine import machine
 from benchmarks.workload import (
     Workload,
     build_batch,

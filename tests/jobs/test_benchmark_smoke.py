@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,16 @@ def test_the_rescore_benchmark_runs_and_checks_results(tmp_path: Path) -> None:
     assert bench.main(["--accounts", "3000", "--output", str(output)]) == 0
     report = json.loads(output.read_text())
     names = [row["name"] for row in report["results"]]
-    assert names[0].startswith("polars") and any("DIMENSIONS" in n for n in names)
+    assert names[:2] == [
+        "polars script (read, score, write)",
+        "polars script, dimension scores and ranks too",
+    ]
+    assert any("DIMENSIONS" in n for n in names)
+    baselines = {row["name"]: row["baseline"] for row in report["results"]}
+    assert baselines["rescore, view DIMENSIONS"] == names[1]
+    assert baselines["rescore, view BASIC"] == names[0]
+    # The Polars scripts use every core, as rescore does (not the core benchmark's one thread).
+    cores = len(os.sched_getaffinity(0))
+    assert [row.get("polars_threads") for row in report["results"][:2]] == [cores, cores]
     assert all(row["accounts_per_s"] > 0 and row["peak_rss_mib"] > 0 for row in report["results"])
     assert {s["stage"].split(",")[0] for s in report["stages"]} >= {"parquet decode (pyarrow)"}
