@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf import json_format
 
 from healthscore.errors import InvalidInputError, MalformedInputError, Violation
@@ -27,9 +26,15 @@ DEFAULT_RULESET = Path(__file__).parent / "defaults" / "ruleset.yaml"
 def load_ruleset(path: Path) -> ruleset_pb2.Ruleset:
     """Reads a ruleset from a `.json`, `.yaml` or `.yml` file."""
     text = path.read_text(encoding="utf-8")
+    parse: Callable[[str], Any] = json.loads
+    errors: tuple[type[Exception], ...] = (json.JSONDecodeError,)
+    if path.suffix in {".yaml", ".yml"}:
+        import yaml  # only here: PyYAML costs 50 ms of imports at every start of the CLI
+
+        parse, errors = yaml.safe_load, (yaml.YAMLError,)
     try:
-        data = yaml.safe_load(text) if path.suffix in {".yaml", ".yml"} else json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        data = parse(text)
+    except errors as exc:
         raise MalformedInputError(f"{path}: not valid {path.suffix[1:]}: {exc}") from exc
     try:
         return json_format.ParseDict(data, ruleset_pb2.Ruleset())

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from healthscore import cli, engine, files
+from healthscore.errors import MalformedInputError
 from healthscore_client.v1 import scoring_pb2
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -93,6 +94,18 @@ def test_an_invalid_ruleset_exits_2_with_field_paths(
     )
     assert code == cli.EXIT_BAD_INPUT
     assert "profiles[0].dimensions" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [("r.yaml", "profiles: [unclosed", "not valid yaml"), ("r.json", "{", "not valid json")],
+)
+def test_a_ruleset_file_that_does_not_parse_is_named_with_its_format(
+    tmp_path: Path, name: str, text: str, says: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(MalformedInputError, match=f"{name}: {says}: "):
+        files.load_ruleset(tmp_path / name)
 
 
 def test_a_ruleset_file_given_as_a_server_ruleset_exits_2_before_connecting(

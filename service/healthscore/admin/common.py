@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,22 @@ DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 # Rank colours in tables (rich styles), keyed by the rank's short name.
 RANK_STYLES = {"GOOD": "green", "AVERAGE": "yellow", "POOR": "red", "UNKNOWN": "dim"}
+
+
+def lazy_module(name: str) -> types.ModuleType:
+    """Module `name`, executed on its first attribute access (importlib's LazyLoader): for
+    modules only some commands use, which every start of the CLI would otherwise import."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no module {name}")
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
 
 
 def iso_instant(text: str) -> dt.datetime:

@@ -17,16 +17,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from healthscore.admin import common, yamlio
-from healthscore.admin.diff import DesignDiff, compare
+from healthscore.admin import common
+from healthscore.domain.names import MODELS
 from healthscore_client.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
 
 if TYPE_CHECKING:
+    from healthscore.admin import diff, yamlio
     from healthscore_client import HealthScoreClient
+else:  # loaded on first use: the commands that neither read nor diff YAML (and every other
+    # command of the CLI, which builds this parser) skip PyYAML and yamlio's tables (40 ms)
+    yamlio = common.lazy_module("healthscore.admin.yamlio")
+    diff = common.lazy_module("healthscore.admin.diff")
 
 EXIT_DIFFERENT = 1
 
-_MODEL_HELP = "the health model: " + ", ".join(yamlio.MODELS)
+_MODEL_HELP = "the health model: " + ", ".join(MODELS)
 _NO_WRAP = frozenset({"version", "previous", "published", "activated"})
 
 
@@ -93,7 +98,7 @@ def _read(args: argparse.Namespace, path: Path, outcome: str = "") -> yamlio.Loa
             )
         return _problems(args, path.name, problems, "problem(s)" + outcome)
     if args.model is not None:
-        model = yamlio.MODELS[args.model]
+        model = MODELS[args.model]
         if loaded.has_model and loaded.model != model:
             line, where = loaded.locate("model")
             problem = yamlio.Problem(
@@ -145,11 +150,11 @@ def _same_catalog(a: catalog_pb2.Catalog, b: catalog_pb2.Catalog) -> bool:
 def _version_name(text: str) -> str:
     """`models/M/versions/N` or `M/N` -> `models/M/versions/N`."""
     parts = text.removeprefix("models/").replace("/versions/", "/").split("/")
-    if len(parts) == 2 and parts[0] in yamlio.MODELS and parts[1].isdigit() and parts[1] != "0":
+    if len(parts) == 2 and parts[0] in MODELS and parts[1].isdigit() and parts[1] != "0":
         return f"models/{parts[0]}/versions/{int(parts[1])}"
     raise argparse.ArgumentTypeError(
         f"{text!r} is not a version: give models/MODEL/versions/N or MODEL/N "
-        f"(MODEL: {', '.join(yamlio.MODELS)})"
+        f"(MODEL: {', '.join(MODELS)})"
     )
 
 
@@ -208,7 +213,7 @@ def _export(args: argparse.Namespace) -> int:
     with common.connect(args) as client:
         draft = client.get_draft(args.model)
         catalog = client.get_catalog()
-    text = yamlio.dump(yamlio.MODELS[args.model], draft, catalog)
+    text = yamlio.dump(MODELS[args.model], draft, catalog)
     if args.file is None:
         sys.stdout.write(text)
     else:
@@ -381,7 +386,7 @@ def _baseline(client: HealthScoreClient, model: str) -> profile_service_pb2.Vers
 
 @common.remote
 def _diff(args: argparse.Namespace) -> int:
-    model = yamlio.MODELS[args.model]
+    model = MODELS[args.model]
     against: ruleset_pb2.Ruleset | None = None
     if args.against is not None:
         loaded = _read(args, args.against)
@@ -411,13 +416,13 @@ def _diff(args: argparse.Namespace) -> int:
             active = _active_name(client)
             old_label = version.name + (" (active)" if version.name == active else "")
             new_label = draft.name
-    result = compare(old, new)
+    result = diff.compare(old, new)
     data = {"old": old_label, "new": new_label, **result.as_dict()}
     common.emit(args, data, lambda: _print_diff(old_label, new_label, result))
     return common.EXIT_OK if result.equal else EXIT_DIFFERENT
 
 
-def _print_diff(old: str, new: str, result: DesignDiff) -> None:
+def _print_diff(old: str, new: str, result: diff.DesignDiff) -> None:
     from rich.text import Text
 
     out = common.console()
@@ -544,7 +549,7 @@ def _activations(args: argparse.Namespace) -> int:
         activations = [
             a
             for a in client.list_activations()
-            if args.model is None or a.model == yamlio.MODELS[args.model]
+            if args.model is None or a.model == MODELS[args.model]
         ]
     data = [_activation_data(a) for a in activations]
     rows = [
@@ -577,7 +582,7 @@ def _activations(args: argparse.Namespace) -> int:
 
 def _model_flag(parser: argparse.ArgumentParser, *, required: bool, text: str = "") -> None:
     parser.add_argument(
-        "--model", choices=list(yamlio.MODELS), required=required, help=text or _MODEL_HELP
+        "--model", choices=list(MODELS), required=required, help=text or _MODEL_HELP
     )
 
 

@@ -29,17 +29,13 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from healthscore.domain.names import MODELS
 from healthscore_client.v1 import (
     catalog_pb2,
     criteria_pb2,
     profile_service_pb2,
     ruleset_pb2,
 )
-
-MODELS: dict[str, int] = {
-    "account-health": ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH,
-    "multidimensional": ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL,
-}
 
 
 def _short_names(enum: Any, prefix: str) -> dict[str, int]:

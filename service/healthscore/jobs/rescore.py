@@ -17,24 +17,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from healthscore import engine
 from healthscore.errors import InvalidInputError, MalformedInputError, Violation
@@ -43,6 +30,10 @@ from healthscore.jobs.dedupe import DuplicateFinder
 from healthscore.jobs.rulesets import JobRuleset
 from healthscore.jobs.sources import Chunk, InputFile, RowError
 from healthscore_client.v1 import scoring_pb2
+
+if TYPE_CHECKING:  # rich loads only to draw: a quiet job never imports it (40 ms)
+    from rich.console import Console
+    from rich.progress import Progress
 
 _QUEUE_DEPTH = 2
 RANKS = ("GOOD", "AVERAGE", "POOR", "UNKNOWN")
@@ -402,20 +393,32 @@ class _Writer:
             raise self._failure
 
 
-class _Rate(ProgressColumn):
-    """Accounts per second, from the accounts counted in the task's `accounts` field."""
-
-    def render(self, task: Task) -> Text:
-        elapsed = task.elapsed or 0.0
-        accounts = task.fields.get("accounts", 0)
-        rate = accounts / elapsed if elapsed > 0 else 0.0
-        return Text(f"{accounts:,} accounts  {rate:,.0f}/s", style="progress.data.speed")
-
-
 def progress_for(console: Console | None, quiet: bool) -> Progress | None:
     """A progress bar on stderr; none when quiet or when stderr is not a terminal."""
     if quiet:
         return None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        """Accounts per second, from the accounts counted in the task's `accounts` field."""
+
+        def render(self, task: Task) -> Text:
+            elapsed = task.elapsed or 0.0
+            accounts = task.fields.get("accounts", 0)
+            rate = accounts / elapsed if elapsed > 0 else 0.0
+            return Text(f"{accounts:,} accounts  {rate:,.0f}/s", style="progress.data.speed")
+
     console = console or Console(stderr=True)
     if not console.is_terminal:
         return None
@@ -423,7 +426,7 @@ def progress_for(console: Console | None, quiet: bool) -> Progress | None:
         TextColumn("[bold]rescore"),
         BarColumn(),
         TaskProgressColumn(),
-        _Rate(),
+        Rate(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -513,6 +516,8 @@ class _nothing:
 
 def print_summary(summary: Summary, console: Console) -> None:
     """Counts per rank, the rejected rows by kind, and the rate."""
+    from rich.table import Table
+
     table = Table(caption=summary.ruleset, show_header=True)
     table.add_column("")
     table.add_column("accounts", justify="right")
