@@ -11,9 +11,11 @@ account score) is materialised once before the next refers to it by name.
 
 from __future__ import annotations
 
+import sys
+
 import polars as pl
 
-from benchmarks.workload import Workload
+from benchmarks.shape import Workload
 
 INT = pl.Int32
 
@@ -111,3 +113,18 @@ def score_frame(w: Workload, frame: pl.DataFrame, dimensions: bool = False) -> p
                 _rank(w, pl.col(dim)).alias(f"d{d}.rank"),
             ]
     return lazy.select(outputs).collect()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m benchmarks.polars_baseline SOURCE TARGET VIEW`: the script as a data engineer
+    would run it (read, score, write; VIEW "dimensions" writes each dimension's score and rank
+    too). Prints its thread pool's size first (the rescore benchmark checks it)."""
+    source, target, view = argv
+    print(f"polars_threads {pl.thread_pool_size()}", flush=True)
+    frame = score_frame(Workload(), pl.read_parquet(source), dimensions=view == "dimensions")
+    frame.write_parquet(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -80,18 +80,6 @@ def generate(workload: Workload, accounts: int, path: Path, shuffled: bool = Fal
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
 
 
-def polars_child(source: str, target: str, view: str) -> None:
-    """The baseline as a data engineer would write it: read, score with expressions, write
-    (with `view` "dimensions", each dimension's score and rank too)."""
-    import polars as pl
-
-    from benchmarks.polars_baseline import score_frame
-
-    print(f"polars_threads {pl.thread_pool_size()}", flush=True)
-    frame = score_frame(Workload(), pl.read_parquet(source), dimensions=view == "dimensions")
-    frame.write_parquet(target)
-
-
 @dataclass
 class Run:
     name: str
@@ -266,8 +254,7 @@ def run(accounts: int, scratch: Path) -> dict[str, object]:
 
     def polars(view: str) -> list[str]:
         target = outputs["polars" if view == "basic" else "polars dimensions"]
-        child = (sys.executable, "-m", "benchmarks.rescore", "--polars-child")
-        return [*child, str(source), str(target), view]
+        return [sys.executable, "-m", "benchmarks.polars_baseline", str(source), str(target), view]
 
     polars_basic = "polars script (read, score, write)"
     polars_dimensions = "polars script, dimension scores and ranks too"
@@ -361,11 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=Path(__file__).parent / "results" / "rescore.json"
     )
     parser.add_argument("--scratch", type=Path, help="working directory (default: a temporary one)")
-    parser.add_argument("--polars-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.polars_child:
-        polars_child(*args.polars_child)
-        return 0
     if engine.BUILD_PROFILE != "release":
         print("warning: the extension is a debug build; run `make build` first", file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=args.scratch) as scratch:

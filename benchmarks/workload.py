@@ -7,11 +7,10 @@ ignore-missing is on, so weight redistribution is exercised on most accounts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 
+from benchmarks.shape import Workload
 from healthscore_client.v1 import (
     account_pb2,
     catalog_pb2,
@@ -20,27 +19,13 @@ from healthscore_client.v1 import (
     scoring_pb2,
 )
 
-
-@dataclass(frozen=True)
-class Workload:
-    dimensions: int = 5
-    metrics_per_dimension: int = 4
-    missing_share: float = 0.05
-    seed: int = 20261122
-    dimension_weights: tuple[int, ...] = (30, 25, 20, 15, 10)
-    metric_weights: tuple[int, ...] = (40, 30, 20, 10)
-    # (good_min_value, poor_below_value) per profile: enterprise first, default second.
-    thresholds: tuple[tuple[float, float], ...] = ((60.0, 20.0), (70.0, 30.0))
-    poor_max: int = 40
-    good_min: int = 70
-
-    @property
-    def metric_names(self) -> list[str]:
-        count = self.dimensions * self.metrics_per_dimension
-        return [f"m{i:02d}" for i in range(count)]
-
-    def dimension_of(self, metric_index: int) -> int:
-        return metric_index // self.metrics_per_dimension
+__all__ = [
+    "Workload",  # defined in benchmarks/shape.py, which the Polars script's process imports
+    "build_batch",
+    "build_request_columns",
+    "build_request_rows",
+    "build_ruleset",
+]
 
 
 def _number(
