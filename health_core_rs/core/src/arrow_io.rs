@@ -691,13 +691,19 @@ fn concat_nulls(n: usize, parts: &[BasicPart], which: usize) -> Option<NullBuffe
     concat_bits(n, parts.iter().map(|p| &p.valid[which][..]))
 }
 
+/// The values of consecutive ranges (`n` in all) as one vector.
+fn concat<'p, T: Copy + 'p>(n: usize, parts: impl Iterator<Item = &'p [T]>) -> Vec<T> {
+    let mut all = Vec::with_capacity(n);
+    for p in parts {
+        all.extend_from_slice(p);
+    }
+    all
+}
+
 /// Validity bitmaps of consecutive ranges (each a multiple of 8 rows but the last) as one;
 /// None when every row is valid.
 fn concat_bits<'p>(n: usize, parts: impl Iterator<Item = &'p [u8]>) -> Option<NullBuffer> {
-    let mut bits = Vec::with_capacity(n.div_ceil(8));
-    for p in parts {
-        bits.extend_from_slice(p);
-    }
+    let bits = concat(n.div_ceil(8), parts);
     let nb = NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, n));
     (nb.null_count() > 0).then_some(nb)
 }
@@ -791,32 +797,18 @@ pub(crate) fn score_decoded(
         arrays.push(a);
     };
     let profile_names: Vec<&str> = rules.profiles.iter().map(|p| p.name.as_str()).collect();
-    let gather = |f: fn(&BasicPart) -> &[i32]| -> Vec<i32> {
-        let mut v = Vec::with_capacity(n);
-        for p in &parts {
-            v.extend_from_slice(f(p));
-        }
-        v
-    };
-    let gather8 = |f: fn(&BasicPart) -> &[i8]| -> Vec<i8> {
-        let mut v = Vec::with_capacity(n);
-        for p in &parts {
-            v.extend_from_slice(f(p));
-        }
-        v
-    };
     push(
         "profile".into(),
         if profile_keys_fit_i8(profile_names.len()) {
             small_dictionary(
                 &profile_names,
-                gather8(|p| &p.profile8),
+                concat(n, parts.iter().map(|p| &p.profile8[..])),
                 concat_nulls(n, &parts, 0),
             )
         } else {
             wide_dictionary(
                 &profile_names,
-                gather(|p| &p.profile32),
+                concat(n, parts.iter().map(|p| &p.profile32[..])),
                 concat_nulls(n, &parts, 0),
             )
         },
@@ -826,7 +818,7 @@ pub(crate) fn score_decoded(
         (
             DataType::Int32,
             Arc::new(Int32Array::new(
-                ScalarBuffer::from(gather(|p| &p.score)),
+                ScalarBuffer::from(concat(n, parts.iter().map(|p| &p.score[..]))),
                 concat_nulls(n, &parts, 1),
             )),
         ),
@@ -835,7 +827,7 @@ pub(crate) fn score_decoded(
         "rank".into(),
         small_dictionary(
             &RANK_NAMES,
-            gather8(|p| &p.rank),
+            concat(n, parts.iter().map(|p| &p.rank[..])),
             concat_nulls(n, &parts, 2),
         ),
     );
@@ -843,17 +835,14 @@ pub(crate) fn score_decoded(
         "unknown_reason".into(),
         small_dictionary(
             &REASON_NAMES,
-            gather8(|p| &p.reason),
+            concat(n, parts.iter().map(|p| &p.reason[..])),
             concat_nulls(n, &parts, 3),
         ),
     );
     if let Some(codec) = &codec {
         for (c, name) in plans.columns.names.iter().enumerate() {
             if codec.scores {
-                let mut scores = Vec::with_capacity(n);
-                for p in &parts {
-                    scores.extend_from_slice(&p.dims[c].score);
-                }
+                let scores = concat(n, parts.iter().map(|p| &p.dims[c].score[..]));
                 let nulls = concat_bits(n, parts.iter().map(|p| &p.dims[c].score_valid[..]));
                 push(
                     format!("{name}.score"),
@@ -863,10 +852,7 @@ pub(crate) fn score_decoded(
                     ),
                 );
             }
-            let mut ranks = Vec::with_capacity(n);
-            for p in &parts {
-                ranks.extend_from_slice(&p.dims[c].rank);
-            }
+            let ranks = concat(n, parts.iter().map(|p| &p.dims[c].rank[..]));
             let nulls = concat_bits(n, parts.iter().map(|p| &p.dims[c].rank_valid[..]));
             push(
                 format!("{name}.rank"),

@@ -90,6 +90,19 @@ pub fn rank_of(score: u64, s: &Settings) -> u8 {
     }
 }
 
+/// Account Health's rule, for a category (over its criteria) and for the account (over its
+/// categories): POOR if any is poor, else GOOD if all are good, else AVERAGE.
+#[inline(always)]
+pub fn rank_from(any_poor: bool, all_good: bool) -> u8 {
+    if any_poor {
+        RANK_POOR
+    } else if all_good {
+        RANK_GOOD
+    } else {
+        RANK_AVERAGE
+    }
+}
+
 /// One metric of a multidimensional profile, flattened in dimension order.
 #[derive(Debug, Clone)]
 pub struct MdMetric {
@@ -804,14 +817,10 @@ pub fn ah_row(plan: &AhPlan, detail: &[u8], cat_ranks: &mut Vec<u8>) -> u8 {
     cat_ranks.clear();
     let held = |k: usize| detail.get(k).is_some_and(|&b| b != 0);
     for c in &plan.categories {
-        let rank = if c.poor.clone().any(held) {
-            RANK_POOR
-        } else if c.good.clone().all(held) {
-            RANK_GOOD
-        } else {
-            RANK_AVERAGE
-        };
-        cat_ranks.push(rank);
+        cat_ranks.push(rank_from(
+            c.poor.clone().any(held),
+            c.good.clone().all(held),
+        ));
     }
     account_rank(cat_ranks.iter().copied())
 }
@@ -822,13 +831,7 @@ fn account_rank(ranks: impl Iterator<Item = u8>) -> u8 {
         any_poor |= r == RANK_POOR;
         all_good &= r == RANK_GOOD;
     }
-    if any_poor {
-        RANK_POOR
-    } else if all_good {
-        RANK_GOOD
-    } else {
-        RANK_AVERAGE
-    }
+    rank_from(any_poor, all_good)
 }
 
 /// Where a row's codes are in the code arrays: at `row - start` (computed over the whole block),
@@ -1468,13 +1471,7 @@ impl<'e, 'a> Scorer<'e, 'a> {
             if let (Detail::Columns, Some(c)) = (self.detail, column) {
                 let nrows = out.rows.len();
                 for i in 0..n {
-                    let rank = if any_poor_cat[i] != 0 {
-                        RANK_POOR
-                    } else if good_all_cat[i] != 0 {
-                        RANK_GOOD
-                    } else {
-                        RANK_AVERAGE
-                    };
+                    let rank = rank_from(any_poor_cat[i] != 0, good_all_cat[i] != 0);
                     let at = c
                         .wrapping_mul(nrows)
                         .wrapping_add(sel.row(i).wrapping_sub(base));
@@ -1488,17 +1485,10 @@ impl<'e, 'a> Scorer<'e, 'a> {
             let Some(slot) = out.rows.get_mut(sel.row(i).wrapping_sub(base)) else {
                 continue;
             };
-            let rank = if any_poor[i] != 0 {
-                RANK_POOR
-            } else if all_good[i] != 0 {
-                RANK_GOOD
-            } else {
-                RANK_AVERAGE
-            };
             *slot = RowOut {
                 profile: p,
                 score: NO_SCORE,
-                rank,
+                rank: rank_from(any_poor[i] != 0, all_good[i] != 0),
                 reason: 0,
             };
         }
