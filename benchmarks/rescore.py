@@ -121,9 +121,9 @@ def measured(name: str, accounts: int, argv: Sequence[str], baseline: str = "") 
     lines = done.stdout.splitlines()
     rss_kib, seconds, cpu = lines[-1].split()
     threads = [int(line.split()[1]) for line in lines if line.startswith("polars_threads ")]
-    run = Run(name, accounts, float(seconds), float(cpu), int(rss_kib) / 1024, baseline)
-    run.polars_threads = threads[0] if threads else None
-    return run
+    peak_mib = int(rss_kib) / 1024
+    polars_threads = threads[0] if threads else None
+    return Run(name, accounts, float(seconds), float(cpu), peak_mib, baseline, polars_threads)
 
 
 def check_equal(name: str, expected: Path, got: Path) -> None:
@@ -203,10 +203,10 @@ def stages(workload: Workload, source: Path) -> list[dict[str, object]]:
 
 def bounds(stage_rows: list[dict[str, object]], runs: list[Run]) -> list[dict[str, object]]:
     """Per view, the most the job could do if its stages needed no more CPU than alone and every
-    core were busy all the time: cores / (decode + score + encode CPU per account), next to
-    the rate the same-view Polars script needs to be beaten twice over."""
-    cpu = {str(s["stage"]): float(s["cpu_ns_per_account"]) for s in stage_rows}  # type: ignore[arg-type]
-    cores = len(os.sched_getaffinity(0))
+    core were busy all the time: cores / (decode + score + encode CPU per account), and that
+    rate as a ratio to the same-view Polars script's."""
+    cpu = {str(s["stage"]): float(str(s["cpu_ns_per_account"])) for s in stage_rows}
+    cores = os.cpu_count() or 1  # as the job and the stages use
     by_name = {r.name: r for r in runs}
     rows = []
     for view in ("BASIC", "DIMENSIONS"):
