@@ -31,3 +31,10 @@ def test_the_rescore_benchmark_runs_and_checks_results(tmp_path: Path) -> None:
     assert [row.get("polars_threads") for row in report["results"][:2]] == [cores, cores]
     assert all(row["accounts_per_s"] > 0 and row["peak_rss_mib"] > 0 for row in report["results"])
     assert {s["stage"].split(",")[0] for s in report["stages"]} >= {"parquet decode (pyarrow)"}
+    # The bound with the job's fixed cost: a 1,000-account job's wall time, then the stages.
+    assert report["start_seconds"] > 0
+    for bound in report["bounds"]:
+        stages_only = 3000 * bound["cpu_ns_per_account"] / 1e9 / bound["cores"]
+        assert bound["least_seconds_with_start"] == pytest.approx(
+            report["start_seconds"] + stages_only, abs=2e-3
+        )
