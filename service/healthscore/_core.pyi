@@ -8,6 +8,7 @@ __all__ = [
     "CompiledRuleset",
     "CoreError",
     "DeadlineExceededError",
+    "IdSet",
     "InternalError",
     "InvalidAccountsError",
     "InvalidRulesetError",
@@ -16,6 +17,7 @@ __all__ = [
     "_panic_for_test",
     "build_profile",
     "compile_ruleset",
+    "id_hashes",
     "request_options",
     "retag_results",
     "roll_up_enterprise_health",
@@ -55,6 +57,15 @@ class CompiledRuleset:
         threads: int | None = None,
     ) -> tuple[object, object]: ...
 
+@final
+class IdSet:
+    def __new__(cls, expected: int = 0) -> IdSet: ...
+    def __len__(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    def add(self, keys: bytes) -> bytes: ...
+
+def id_hashes(schema_capsule: object, array_capsule: object) -> bytes: ...
 def compile_ruleset(ruleset: bytes) -> CompiledRuleset: ...
 def roll_up_enterprise_health(request: bytes) -> bytes: ...
 def request_options(request: bytes) -> tuple[str, bool, str, int]: ...

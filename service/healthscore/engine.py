@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from healthscore import _core
@@ -138,6 +140,37 @@ class CompiledRuleset:
             lambda: self._native.score_arrow(schema_capsule, array_capsule, nanos, view, threads)
         )
         return pa.RecordBatch._import_from_c_capsule(*result)
+
+
+def id_hashes(ids: pa.Array) -> npt.NDArray[np.uint64]:
+    """The 64-bit hash of every id of a string array (nulls hash like ""; no hash is 0), computed
+    by the core in one call."""
+    schema_capsule, array_capsule = ids.__arrow_c_array__()
+    data = _call(lambda: _core.id_hashes(schema_capsule, array_capsule))
+    return np.frombuffer(data, np.dtype("<u8")).astype(np.uint64, copy=False)
+
+
+class IdSet:
+    """A set of 64-bit id hashes in the core (open addressing, at most 3/4 full: 8 bytes a slot,
+    touched only where keys land)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, expected: int = 0) -> None:
+        self._native = _core.IdSet(expected)
+
+    def __len__(self) -> int:
+        return len(self._native)
+
+    @property
+    def nbytes(self) -> int:
+        return self._native.nbytes
+
+    def add(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        """Inserts the keys (0 counts as 1); returns which were in the set already. Keys in
+        ascending order visit the table in order."""
+        data = np.ascontiguousarray(keys, np.dtype("<u8")).tobytes()
+        return np.frombuffer(_call(lambda: self._native.add(data)), np.bool_)
 
 
 def compile_ruleset(ruleset: ruleset_pb2.Ruleset | bytes) -> CompiledRuleset:

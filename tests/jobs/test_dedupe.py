@@ -6,8 +6,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from healthscore.engine import IdSet
+from healthscore.errors import MalformedInputError
 from healthscore.jobs import dedupe
-from healthscore.jobs.dedupe import DuplicateFinder, HashSet, id_hashes
+from healthscore.jobs.dedupe import DuplicateFinder, id_hashes
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,20 +24,26 @@ def test_a_hash_depends_on_the_id_only_not_on_its_batch() -> None:
     assert len(set(alone)) == len(ids) and 0 not in alone
 
 
+def test_ids_that_are_not_strings_are_refused_by_name() -> None:
+    with pytest.raises(MalformedInputError, match="ids must be strings, not Int64"):
+        id_hashes(pa.array([1, 2]))
+
+
 def test_a_million_distinct_ids_hash_apart() -> None:
     ids = pa.array([f"acct-{i}" for i in range(1_000_000)])
     assert len(np.unique(id_hashes(ids))) == 1_000_000
 
 
-def test_the_table_grows_and_overflows_without_losing_keys() -> None:
+def test_the_table_grows_and_takes_crowded_keys_without_losing_any() -> None:
     rng = np.random.default_rng(7)
     keys = np.unique(rng.integers(1, 2**64 - 1, 300_000, dtype=np.uint64))
-    table = HashSet()
+    table = IdSet()
     for part in np.array_split(keys, 7):
         assert not table.add(np.sort(part)).any()
     assert len(table) == len(keys)
+    assert table.nbytes >= len(keys) * 8
     assert table.add(keys).all()
-    # Keys sharing their top bits pile into one row: the overflow set takes the rest.
+    # Keys sharing their top bits share a home slot: each probes past the others.
     crowded = np.arange(1, 40, dtype=np.uint64)
     assert not table.add(crowded).any()
     assert table.add(crowded).all()

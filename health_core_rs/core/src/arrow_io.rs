@@ -35,7 +35,10 @@ fn malformed(column: &str, what: &str, dt: &DataType) -> Error {
 }
 
 /// Calls `f(row, value)` for every entry of a string array (any string type).
-fn for_each_str<'a>(arr: &'a dyn Array, mut f: impl FnMut(usize, Option<&'a str>)) -> bool {
+pub(crate) fn for_each_str<'a>(
+    arr: &'a dyn Array,
+    mut f: impl FnMut(usize, Option<&'a str>),
+) -> bool {
     match arr.data_type() {
         DataType::Utf8 => arr
             .as_string::<i32>()

@@ -15,6 +15,7 @@ pub mod enterprise;
 pub mod envelope;
 pub mod error;
 pub mod eval;
+pub mod idset;
 pub mod ir;
 pub mod pool;
 pub mod rows;

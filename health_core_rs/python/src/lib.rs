@@ -194,11 +194,11 @@ impl CompiledRuleset {
     }
 }
 
-/// Moves a record batch out of Arrow C data interface capsules (zero-copy).
-fn import_batch(
+/// Moves Arrow data out of C data interface capsules (zero-copy).
+fn import_data(
     schema: &Bound<'_, PyCapsule>,
     array: &Bound<'_, PyCapsule>,
-) -> PyResult<RecordBatch> {
+) -> PyResult<arrow_data::ArrayData> {
     let schema_ptr: NonNull<FFI_ArrowSchema> = schema.pointer_checked(Some(ARROW_SCHEMA))?.cast();
     let array_ptr: NonNull<FFI_ArrowArray> = array.pointer_checked(Some(ARROW_ARRAY))?.cast();
     // SAFETY: the capsules are named per the Arrow PyCapsule interface, so they point to valid
@@ -211,8 +211,16 @@ fn import_batch(
         )
     };
     // SAFETY: the array and schema come from the same producer call.
-    let data = unsafe { from_ffi(ffi_array, ffi_schema) }
-        .map_err(|e| to_py_err(Error::Malformed(e.to_string())))?;
+    unsafe { from_ffi(ffi_array, ffi_schema) }
+        .map_err(|e| to_py_err(Error::Malformed(e.to_string())))
+}
+
+/// A record batch from C data interface capsules (zero-copy).
+fn import_batch(
+    schema: &Bound<'_, PyCapsule>,
+    array: &Bound<'_, PyCapsule>,
+) -> PyResult<RecordBatch> {
+    let data = import_data(schema, array)?;
     let is_struct = matches!(data.data_type(), arrow_schema::DataType::Struct(_));
     if !is_struct {
         return Err(to_py_err(Error::Malformed(
@@ -257,6 +265,75 @@ impl CancelToken {
     /// Asks the call using this token to stop at its next check.
     fn cancel(&self) {
         self.inner.cancel();
+    }
+}
+
+/// The 64-bit hash of every id of a string array (capsules of `Array.__arrow_c_array__()`), as
+/// little-endian u64 bytes; nulls hash like "", no hash is 0.
+#[pyfunction]
+fn id_hashes<'py>(
+    py: Python<'py>,
+    schema_capsule: &Bound<'py, PyCapsule>,
+    array_capsule: &Bound<'py, PyCapsule>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let ids = arrow_array::make_array(import_data(schema_capsule, array_capsule)?);
+    let hashes = run_detached(py, move || health_core::idset::hash_ids(ids.as_ref()))?;
+    let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// A set of 64-bit id hashes (`health_core::idset::IdSet`).
+#[pyclass(frozen, module = "healthscore._core")]
+struct IdSet {
+    inner: std::sync::Mutex<health_core::idset::IdSet>,
+}
+
+impl IdSet {
+    fn locked(&self) -> std::sync::MutexGuard<'_, health_core::idset::IdSet> {
+        // Inserting cannot leave the table inconsistent part-way (a panic would be a bug
+        // before any write), so a poisoned lock's table is still sound.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl IdSet {
+    #[new]
+    #[pyo3(signature = (expected=0))]
+    fn new(expected: usize) -> Self {
+        Self {
+            inner: std::sync::Mutex::new(health_core::idset::IdSet::with_capacity(expected)),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.locked().len()
+    }
+
+    /// The table's size in bytes.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.locked().nbytes()
+    }
+
+    /// Inserts the keys (little-endian u64 bytes); returns one byte per key, 1 where the key was
+    /// in the set already.
+    fn add<'py>(&self, py: Python<'py>, keys: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        if keys.len() % 8 != 0 {
+            return Err(to_py_err(Error::Malformed(format!(
+                "keys: {} bytes is not a whole number of u64",
+                keys.len()
+            ))));
+        }
+        let keys: Vec<u64> = keys
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+            .collect();
+        let found = run_detached(py, || Ok(self.locked().insert_all(&keys)))?;
+        let bytes: Vec<u8> = found.into_iter().map(u8::from).collect();
+        Ok(PyBytes::new(py, &bytes))
     }
 }
 
@@ -338,6 +415,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add_class::<CancelToken>()?;
     m.add_class::<CompiledRuleset>()?;
+    m.add_class::<IdSet>()?;
+    m.add_function(wrap_pyfunction!(id_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(compile_ruleset, m)?)?;
     m.add_function(wrap_pyfunction!(roll_up_enterprise_health, m)?)?;
     m.add_function(wrap_pyfunction!(request_options, m)?)?;

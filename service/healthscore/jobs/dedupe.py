@@ -1,8 +1,8 @@
 """Duplicate account ids across batches and files: the first occurrence wins.
 
 Memory: a set of ten million strings would cost a gigabyte of Python objects. Instead each id is
-hashed to 64 bits (vectorised over the Arrow string buffers with numpy) and the hashes live in a
-numpy table of uint64 (`HashSet`: 8 bytes a slot, 5 of 8 slots used at most: 134 MB for 10 M ids).
+hashed to 64 bits and the hashes live in a table of uint64 (the core's `IdSet`, one call per batch
+for the hashes and one for the table: 8 bytes a slot, at most 3/4 full: 134 MB for 10 M ids).
 A hash already in the table only makes a row a *candidate*: the exact check compares the id strings.
 For that, every claimed id is also appended, with its hash, file and row, to a spill of Arrow IPC
 segments on disk (page cache, not the process's heap); a candidate's hash is looked up there and
@@ -33,32 +33,10 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from healthscore import engine
+
 U64 = npt.NDArray[np.uint64]
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SEGMENT_ROWS = 1 << 20
-
-
-_MASKS = np.array([0] + [(1 << (8 * i)) - 1 for i in range(1, 8)] + [2**64 - 1], np.uint64)
-
-
-def _round(h: U64, word: U64, tmp: U64) -> None:
-    """h = mix(h ^ word), in place: xor, multiply, xor-shift (an invertible scramble)."""
-    h ^= word
-    h *= _M1
-    np.right_shift(h, np.uint64(29), out=tmp)
-    h ^= tmp
-
-
-def _finish(h: U64, tmp: U64) -> None:
-    """splitmix64's finaliser: every input bit flips about half the output bits."""
-    for shift, factor in ((30, _M1), (27, _M2)):
-        np.right_shift(h, np.uint64(shift), out=tmp)
-        h ^= tmp
-        h *= factor
-    np.right_shift(h, np.uint64(31), out=tmp)
-    h ^= tmp
 
 
 def id_lengths(ids: pa.Array) -> npt.NDArray[np.int32]:
@@ -68,129 +46,9 @@ def id_lengths(ids: pa.Array) -> npt.NDArray[np.int32]:
 
 
 def id_hashes(ids: pa.Array) -> U64:
-    """64-bit hashes of a Utf8 array's values (nulls hash like ""), never 0 (the empty slot).
-
-    The bytes are read 8 at a time from an aligned copy of the data buffer (two aligned loads
-    and shifts per word), so each pass is a handful of numpy operations over the whole batch;
-    a row takes part only in the passes its length reaches, so its hash does not depend on the
-    batch it is in."""
-    if not pa.types.is_string(ids.type):
-        ids = ids.cast(pa.string())
-    n = len(ids)
-    _, offsets_buffer, data_buffer = ids.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, ids.offset * 4)
-    first, end = int(offsets[0]), int(offsets[-1])
-    lengths = np.diff(offsets)
-    longest = int(lengths.max()) if n else 0
-    aligned: U64 = np.zeros((end - first) // 8 + 2 + longest // 8, np.uint64)
-    if data_buffer is not None and end > first:
-        aligned.view(np.uint8)[: end - first] = np.frombuffer(
-            data_buffer, np.uint8, end - first, first
-        )
-    starts = offsets[:-1] - first
-    index = (starts >> 3).astype(np.intp)
-    low_shift = ((starts & 7) * 8).astype(np.uint64)
-    high_shift = np.uint64(64) - low_shift
-    at_word_start = low_shift == 0
-    h: U64 = lengths.astype(np.uint64)
-    h *= _GOLDEN
-    tmp: U64 = np.empty(n, np.uint64)
-    shortest = int(lengths.min()) if n else 0
-    for k in range(0, longest, 8):
-        word = aligned.take(index)
-        word >>= low_shift
-        index += 1
-        high = aligned.take(index)
-        high <<= high_shift
-        high[at_word_start] = 0
-        word |= high
-        if k + 8 > shortest:
-            word &= _MASKS.take(np.clip(lengths - k, 0, 8))
-        if k >= shortest:  # rows already done keep their hash
-            done = lengths <= k
-            before = h[done]
-            _round(h, word, tmp)
-            h[done] = before
-        else:
-            _round(h, word, tmp)
-    _finish(h, tmp)
-    h[h == 0] = 1
-    return h
-
-
-class HashSet:
-    """A set of uint64 (never 0), vectorised over whole batches of keys.
-
-    The table is rows of 8 slots (one 64-byte cache line); a key's row is its top bits, so keys
-    given in ascending order visit rows in ascending order (prefetch-friendly), and the rows of a
-    batch are filled in one pass: a new key goes to its row's first free slot plus its rank among
-    the batch's new keys of that row. Rows hold 5 keys on average at most; keys past a full row
-    (about 2 % at that load) go to a small overflow set."""
-
-    _WAYS = 8
-    _FILL = 5
-
-    def __init__(self, expected: int = 0) -> None:
-        rows = 1 << 12
-        while expected > rows * self._FILL:
-            rows *= 2
-        self._table: npt.NDArray[np.uint64] = np.zeros((rows, self._WAYS), np.uint64)
-        self._fill: npt.NDArray[np.uint8] = np.zeros(rows, np.uint8)
-        self._overflow: set[int] = set()
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def nbytes(self) -> int:
-        return int(self._table.nbytes)
-
-    def add(self, keys: U64) -> npt.NDArray[np.bool_]:
-        """Inserts distinct keys given in ascending order; returns which of them were in the
-        set already."""
-        if self._count + len(keys) > len(self._table) * self._FILL:
-            self._grow(self._count + len(keys))
-        shift = np.uint64(64 - (len(self._table).bit_length() - 1))
-        rows = (keys >> shift).astype(np.intp)
-        # A row's 8 comparisons are 8 bytes: any() is one uint64 test (numpy's axis reductions
-        # over 8 elements cost several times more).
-        equal = self._table.take(rows, axis=0) == keys[:, None]
-        found: npt.NDArray[np.bool_] = equal.view(np.uint64)[:, 0] != 0
-        fill = self._fill.take(rows)
-        if self._overflow:
-            for i in np.flatnonzero((fill == self._WAYS) & ~found).tolist():
-                found[i] = int(keys[i]) in self._overflow
-        new = np.flatnonzero(~found)
-        new_rows = rows[new]
-        counter = np.arange(len(new))
-        starts = np.r_[True, new_rows[1:] != new_rows[:-1]] if len(new) else counter.astype(bool)
-        rank = counter - np.maximum.accumulate(np.where(starts, counter, 0))
-        position = fill[new] + rank
-        fits = position < self._WAYS
-        flat = self._table.reshape(-1)  # a view: 1-D scatters are much cheaper than 2-D ones
-        flat[new_rows[fits] * self._WAYS + position[fits]] = keys[new[fits]]
-        if len(new):  # each row's last new key (rows ascend) tells its new fill
-            last = np.r_[new_rows[1:] != new_rows[:-1], True]
-            self._fill[new_rows[last]] = np.minimum(position[last] + 1, self._WAYS)
-        if not fits.all():
-            self._overflow.update(keys[new[~fits]].tolist())
-        self._count += len(new)
-        return found
-
-    def _grow(self, needed: int) -> None:
-        old = np.concatenate(
-            [self._table[self._table != 0], np.array(sorted(self._overflow), np.uint64)]
-        )
-        old.sort()
-        rows = len(self._table)
-        while needed > rows * self._FILL:
-            rows *= 2
-        self._table = np.zeros((rows, self._WAYS), np.uint64)
-        self._fill = np.zeros(rows, np.uint8)
-        self._overflow, self._count = set(), 0
-        for k in range(0, len(old), 1 << 20):
-            self.add(old[k : k + (1 << 20)])
+    """64-bit hashes of a string array's values (nulls hash like ""), never 0 (the empty slot);
+    a value's hash does not depend on its batch."""
+    return engine.id_hashes(ids)
 
 
 @dataclass(frozen=True)
@@ -282,7 +140,7 @@ class DuplicateFinder:
     """Feeds on the ids of successive batches; names the rows whose id came before."""
 
     def __init__(self, spill_dir: Path | None = None, expected: int = 0) -> None:
-        self._seen = HashSet(expected)
+        self._seen = engine.IdSet(expected)  # keys go in sorted: the table is visited in order
         self._spill = _Spill(spill_dir)
         # While every id so far is in strictly ascending (length, bytes) order, as exports
         # sorted by a key often are, no id can repeat an earlier one: nothing is hashed, the
