@@ -144,7 +144,7 @@ class CompiledRuleset:
 
 def id_hashes(ids: pa.Array) -> npt.NDArray[np.uint64]:
     """The 64-bit hash of every id of a string array (nulls hash like ""; no hash is 0), computed
-    by the core in one call."""
+    by the core in one call; a read-only view of the core's bytes."""
     schema_capsule, array_capsule = ids.__arrow_c_array__()
     data = _call(lambda: _core.id_hashes(schema_capsule, array_capsule))
     return np.frombuffer(data, np.dtype("<u8")).astype(np.uint64, copy=False)
