@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup build run serve test lint fmt gen-protos check-generated test-rust test-python stubtest test-interop bench clean
+.PHONY: setup build run serve test test-deep lint fmt gen-protos check-generated test-rust test-python stubtest test-interop bench clean
 
 # Virtualenv with the pinned dev tools, and a release build of the Rust extension.
 setup: $(STAMP) build
@@ -63,6 +63,11 @@ stubtest: build
 
 test-python: build
 	$(BIN)/pytest -q -n auto
+
+# Before a release: the Python tests with every property test's full example budget (about 22,000
+# differential cases against the reference, fresh random ones each run; tens of minutes).
+test-deep: build
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -n auto
 
 # The generated Go and TypeScript clients: generated code up to date, built, and each one's interop
 # test run against a real server (clients/interop/harness.py). Needs Go and Node/npm.

@@ -11,6 +11,8 @@ settings.register_profile("default", deadline=None, suppress_health_check=_SUPPR
 settings.register_profile(
     "ci", deadline=None, derandomize=True, print_blob=True, suppress_health_check=_SUPPRESS
 )
+# `make test-deep`: every property test's full budget, fresh random cases each run.
+settings.register_profile("deep", deadline=None, print_blob=True, suppress_health_check=_SUPPRESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _CASES = pytest.StashKey[dict]()

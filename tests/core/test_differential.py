@@ -1,10 +1,11 @@
 """Differential tests: the Rust engine against the pure-Python reference, on every field of every
 result, over generated rulesets and accounts (tests/strategies.py).
 
-Case budget (HYPOTHESIS_PROFILE=ci): 6 000 Account Health + 8 000 Multidimensional row-form
-cases, 2 000 columnar, 1 500 Arrow and 3 000 wire re-encodings (generated ruleset + request
-cases), plus 1 500 enterprise roll-ups: about 22 000, printed in the "differential cases" summary.
-Locally each runs a fortieth of that (at least 30).
+Full budget (HYPOTHESIS_PROFILE=deep, `make test-deep`): 6 000 Account Health + 8 000
+Multidimensional row-form cases, 2 000 columnar, 1 500 Arrow and 3 000 wire re-encodings
+(generated ruleset + request cases), plus 1 500 enterprise roll-ups: about 22 000, printed in the
+"differential cases" summary.
+`make test` (HYPOTHESIS_PROFILE=ci) runs a tenth of each, locally a fortieth (at least 30).
 """
 
 from __future__ import annotations
