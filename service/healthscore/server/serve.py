@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from healthscore.server.auth import Authenticator, AuthInterceptor, load_tokens
 from healthscore.server.config import CORE_THREADS_ENV, ServerConfig
+from healthscore.server.decoding import DecodingInterceptor
 from healthscore.server.rpc_log import LoggingInterceptor, configure_logging, tag_process
 from healthscore.server.workers import STOP_SIGNALS, supervise
 
@@ -38,8 +39,9 @@ def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, heal
         log.warning("authentication_off", reason="no tokens file", host=config.host)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="rpc"),
-        # Logging outermost, so that calls refused by authentication are logged too.
-        interceptors=[LoggingInterceptor(), AuthInterceptor(authenticator)],
+        # Logging outermost, so that calls refused by authentication are logged too; requests
+        # are parsed innermost, after authentication (`decoding.py`: never by gRPC itself).
+        interceptors=[LoggingInterceptor(), AuthInterceptor(authenticator), DecodingInterceptor()],
         options=[
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.max_receive_message_length", config.max_message_bytes),

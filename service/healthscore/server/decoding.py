@@ -1,0 +1,154 @@
+"""Request decoding, done by us instead of by gRPC: `DecodingInterceptor`, the innermost
+interceptor, registers every handler without a request deserializer and parses the bytes inside
+the call.
+
+Why: when a deserializer raises, grpcio (1.85) answers INTERNAL "Exception deserializing
+request!", writes nothing we log, and then, once the client half-closes, aborts the call a second
+time; that second status batch never completes, so the call's state, its C-core call and the
+pending batch tag stay referenced forever (about 16 KiB a call; `benchmarks/bad_requests.py`).
+Parsed here, bytes that are not the request message end the call as any other error does
+(`status.to_status`: INVALID_ARGUMENT naming the request type) and the call is logged once.
+
+A message that parses can still be malformed: a known field sent with the wrong wire type is
+kept by protobuf as an unknown field, stored with the message (a draft, say) and refused later
+by the core's decoder. `wire_type_violations` finds those, each with its field path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+
+from healthscore.errors import MalformedInputError, Violation
+
+_WIRE_TYPES = {
+    0: "varint",
+    1: "64-bit",
+    2: "length-delimited",
+    3: "start-group",
+    4: "end-group",
+    5: "32-bit",
+}
+
+
+_SCALAR_TYPES = {
+    value: name[len("TYPE_") :].lower()
+    for name, value in vars(FieldDescriptor).items()
+    if name.startswith("TYPE_") and isinstance(value, int)
+}
+
+
+def wire_type_violations(message: Message, path: str = "") -> list[Violation]:
+    """Every field of `message` (nested ones included) that came with a wire type its declared
+    type cannot have, each with its path (e.g. `draft.profiles[0].name`). Field numbers the
+    schema does not declare are not violations: a newer client may send them."""
+    found: list[Violation] = []
+    declared = message.DESCRIPTOR.fields_by_number
+    unknowns = UnknownFieldSet(message)
+    for unknown in (unknowns[i] for i in range(len(unknowns))):
+        field = declared.get(unknown.field_number)
+        if field is not None:
+            wire = _WIRE_TYPES.get(unknown.wire_type, str(unknown.wire_type))
+            found.append(
+                Violation(
+                    _join(path, field.name),
+                    f"wrong wire type ({wire}) for a field of type {_type_name(field)}",
+                )
+            )
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        name = _join(path, field.name)
+        if field.message_type.GetOptions().map_entry:
+            if field.message_type.fields_by_name["value"].message_type is not None:
+                for key, item in value.items():
+                    found += wire_type_violations(item, f"{name}[{key!r}]")
+        elif field.is_repeated:
+            for i, item in enumerate(value):
+                found += wire_type_violations(item, f"{name}[{i}]")
+        else:
+            found += wire_type_violations(value, name)
+    return found
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _type_name(field: Any) -> str:
+    if field.message_type is not None:
+        return str(field.message_type.full_name)
+    if field.enum_type is not None:
+        return str(field.enum_type.full_name)
+    return _SCALAR_TYPES.get(field.type, "scalar")
+
+
+def decoder(deserializer: Callable[[bytes], Any], method: str) -> Callable[[bytes], Any]:
+    """`deserializer` made to fail with `MalformedInputError` naming the request type (a
+    protobuf class's `FromString`; for another deserializer, the method) and to refuse fields of
+    the wrong wire type."""
+    kind = getattr(deserializer, "__self__", None)
+    descriptor = getattr(kind, "DESCRIPTOR", None)
+    type_name = descriptor.full_name if descriptor is not None else f"request of {method}"
+
+    def decode(data: bytes) -> Any:
+        try:
+            request = deserializer(data)
+        except (DecodeError, ValueError, TypeError) as exc:
+            raise MalformedInputError(
+                f"the request is not a valid {type_name} ({len(data)} bytes): {exc}"
+            ) from exc
+        if isinstance(request, Message):
+            violations = wire_type_violations(request)
+            if violations:
+                raise MalformedInputError(f"malformed {type_name}", violations)
+        return request
+
+    return decode
+
+
+class DecodingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """The innermost interceptor: every handler gets raw bytes from gRPC and its requests are
+    parsed by `decoder` inside the call, after authentication, so that a request that does not
+    parse is an ordinary error of the call."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        decode = decoder(handler.request_deserializer, handler_call_details.method)
+        serialize = handler.response_serializer
+        if handler.request_streaming:
+            inner_streaming = handler.stream_stream or handler.stream_unary
+            assert inner_streaming is not None
+
+            def from_stream(requests: Iterator[bytes], context: grpc.ServicerContext) -> Any:
+                return inner_streaming((decode(r) for r in requests), context)
+
+            build = (
+                grpc.stream_stream_rpc_method_handler
+                if handler.response_streaming
+                else grpc.stream_unary_rpc_method_handler
+            )
+            return build(from_stream, None, serialize)
+        inner_unary = handler.unary_stream or handler.unary_unary
+        assert inner_unary is not None
+
+        def from_one(request: bytes, context: grpc.ServicerContext) -> Any:
+            return inner_unary(decode(request), context)
+
+        build = (
+            grpc.unary_stream_rpc_method_handler
+            if handler.response_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        return build(from_one, None, serialize)
