@@ -27,6 +27,7 @@ from healthscore.errors import (
     PermissionDeniedError,
     StaleEtagError,
     UnauthenticatedError,
+    Violation,
 )
 
 DOMAIN = "healthscore.v1"
@@ -52,39 +53,83 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
+# Bounds on what one status carries. It travels in the trailers (`grpc-message`, percent-encoded,
+# and `grpc-status-details-bin`, base64 of the serialized `google.rpc.Status`, which repeats the
+# message), and gRPC's default limit on a client's received metadata is 8 KiB: past it the
+# client sees RESOURCE_EXHAUSTED and no details. So the message and every echoed value are
+# clipped, at most `MAX_VIOLATIONS` violations are listed (the last entry counts the rest), and
+# the serialized status stays within `MAX_DETAILS_BYTES` (base64: 4/3 of it).
+MAX_MESSAGE_BYTES = 512
+MAX_FIELD_BYTES = 160
+MAX_DESCRIPTION_BYTES = 256
+MAX_VIOLATIONS = 50
+MAX_DETAILS_BYTES = 3072
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes (on a character boundary), saying how much was
+    cut."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    marker = f"… [{len(data)} bytes, clipped]"
+    keep = data[: max(0, limit - len(marker.encode()))].decode("utf-8", "ignore")
+    return keep + marker
+
+
+def _bounded(violations: list[Violation]) -> tuple[list[tuple[str, str]], int]:
+    """(path, description) of the violations that fit, clipped, and how many were left out.
+    The first ones are kept: they are in field order."""
+    kept: list[tuple[str, str]] = []
+    size = 0
+    # Room for the entry that counts the rest.
+    budget = MAX_DETAILS_BYTES - MAX_MESSAGE_BYTES - 256
+    for v in violations[:MAX_VIOLATIONS]:
+        path, description = clip(v.path, MAX_FIELD_BYTES), clip(v.message, MAX_DESCRIPTION_BYTES)
+        # Serialized: the two strings, their tags and lengths, the entry's tag and length.
+        entry = len(path.encode()) + len(description.encode()) + 12
+        if size + entry > budget:
+            break
+        kept.append((path, description))
+        size += entry
+    return kept, len(violations) - len(kept)
+
+
 def to_status(exc: BaseException) -> grpc.Status:
-    """The gRPC status for an exception raised while handling a call."""
+    """The gRPC status for an exception raised while handling a call. Bounded whatever the
+    exception holds (see `MAX_DETAILS_BYTES`)."""
     for kind, code, reason in _CODES:
         if isinstance(exc, kind):
-            status = status_pb2.Status(code=code, message=str(exc))
-            status.details.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)))
-            violations = getattr(exc, "violations", [])
+            status = status_pb2.Status(code=code, message=clip(str(exc), MAX_MESSAGE_BYTES))
+            violations: list[Violation] = getattr(exc, "violations", [])
+            kept, rest = _bounded(violations)
+            info = error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN)
+            if violations:
+                info.metadata["violations"] = str(len(violations))
+            status.details.append(_pack(info))
+            more = f"and {rest} more violation(s), not listed" if rest else ""
             if isinstance(exc, InvalidInputError) and violations:
-                status.details.append(
-                    _pack(
-                        error_details_pb2.BadRequest(
-                            field_violations=[
-                                error_details_pb2.BadRequest.FieldViolation(
-                                    field=v.path, description=v.message
-                                )
-                                for v in violations
-                            ]
-                        )
-                    )
+                bad_request = error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=p, description=d)
+                        for p, d in kept
+                    ]
                 )
+                if rest:
+                    bad_request.field_violations.add(field="", description=more)
+                status.details.append(_pack(bad_request))
             elif violations:
-                status.details.append(
-                    _pack(
-                        error_details_pb2.PreconditionFailure(
-                            violations=[
-                                error_details_pb2.PreconditionFailure.Violation(
-                                    type="INVALID", subject=v.path, description=v.message
-                                )
-                                for v in violations
-                            ]
+                failure = error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type="INVALID", subject=p, description=d
                         )
-                    )
+                        for p, d in kept
+                    ]
                 )
+                if rest:
+                    failure.violations.add(type="TRUNCATED", subject="", description=more)
+                status.details.append(_pack(failure))
             return rpc_status.to_status(status)
     log.error("internal_error", exc_info=exc)
     return rpc_status.to_status(
