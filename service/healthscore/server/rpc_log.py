@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
+import json
 import logging
 import sys
 import time
@@ -80,11 +82,48 @@ def _event_first(logger: Any, method: str, event: MutableMapping[str, Any]) -> d
 
 
 class _StderrProxy:
+    """The current `sys.stderr`, which never raises: logging must never fail a call. A line that
+    cannot be written (disk full, a closed pipe) is dropped and counted; the count is written,
+    as a `log_lines_dropped` warning, before the next line that can be. structlog's logger holds
+    a lock around each write and flush, so the count needs none of its own."""
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self._written = False  # the last line was written, and is yet to be flushed
+
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        self._written = False
+        try:
+            if self.dropped:
+                sys.stderr.write(_dropped_line(self.dropped))
+                self.dropped = 0
+            written = sys.stderr.write(text)
+        except (OSError, ValueError):  # ValueError: the stream is closed
+            self.dropped += 1
+            return 0
+        self._written = True
+        return written
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            # The line written is (at least partly) lost; a buffered stream may write it later.
+            if self._written:
+                self.dropped += 1
+        self._written = False
+
+
+def _dropped_line(count: int) -> str:
+    line = {
+        "timestamp": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "level": "warning",
+        "event": "log_lines_dropped",
+        "count": count,
+        "reason": "the log could not be written",
+        **_process_fields,
+    }
+    return json.dumps(line) + "\n"
 
 
 # A scope is entered around all of one call's work; it gets the call's context.
