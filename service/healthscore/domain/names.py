@@ -122,3 +122,19 @@ def parse_ruleset(name: str, field: str) -> RulesetRef:
         f"{name!r} is not a ruleset name: models/{{model}}, models/{{model}}/draft or "
         "models/{model}/versions/{version}",
     )
+
+
+ACCOUNTS_PREFIX = "accounts/"
+
+
+def account_name(account_id: str) -> str:
+    return ACCOUNTS_PREFIX + account_id
+
+
+def parse_account(name: str, field: str) -> str:
+    """`accounts/{account}`: the account id (any non-empty text, slashes included)."""
+    if not name:
+        raise _invalid(field, "required: a name like accounts/{account}")
+    if not name.startswith(ACCOUNTS_PREFIX) or len(name) == len(ACCOUNTS_PREFIX):
+        raise _invalid(field, f"{name!r} is not a name like accounts/{{account}}")
+    return name[len(ACCOUNTS_PREFIX) :]

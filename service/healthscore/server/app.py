@@ -8,24 +8,29 @@ from pathlib import Path
 import grpc
 
 from healthscore.domain import bootstrap
+from healthscore.domain.accounts import AccountData
 from healthscore.domain.profiles import ProfileManager
 from healthscore.domain.registry import Registry
 from healthscore.server import scoring_servicer
 from healthscore.server.profile_servicer import ProfileServicer
 from healthscore.store import Store
+from healthscore.store.accounts import AccountStore
 from healthscore.store.sqlite import SqliteStore
 from healthscore_client.v1 import profile_service_pb2, profile_service_pb2_grpc
 
 DATABASE_FILE = "healthscore.db"
+ACCOUNTS_FILE = "accounts.db"
 
 
 class App:
     """Everything one server process needs, opened from a data directory."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, account_store: AccountStore | None = None) -> None:
         self.store = store
         self.registry = Registry(store)
         self.profiles = ProfileManager(store, self.registry)
+        self.account_store = account_store
+        self.accounts = AccountData(account_store, self.registry) if account_store else None
 
     @classmethod
     def open(cls, data_dir: Path) -> App:
@@ -34,7 +39,7 @@ class App:
         data_dir.mkdir(parents=True, exist_ok=True)
         store = SqliteStore(data_dir / DATABASE_FILE)
         bootstrap.initialize(store)
-        app = cls(store)
+        app = cls(store, AccountStore(data_dir / ACCOUNTS_FILE))
         app.registry.refresh_active()
         return app
 
@@ -51,5 +56,7 @@ class App:
         ]
 
     def close(self) -> None:
-        """Releases the store."""
+        """Releases the stores."""
         self.store.close()
+        if self.account_store is not None:
+            self.account_store.close()

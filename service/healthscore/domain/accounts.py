@@ -1,0 +1,411 @@
+"""Account data intake and current health (AccountService's domain; no gRPC).
+
+A write is checked whole against the active version's catalog (every bad field named, nothing
+stored on any), stored, and the accounts it touched are rescored from their stored data with the
+active version in the same transaction: their current health is never older than their data.
+
+Scoring stored accounts builds one row-form `ScoreAccountsRequest` per batch straight from the
+stored bytes (an account is its records' bodies concatenated, see `store/accounts.py`) and hands it
+to the core once; "change in" criteria get the attribute's stored values as the account's
+`history`, so the core compares with the value stored at or before `as_of` minus the period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from google.protobuf.message import Message
+
+from healthscore.domain import names
+from healthscore.domain.registry import Registry, Scorer
+from healthscore.errors import FailedPreconditionError, InvalidInputError, NotFoundError, Violation
+from healthscore.store.accounts import (
+    AccountRecords,
+    AccountStore,
+    HealthRow,
+    from_micros,
+    micros,
+)
+from healthscore_client.v1 import (
+    account_pb2,
+    account_service_pb2,
+    catalog_pb2,
+    criteria_pb2,
+    ruleset_pb2,
+    scoring_pb2,
+)
+
+log = structlog.get_logger("healthscore.accounts")
+
+MAX_RECORDS = 100_000
+MAX_BATCH_GET = 1_000
+DEFAULT_RETENTION_DAYS = 400
+CLOCK_SKEW = dt.timedelta(minutes=5)
+_DAY_MICROS = 86_400 * 1_000_000
+# Accounts rescored per transaction when a new version is activated.
+_REFRESH_BATCH = 5_000
+
+_KIND_OF_TYPE = {
+    catalog_pb2.ATTRIBUTE_TYPE_NUMBER: "number_value",
+    catalog_pb2.ATTRIBUTE_TYPE_TEXT: "text_value",
+    catalog_pb2.ATTRIBUTE_TYPE_ORDINAL: "text_value",
+    catalog_pb2.ATTRIBUTE_TYPE_BOOL: "bool_value",
+    catalog_pb2.ATTRIBUTE_TYPE_TIME: "time_value",
+}
+_KIND_WORDS = {
+    "number_value": "a number",
+    "text_value": "a text",
+    "bool_value": "true or false",
+    "time_value": "a time",
+}
+_STATUSES = frozenset(account_pb2.AccountStatus.values())
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field1(body: bytes) -> bytes:
+    """`body` as one `accounts` entry (field 1, length-delimited) of a request."""
+    return b"\x0a" + _varint(len(body)) + body
+
+
+@dataclass(frozen=True)
+class CatalogCheck:
+    """What a record's attributes must be: the expected `Value` kind and the ordinal levels."""
+
+    kinds: dict[str, str]
+    levels: dict[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, catalog: catalog_pb2.Catalog) -> CatalogCheck:
+        kinds = {
+            a.name: _KIND_OF_TYPE[a.type] for a in catalog.attributes if a.type in _KIND_OF_TYPE
+        }
+        levels = {
+            a.name: frozenset(a.ordinal_levels)
+            for a in catalog.attributes
+            if a.type == catalog_pb2.ATTRIBUTE_TYPE_ORDINAL
+        }
+        return cls(kinds, levels)
+
+    def value_problem(self, name: str, value: account_pb2.Value) -> str | None:
+        expected = self.kinds.get(name)
+        if expected is None:
+            return f"{name!r} is not an attribute of the catalog"
+        kind = value.WhichOneof("kind")
+        if kind is None:
+            return None  # no value from now on
+        if kind != expected:
+            return f"expected {_KIND_WORDS[expected]} for {name!r}, got {_KIND_WORDS[kind]}"
+        if kind == "number_value" and math.isinf(value.number_value):
+            return "an infinite number is not a value"
+        levels = self.levels.get(name)
+        if levels is not None and value.text_value not in levels:
+            return f"{value.text_value!r} is not a level of {name!r} ({', '.join(sorted(levels))})"
+        return None
+
+
+def change_periods(ruleset: ruleset_pb2.Ruleset) -> dict[str, frozenset[int]]:
+    """Every "change in" predicate's attribute and look-back periods, found anywhere in the
+    ruleset."""
+    found: dict[str, set[int]] = {}
+
+    def walk(message: Message) -> None:
+        if isinstance(message, criteria_pb2.Predicate):
+            if message.change_period_days > 0:
+                found.setdefault(message.attribute, set()).add(message.change_period_days)
+            return
+        for field, value in message.ListFields():
+            if field.message_type is None:
+                continue
+            if isinstance(value, Message):
+                walk(value)
+            elif field.message_type.GetOptions().map_entry:
+                for item in value.values():
+                    if isinstance(item, Message):
+                        walk(item)
+            else:
+                for item in value:
+                    walk(item)
+
+    walk(ruleset)
+    return {a: frozenset(p) for a, p in found.items()}
+
+
+def lookbacks(
+    account: account_pb2.Account, as_of: int, periods: dict[str, frozenset[int]]
+) -> list[account_service_pb2.StoredLookback]:
+    """Which stored value each "change in" criterion compared with: the history point with the
+    greatest time at or before `as_of` minus the period (the core's rule, docs/semantics.md)."""
+    out: list[account_service_pb2.StoredLookback] = []
+    for attribute in sorted(periods):
+        points = (
+            sorted(
+                (p.time.seconds * 1_000_000 + p.time.nanos // 1_000, p.value)
+                for p in account.history[attribute].points
+            )
+            if attribute in account.history
+            else []
+        )
+        for period in sorted(periods[attribute]):
+            item = account_service_pb2.StoredLookback(attribute=attribute, period_days=period)
+            limit = as_of - period * _DAY_MICROS
+            earlier = [p for p in points if p[0] <= limit]
+            if earlier and not math.isnan(earlier[-1][1]):
+                item.observe_time.FromDatetime(from_micros(earlier[-1][0]))
+                item.value = earlier[-1][1]
+            out.append(item)
+    return out
+
+
+class StoredScoring:
+    """Scores stored accounts with one ruleset at one instant (a `Rescore` for the store)."""
+
+    def __init__(self, scorer: Scorer, as_of: int) -> None:
+        ref = names.parse_ruleset(scorer.name, "ruleset")
+        if ref.number is None:
+            raise FailedPreconditionError(f"{scorer.name}: stored health needs a version")
+        self._scorer = scorer
+        self._version = ref.number
+        self._as_of = as_of
+        self._periods = _periods_of(scorer)
+        tail = scoring_pb2.ScoreAccountsRequest(view=scoring_pb2.SCORE_VIEW_FULL)
+        tail.as_of.FromDatetime(from_micros(as_of))
+        self._tail = tail.SerializeToString()
+
+    def _history(self, records: list[tuple[int, bytes]]) -> bytes:
+        """The stored values of the "change in" attributes, as an `Account.history` fragment."""
+        account = account_pb2.Account()
+        parsed = account_pb2.Account()
+        for observe_time, body in records:
+            parsed.ParseFromString(body)
+            for attribute in self._periods:
+                if attribute not in parsed.attributes:
+                    continue
+                value = parsed.attributes[attribute]
+                point = account.history[attribute].points.add(
+                    value=value.number_value if value.HasField("number_value") else math.nan
+                )
+                point.time.FromDatetime(from_micros(observe_time))
+        return account.SerializeToString()
+
+    def __call__(self, accounts: list[AccountRecords]) -> list[HealthRow]:
+        bodies = [a.body + self._history(a.records) if self._periods else a.body for a in accounts]
+        request = b"".join(map(_field1, bodies)) + self._tail
+        response = scoring_pb2.ScoreAccountsResponse.FromString(
+            self._scorer.compiled.score_bytes(request)
+        )
+        model, version, as_of = self._scorer.model, self._version, self._as_of
+        return [
+            HealthRow(a.account_id, model, version, as_of, a.data_time, h.SerializeToString(), b)
+            for a, h, b in zip(accounts, response.results, bodies, strict=True)
+        ]
+
+
+_VERSION_PERIODS: dict[str, dict[str, frozenset[int]]] = {}
+
+
+def _periods_of(scorer: Scorer) -> dict[str, frozenset[int]]:
+    """The scorer's "change in" periods; a version's (immutable) computed once."""
+    if scorer.name.endswith("/draft"):
+        return change_periods(scorer.ruleset)
+    periods = _VERSION_PERIODS.get(scorer.name)
+    if periods is None:
+        periods = _VERSION_PERIODS.setdefault(scorer.name, change_periods(scorer.ruleset))
+    return periods
+
+
+def _view(
+    health: account_service_pb2.StoredAccountHealth, view: int, periods: dict[str, frozenset[int]]
+) -> None:
+    """Trims a FULL stored health to `view` (BASIC when unspecified)."""
+    h = health.health
+    if view == scoring_pb2.SCORE_VIEW_FULL:
+        health.account.DiscardUnknownFields()  # the records' observe times
+        health.lookbacks.extend(
+            lookbacks(health.account, micros(health.as_of.ToDatetime(dt.UTC)), periods)
+        )
+        return
+    health.ClearField("account")
+    h.ClearField("reasons")
+    if view == scoring_pb2.SCORE_VIEW_DIMENSIONS:
+        for d in h.dimensions:
+            d.ClearField("metrics")
+        return
+    h.ClearField("dimensions")
+    h.ClearField("categories")
+
+
+class AccountData:
+    """Writes account data, rescores what it touched, serves current health."""
+
+    def __init__(
+        self,
+        store: AccountStore,
+        registry: Registry,
+        *,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.store = store
+        self._registry = registry
+        self._retention = dt.timedelta(days=retention_days)
+        self._clock = clock
+        self._refreshing = threading.Lock()
+
+    # Writes.
+
+    def _time_window(self) -> tuple[int, int, dt.datetime]:
+        now = self._clock()
+        earliest = max(now - self._retention, dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+        return micros(earliest), micros(now + CLOCK_SKEW), now
+
+    def check(
+        self, records: Sequence[account_service_pb2.AccountData], scorer: Scorer
+    ) -> list[tuple[str, int, bytes]]:
+        """The records as store rows; InvalidInputError naming every bad field otherwise."""
+        if len(records) > MAX_RECORDS:
+            raise InvalidInputError(
+                f"records: at most {MAX_RECORDS} per request, got {len(records)}",
+                [Violation("records", f"at most {MAX_RECORDS} per request")],
+            )
+        catalog = _catalog_check(scorer)
+        earliest, latest, _ = self._time_window()
+        violations: list[Violation] = []
+        rows: list[tuple[str, int, bytes]] = []
+        for i, record in enumerate(records):
+            path = f"records[{i}]"
+            if not record.account_id:
+                violations.append(Violation(f"{path}.account_id", "required"))
+            if not record.HasField("observe_time"):
+                violations.append(Violation(f"{path}.observe_time", "required"))
+                observe = 0
+            else:
+                t = record.observe_time
+                observe = t.seconds * 1_000_000 + t.nanos // 1_000
+                if observe > latest:
+                    violations.append(
+                        Violation(f"{path}.observe_time", "in the future (beyond the clock skew)")
+                    )
+                elif observe < earliest:
+                    violations.append(
+                        Violation(
+                            f"{path}.observe_time",
+                            f"before {from_micros(earliest).isoformat()} (the retention window)",
+                        )
+                    )
+            if record.status not in _STATUSES:
+                violations.append(Violation(f"{path}.status", f"unknown status {record.status}"))
+            for name, value in record.attributes.items():
+                problem = catalog.value_problem(name, value)
+                if problem is not None:
+                    violations.append(Violation(f'{path}.attributes["{name}"]', problem))
+            rows.append((record.account_id, observe, record.SerializeToString()))
+        if violations:
+            raise InvalidInputError(
+                f"{len(violations)} invalid field(s) in the records; nothing was written",
+                violations,
+            )
+        return rows
+
+    def write_rows(
+        self, rows: Sequence[tuple[str, int, bytes]], scorer: Scorer | None = None
+    ) -> tuple[list[str], Scorer]:
+        """Stores checked rows and rescores the accounts they touch, in one transaction."""
+        scorer = scorer or self._registry.active()
+        as_of = micros(self._clock())
+        touched = self.store.write(rows, StoredScoring(scorer, as_of), as_of=as_of)
+        return touched, scorer
+
+    def write(
+        self, request: account_service_pb2.WriteAccountDataRequest
+    ) -> account_service_pb2.WriteAccountDataResponse:
+        scorer = self._registry.active()
+        rows = self.check(request.records, scorer)
+        touched, scorer = self.write_rows(rows, scorer)
+        return account_service_pb2.WriteAccountDataResponse(
+            record_count=len(rows), account_count=len(touched), ruleset=scorer.name
+        )
+
+    # Reads.
+
+    def get(
+        self, account_ids: Sequence[str], view: int, fields: Sequence[str]
+    ) -> list[account_service_pb2.StoredAccountHealth]:
+        """The current health of these accounts (NOT_FOUND naming the first without data),
+        rescored first where it was computed by another version than the active one."""
+        scorer = self._registry.active()
+        ref = names.parse_ruleset(scorer.name, "ruleset")
+        stored = self.store.health(account_ids)
+        for account_id, field in zip(account_ids, fields, strict=True):
+            if account_id not in stored:
+                raise NotFoundError(f"{field}: {names.account_name(account_id)} has no data")
+        stale = [a for a, h in stored.items() if (h.model, h.version) != (scorer.model, ref.number)]
+        if stale:
+            self.store.rescore(
+                stale, StoredScoring(scorer, micros(self._clock())), as_of=micros(self._clock())
+            )
+            stored.update(self.store.health(stale))
+        periods = _periods_of(scorer)
+        out = []
+        for account_id in account_ids:
+            row = stored[account_id]
+            item = account_service_pb2.StoredAccountHealth(
+                name=names.account_name(account_id),
+                ruleset=names.version_name(row.model, row.version),
+            )
+            item.health.ParseFromString(row.health)
+            item.as_of.FromDatetime(from_micros(row.as_of))
+            item.data_time.FromDatetime(from_micros(row.data_time))
+            if view == scoring_pb2.SCORE_VIEW_FULL:
+                item.account.ParseFromString(row.account)
+            _view(item, view, periods)
+            out.append(item)
+        return out
+
+    # After an activation.
+
+    def refresh_stale(self) -> int:
+        """Rescores, with the active version, every account whose health another version
+        computed; logs progress. Returns how many it rescored. One run at a time."""
+        if not self._refreshing.acquire(blocking=False):
+            return 0
+        try:
+            scorer = self._registry.active()
+            ref = names.parse_ruleset(scorer.name, "ruleset")
+            assert ref.number is not None
+            done = 0
+            while True:
+                stale = self.store.stale_accounts(scorer.model, ref.number, limit=_REFRESH_BATCH)
+                if not stale:
+                    break
+                as_of = micros(self._clock())
+                done += self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
+                log.info("health_refresh", version=scorer.name, rescored=done)
+                if self._registry.active() is not scorer:
+                    break  # another activation: its own refresh takes over
+            return done
+        finally:
+            self._refreshing.release()
+
+
+def _catalog_check(scorer: Scorer) -> CatalogCheck:
+    return _catalog_cached(scorer.name, scorer.ruleset.catalog.SerializeToString())
+
+
+@functools.lru_cache(maxsize=64)
+def _catalog_cached(name: str, catalog: bytes) -> CatalogCheck:
+    del name
+    return CatalogCheck.of(catalog_pb2.Catalog.FromString(catalog))

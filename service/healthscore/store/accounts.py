@@ -1,0 +1,397 @@
+"""The account store: what callers observed about their accounts, and each account's current
+health. One SQLite file (`<data-dir>/accounts.db`), apart from the design store's, so intake never
+waits on profile edits nor they on intake.
+
+An account's data is a set of records keyed by (account, observe time). A record's body is the
+serialized `AccountData` as it arrived: its fields 1-5 are `Account`'s, so the account as of an
+instant is the concatenation of its bodies up to then in time order (protobuf concatenation is
+merging: the later record wins field by field and attribute by attribute). Writing a record whose
+key exists appends its body to the stored one, unless the stored body already ends with it: the
+same account, attribute and time written twice is stored once, and a differing value written later
+for the same key wins.
+
+Current health is one row per account: the last `AccountHealth` (view FULL) computed for it, the
+`Account` it was computed from, and the ruleset and instant. Health is written in the transaction
+that writes the data it follows from, so the two never disagree after a crash.
+
+Durability as in `store/sqlite.py`: WAL with `synchronous=FULL`; a write that returned is on disk,
+and a `kill -9` at any moment leaves each write entirely done or not at all. Times are UTC
+microseconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+
+from healthscore.history.schema import HEALTH_DAILY
+from healthscore.store.sqlite import SchemaTooNewError
+from healthscore_client.v1 import account_pb2, health_pb2, ruleset_pb2
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+_BUSY_TIMEOUT_S = 10.0
+
+MIGRATIONS: list[Sequence[str]] = [
+    (
+        """CREATE TABLE account_data (
+            account_id TEXT NOT NULL,
+            observe_time INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (account_id, observe_time)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE account_health (
+            account_id TEXT PRIMARY KEY,
+            model INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            as_of INTEGER NOT NULL,
+            data_time INTEGER NOT NULL,
+            health BLOB NOT NULL,
+            account BLOB NOT NULL,
+            update_time INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX account_health_version ON account_health (model, version)",
+    ),
+]
+
+# A record's upsert: appended to a stored body of the same key unless that body already ends
+# with it (so the same record written again changes nothing).
+_UPSERT = (
+    "INSERT INTO account_data (account_id, observe_time, body) VALUES (?, ?, ?)"
+    " ON CONFLICT (account_id, observe_time)"
+    " DO UPDATE SET body = CAST(body || excluded.body AS BLOB)"
+    " WHERE substr(body, -length(excluded.body)) IS NOT excluded.body"
+)
+_PUT_HEALTH = (
+    "INSERT OR REPLACE INTO account_health"
+    " (account_id, model, version, as_of, data_time, health, account, update_time)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def micros(instant: dt.datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> dt.datetime:
+    return _EPOCH + value * _MICROSECOND
+
+
+@dataclass(frozen=True)
+class AccountRecords:
+    """One account's records up to an instant, oldest first: `(observe_time, body)`."""
+
+    account_id: str
+    records: list[tuple[int, bytes]]
+
+    @property
+    def data_time(self) -> int:
+        return self.records[-1][0]
+
+    @property
+    def body(self) -> bytes:
+        """The account as of the last record: every body concatenated (an `Account`)."""
+        return b"".join(body for _, body in self.records)
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    """An account's current health as stored."""
+
+    account_id: str
+    model: int
+    version: int
+    as_of: int
+    data_time: int
+    health: bytes  # AccountHealth, view FULL
+    account: bytes  # the Account it was computed from
+
+
+# Computes the health of accounts from their records, inside the write's transaction.
+Rescore = Callable[[list[AccountRecords]], list[HealthRow]]
+
+
+class AccountStore:
+    """Account data and current health on one SQLite file (thread-safe: one connection behind a
+    lock; processes coordinate through SQLite's file locks)."""
+
+    def __init__(self, path: Path) -> None:
+        # Test hook as in SqliteStore: `HEALTHSCORE_STORE_CRASH=write_data:before_commit` (or
+        # `after_commit`) makes the process SIGKILL itself at that point of a data write.
+        self._crash_at = os.environ.get("HEALTHSCORE_STORE_CRASH")
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
+        )
+        try:
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise RuntimeError(f"{path}: cannot use WAL journaling (got {mode!r})")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._migrate(path)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _migrate(self, path: Path) -> None:
+        def version() -> int:
+            value: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if value > len(MIGRATIONS):
+                raise SchemaTooNewError(
+                    f"{path}: schema version {value} is newer than this healthscore knows "
+                    f"({len(MIGRATIONS)}); upgrade healthscore to open it"
+                )
+            return value
+
+        for target in range(version() + 1, len(MIGRATIONS) + 1):
+            with self._transaction("migrate") as conn:
+                if version() >= target:  # another process applied it meanwhile
+                    continue
+                for statement in MIGRATIONS[target - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+    def _crash(self, write: str, point: str) -> None:
+        if self._crash_at is not None and self._crash_at == f"{write}:{point}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    @contextmanager
+    def _transaction(self, write: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                self._crash(write, "before_commit")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._crash(write, "after_commit")
+
+    # Writes.
+
+    def write(
+        self, rows: Sequence[tuple[str, int, bytes]], rescore: Rescore, *, as_of: int
+    ) -> list[str]:
+        """Upserts `(account_id, observe_time, body)` records and, in the same transaction, the
+        health `rescore` computes for every account they touch (from its records up to `as_of`).
+        Returns the touched accounts, sorted."""
+        with self._transaction("write_data") as conn:
+            conn.executemany(_UPSERT, rows)
+            touched = sorted({row[0] for row in rows})
+            records = _records(conn, touched, as_of)
+            health = rescore(records) if records else []
+            conn.executemany(_PUT_HEALTH, _health_params(health))
+        return touched
+
+    def rescore(self, account_ids: Sequence[str], rescore: Rescore, *, as_of: int) -> int:
+        """Recomputes the health of these accounts from their records up to `as_of` in one
+        transaction (so a write meanwhile cannot be overwritten by older data's health); returns
+        how many had records."""
+        with self._transaction("rescore") as conn:
+            records = _records(conn, sorted(set(account_ids)), as_of)
+            if records:
+                conn.executemany(_PUT_HEALTH, _health_params(rescore(records)))
+        return len(records)
+
+    # Reads.
+
+    def records(self, account_ids: Sequence[str], *, until: int) -> list[AccountRecords]:
+        """The records of these accounts observed at or before `until` (accounts with none are
+        left out), in the order of `account_ids` (duplicates once)."""
+        with self._lock:
+            found = {r.account_id: r for r in _records(self._conn, account_ids, until)}
+        return [found[a] for a in dict.fromkeys(account_ids) if a in found]
+
+    def health(self, account_ids: Sequence[str]) -> dict[str, HealthRow]:
+        """The stored health of these accounts, by id (accounts without any left out)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT account_id, model, version, as_of, data_time, health, account"
+                " FROM account_health WHERE account_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(account_ids)),),
+            ).fetchall()
+        return {row[0]: HealthRow(*row) for row in rows}
+
+    def stale_accounts(self, model: int, version: int, *, limit: int) -> list[str]:
+        """Up to `limit` accounts whose health was computed by another version than this one."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT account_id FROM account_health WHERE model <> ? OR version <> ?"
+                " ORDER BY account_id LIMIT ?",
+                (model, version, limit),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def count(self) -> tuple[int, int]:
+        """(accounts with health, stored records)."""
+        with self._lock:
+            accounts = self._conn.execute("SELECT count(*) FROM account_health").fetchone()[0]
+            records = self._conn.execute("SELECT count(*) FROM account_data").fetchone()[0]
+        return accounts, records
+
+    def iter_current_health(
+        self, day: dt.date, batch_rows: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        """Every account's current health in the `HEALTH_DAILY` schema (`day` set to `day`), in
+        account id order, at most `batch_rows` rows a batch. Reads a consistent snapshot (one read
+        transaction on its own connection: writers go on meanwhile)."""
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+        conn = sqlite3.connect(self._path(), isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+        try:
+            conn.execute("BEGIN")  # WAL: one snapshot for the whole iteration
+            cursor = conn.execute(
+                "SELECT account_id, model, version, as_of, health, account FROM account_health"
+                " ORDER BY account_id"
+            )
+            while True:
+                rows = cursor.fetchmany(batch_rows)
+                if not rows:
+                    break
+                yield _daily_batch(day, rows)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def _path(self) -> str:
+        path: str = self._conn.execute("PRAGMA database_list").fetchone()[2]
+        return path
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> AccountStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _records(
+    conn: sqlite3.Connection, account_ids: Sequence[str], until: int
+) -> list[AccountRecords]:
+    cursor = conn.execute(
+        "SELECT account_id, observe_time, body FROM account_data"
+        " WHERE account_id IN (SELECT value FROM json_each(?)) AND observe_time <= ?"
+        " ORDER BY account_id, observe_time",
+        (json.dumps(list(account_ids)), until),
+    )
+    out: list[AccountRecords] = []
+    current = ""
+    records: list[tuple[int, bytes]] = []
+    for account_id, observe_time, body in cursor:
+        if account_id != current or not records:
+            if records:
+                out.append(AccountRecords(current, records))
+            current, records = account_id, []
+        records.append((observe_time, body))
+    if records:
+        out.append(AccountRecords(current, records))
+    return out
+
+
+def _health_params(health: Sequence[HealthRow]) -> Iterator[tuple[object, ...]]:
+    now = micros(dt.datetime.now(dt.UTC))
+    for h in health:
+        yield (h.account_id, h.model, h.version, h.as_of, h.data_time, h.health, h.account, now)
+
+
+# The daily table's columns, from stored rows.
+_RANK_WORDS = {
+    health_pb2.HEALTH_RANK_GOOD: "GOOD",
+    health_pb2.HEALTH_RANK_AVERAGE: "AVERAGE",
+    health_pb2.HEALTH_RANK_POOR: "POOR",
+    health_pb2.HEALTH_RANK_UNKNOWN: "UNKNOWN",
+    health_pb2.HEALTH_RANK_UNSPECIFIED: "UNKNOWN",
+}
+_MODEL_IDS: dict[int, str] = {
+    ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH: "account-health",
+    ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL: "multidimensional",
+}
+_UNKNOWN_REASONS = {
+    value: name.removeprefix("UNKNOWN_REASON_")
+    for name, value in health_pb2.UnknownReason.items()
+    if value
+}
+
+
+def _attribute(name: str, value: account_pb2.Value) -> dict[str, object]:
+    kind = value.WhichOneof("kind")
+    item: dict[str, object] = {"name": name}
+    if kind == "number_value":
+        item["number"] = value.number_value
+    elif kind == "text_value":
+        item["text"] = value.text_value
+    elif kind == "bool_value":
+        item["bool"] = value.bool_value
+    elif kind == "time_value":
+        item["time"] = value.time_value.seconds * 1_000_000 + value.time_value.nanos // 1_000
+    return item
+
+
+def _daily_batch(
+    day: dt.date, rows: list[tuple[str, int, int, int, bytes, bytes]]
+) -> pa.RecordBatch:
+    columns: dict[str, list[object]] = {f.name: [] for f in HEALTH_DAILY}
+    health = health_pb2.AccountHealth()
+    account = account_pb2.Account()
+    for account_id, model, version, as_of, health_body, account_body in rows:
+        health.ParseFromString(health_body)
+        account.ParseFromString(account_body)
+        columns["as_of"].append(as_of)
+        columns["account_id"].append(account_id)
+        columns["parent_id"].append(account.parent_id or None)
+        columns["status"].append(
+            "CANCELLED" if account.status == account_pb2.ACCOUNT_STATUS_CANCELLED else "ACTIVE"
+        )
+        columns["contract_value"].append(
+            account.contract_value if account.HasField("contract_value") else None
+        )
+        columns["model"].append(_MODEL_IDS.get(model, str(model)))
+        columns["version"].append(version)
+        columns["profile"].append(health.profile or None)
+        columns["score"].append(health.score if health.HasField("score") else None)
+        columns["rank"].append(_RANK_WORDS[health.rank])
+        columns["unknown_reason"].append(_UNKNOWN_REASONS.get(health.unknown_reason))
+        dimensions: list[dict[str, object]] = [
+            {
+                "name": d.dimension,
+                "score": d.score if d.HasField("score") else None,
+                "rank": _RANK_WORDS[d.rank],
+            }
+            for d in health.dimensions
+        ]
+        dimensions += [
+            {"name": c.category, "score": None, "rank": _RANK_WORDS[c.rank]}
+            for c in health.categories
+        ]
+        columns["dimensions"].append(dimensions)
+        columns["attributes"].append(
+            [_attribute(name, account.attributes[name]) for name in sorted(account.attributes)]
+        )
+        columns["enterprise_score"].append(None)
+        columns["enterprise_rank"].append(None)
+    n = len(rows)
+    columns["day"] = [day] * n
+    arrays = [pa.array(columns[f.name], f.type) for f in HEALTH_DAILY]
+    return pa.RecordBatch.from_arrays(arrays, schema=HEALTH_DAILY)

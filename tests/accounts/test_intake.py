@@ -1,0 +1,161 @@
+"""Account data intake in the domain: checks naming every bad field with nothing stored,
+rescoring right after a write, current health always of the active version, and "change in"
+criteria comparing with stored values."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from healthscore.errors import InvalidInputError, NotFoundError
+from healthscore_client.v1 import account_pb2, health_pb2, scoring_pb2
+from tests.accounts.support import NOW, change_in_version, opened, record, write
+
+BASIC = scoring_pb2.SCORE_VIEW_BASIC
+FULL = scoring_pb2.SCORE_VIEW_FULL
+DAY = dt.timedelta(days=1)
+
+
+def get(data, *ids, view=BASIC):
+    return data.get(list(ids), view, [f"names[{i}]" for i in range(len(ids))])
+
+
+def test_a_write_makes_current_health_available(tmp_path):
+    with opened(tmp_path) as (_, data):
+        response = write(
+            data,
+            record("acme", NOW - DAY, engagement_score=82.0, usage_frequency="daily"),
+            record("initech", NOW - DAY, engagement_score=5.0, usage_frequency="inactive"),
+        )
+        assert (response.record_count, response.account_count) == (2, 2)
+        assert response.ruleset == "models/multidimensional/versions/1"
+        acme, initech = get(data, "acme", "initech")
+        assert acme.name == "accounts/acme"
+        assert (acme.health.score, acme.health.rank) == (100, health_pb2.HEALTH_RANK_GOOD)
+        # usage poor (0, weight 30), sentiment good (100, weight 10: no CSM risk rated)
+        assert (initech.health.score, initech.health.rank) == (25, health_pb2.HEALTH_RANK_POOR)
+        assert acme.as_of.ToDatetime(dt.UTC) == NOW
+        assert acme.data_time.ToDatetime(dt.UTC) == NOW - DAY
+        assert not acme.health.dimensions and not acme.HasField("account")
+
+
+def test_a_new_value_rescores_the_account_at_once(tmp_path):
+    with opened(tmp_path) as (_, data):
+        write(data, record("acme", NOW - 2 * DAY, engagement_score=82.0))
+        assert get(data, "acme")[0].health.score == 100
+        write(data, record("acme", NOW - DAY, engagement_score=5.0))
+        assert get(data, "acme")[0].health.score == 25
+        # An older observation does not override the newer one.
+        write(data, record("acme", NOW - 3 * DAY, engagement_score=90.0))
+        assert get(data, "acme")[0].health.score == 25
+
+
+def test_health_survives_a_restart_without_the_data_being_sent_again(tmp_path):
+    with opened(tmp_path) as (_, data):
+        write(data, record("acme", NOW - DAY, engagement_score=82.0, usage_frequency="daily"))
+    with opened(tmp_path) as (_, data):
+        [acme] = get(data, "acme", view=FULL)
+        assert acme.health.score == 100
+        assert acme.account.attributes["engagement_score"].number_value == 82.0
+
+
+def test_bad_records_name_every_bad_field_and_store_nothing(tmp_path):
+    with opened(tmp_path) as (app, data):
+        good = record("acme", NOW - DAY, engagement_score=82.0)
+        future = record("b", NOW + dt.timedelta(hours=1), engagement_score=1.0)
+        skewed = record("c", NOW + dt.timedelta(minutes=4), engagement_score=1.0)  # allowed
+        ancient = record("d", dt.datetime(1960, 1, 1, tzinfo=dt.UTC), engagement_score=1.0)
+        old = record("e", NOW - 401 * DAY, engagement_score=1.0)
+        wrong_type = record("f", NOW - DAY, engagement_score="high", usage_frequency="hourly")
+        unknown = record("", NOW - DAY, no_such_attribute=1.0)
+        untimed = record("g", NOW - DAY)
+        untimed.ClearField("observe_time")
+        with pytest.raises(InvalidInputError) as caught:
+            write(data, good, future, skewed, ancient, old, wrong_type, unknown, untimed)
+        paths = sorted(v.path for v in caught.value.violations)
+        assert paths == [
+            "records[1].observe_time",
+            "records[3].observe_time",
+            "records[4].observe_time",
+            'records[5].attributes["engagement_score"]',
+            'records[5].attributes["usage_frequency"]',
+            "records[6].account_id",
+            'records[6].attributes["no_such_attribute"]',
+            "records[7].observe_time",
+        ]
+        assert app.account_store is not None
+        assert app.account_store.count() == (0, 0)
+        with pytest.raises(NotFoundError, match="names\\[0\\]: accounts/acme"):
+            get(data, "acme")
+
+
+def test_an_unknown_account_is_not_found_naming_the_field(tmp_path):
+    with opened(tmp_path) as (_, data):
+        write(data, record("acme", NOW - DAY, engagement_score=82.0))
+        with pytest.raises(NotFoundError, match="names\\[1\\]: accounts/nobody"):
+            get(data, "acme", "nobody")
+
+
+def test_facts_follow_the_latest_record(tmp_path):
+    with opened(tmp_path) as (_, data):
+        first = record("acme", NOW - 2 * DAY, engagement_score=82.0)
+        first.parent_id = "holding"
+        first.contract_value = 1000
+        cancelled = record("acme", NOW - DAY)
+        cancelled.status = account_pb2.ACCOUNT_STATUS_CANCELLED
+        write(data, first, cancelled)
+        [acme] = get(data, "acme", view=FULL)
+        assert acme.health.rank == health_pb2.HEALTH_RANK_UNKNOWN
+        assert acme.health.unknown_reason == health_pb2.UNKNOWN_REASON_CANCELLED
+        assert (acme.account.parent_id, acme.account.contract_value) == ("holding", 1000)
+
+
+def test_an_activation_never_lets_a_read_serve_the_old_version(tmp_path):
+    with opened(tmp_path) as (app, data):
+        write(data, record("acme", NOW - DAY, engagement_score=82.0))
+        version = change_in_version(app)
+        [acme] = get(data, "acme")
+        assert acme.ruleset == version
+        assert acme.health.ruleset_version == version
+
+
+def test_refresh_rescores_every_account_of_another_version(tmp_path):
+    with opened(tmp_path) as (app, data):
+        write(data, *[record(f"a{i}", NOW - DAY, engagement_score=float(i)) for i in range(7)])
+        version = change_in_version(app)
+        assert data.refresh_stale() == 7
+        assert app.account_store is not None
+        assert app.account_store.stale_accounts(2, int(version.rsplit("/", 1)[1]), limit=10) == []
+        assert data.refresh_stale() == 0
+
+
+def test_change_in_compares_with_the_stored_value_of_the_period_before(tmp_path):
+    with opened(tmp_path) as (app, data):
+        change_in_version(app, period_days=30)
+        write(
+            data,
+            record("up", NOW - 40 * DAY, engagement_score=50.0),
+            record("up", NOW - 31 * DAY, engagement_score=40.0),  # the one 30 days before
+            record("up", NOW - 20 * DAY, engagement_score=90.0),
+            record("up", NOW - DAY, engagement_score=48.0),  # +20 % on 40
+            record("down", NOW - 35 * DAY, engagement_score=100.0),
+            record("down", NOW - DAY, engagement_score=80.0),  # -20 %
+            record("new", NOW - DAY, engagement_score=80.0),  # nothing 30 days before
+        )
+        up, down, new = get(data, "up", "down", "new", view=FULL)
+
+        def engagement(health):
+            [usage] = [d for d in health.health.dimensions if d.dimension == "usage"]
+            [metric] = [m for m in usage.metrics if m.attribute == "engagement_score"]
+            return metric.outcome
+
+        assert engagement(up) == health_pb2.METRIC_OUTCOME_GOOD
+        assert engagement(down) == health_pb2.METRIC_OUTCOME_POOR
+        assert engagement(new) == health_pb2.METRIC_OUTCOME_AVERAGE
+        [used] = up.lookbacks
+        assert (used.attribute, used.period_days, used.value) == ("engagement_score", 30, 40.0)
+        assert used.observe_time.ToDatetime(dt.UTC) == NOW - 31 * DAY
+        [none] = new.lookbacks
+        assert not none.HasField("value") and not none.HasField("observe_time")
+        assert len(up.account.history["engagement_score"].points) == 4
