@@ -138,7 +138,7 @@ class Server:
 
 
 def healthscore_server(data_dir: Path, workers: int, log: Path) -> Server:
-    argv = [sys.executable, "-m", "healthscore.cli", "serve", "--port", "0"]
+    argv = [sys.executable, "-m", "healthscore.cli", "serve", "--port", "0", "--drain-seconds", "0"]
     server = Server(
         f"healthscore serve ({workers} worker{'s' if workers > 1 else ''})",
         [*argv, "--data-dir", str(data_dir)],

@@ -49,3 +49,8 @@ def pytest_testnodedown(node, error):
     totals = node.config.stash[_CASES]
     for kind, n in getattr(node, "workeroutput", {}).get("differential_cases", {}).items():
         totals[kind] = totals.get(kind, 0) + n
+
+
+# Servers started by tests stop at once on SIGTERM: no load balancer to wait for. Tests of the
+# drain delay pass --drain-seconds.
+os.environ.setdefault("HEALTHSCORE_DRAIN_SECONDS", "0")

@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
         server = subprocess.Popen(
             [
                 *HEALTHSCORE,
-                *("serve", "--host", "127.0.0.1", "--port", "0"),
+                *("serve", "--host", "127.0.0.1", "--port", "0", "--drain-seconds", "0"),
                 *("--data-dir", str(Path(scratch) / "data"), "--tokens", str(tokens)),
             ],
             stderr=subprocess.PIPE,

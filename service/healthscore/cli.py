@@ -250,7 +250,12 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         const=True,
     )
     flag("--max-message-bytes", "largest request or response message", type=int)
-    flag("--grace-seconds", "time in-flight calls get to finish at shutdown", type=float)
+    flag(
+        "--drain-seconds",
+        "at shutdown, time health reports NOT_SERVING while calls are still taken",
+        type=float,
+    )
+    flag("--grace-seconds", "then, time in-flight calls get to finish", type=float)
     flag("--threads", "calls handled at once", type=int)
     flag(
         "--workers",

@@ -186,6 +186,46 @@ def test_sigterm_drains_calls_in_flight(tmp_path: Path, processes: list[Process]
     assert slow_line["code"] == "OK" and slow_line["duration_ms"] >= 2000
 
 
+def test_sigterm_keeps_serving_through_the_drain_delay_then_lets_calls_finish(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    # Health turns NOT_SERVING at once, but the listener stays open for --drain-seconds, the time
+    # a load balancer needs to stop sending: a call that arrives then is served, not CANCELLED
+    # (before the drain delay, calls sent around the signal were cancelled within ~0.1 s). A
+    # call still running when the listener closes gets the grace period to finish.
+    drain, grace = 2.0, 10.0
+    argv = [
+        *SERVE_FAKE,
+        *("--port", "0", "--data-dir", str(tmp_path)),
+        *("--drain-seconds", str(drain), "--grace-seconds", str(grace)),
+    ]
+    process = Process(argv)
+    processes.append(process)
+    port = process.wait_for("server_started")["port"]
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        process.popen.send_signal(signal.SIGTERM)
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()
+    # After NOT_SERVING, on a new connection (a load balancer's next pick): still served, and
+    # this call outlasts the drain delay, so the listener closes while it runs.
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as late:
+        slow = late.unary_unary(SCORE).future(b"slow:" + str(drain + 1).encode(), timeout=30)
+        assert json.loads(slow.result())["name"] == "local"
+    assert process.popen.wait(timeout=drain + grace + 10) == 0
+    process.stop()
+    events = [line["event"] for line in process.lines]
+    assert (
+        events.index("shutdown_requested")
+        < events.index("drain_started")
+        < events.index("draining")
+        < events.index("server_stopped")
+    )
+    slow_line = next(line for line in process.lines if line.get("method") == SCORE)
+    assert slow_line["code"] == "OK"
+
+
 # The log writer sends SIGTERM to its own process from inside the write of `TRIGGER`'s line, so
 # the signal handler runs while the writer's lock is held. A handler that logged (or took any
 # other lock the interrupted code may hold) would deadlock there, and the server never stop.
@@ -216,7 +256,13 @@ sys.exit(cli.main(["serve", "--port", "0", *sys.argv[2:]]))
         (
             "server_started",
             [],
-            ["server_started", "shutdown_requested", "draining", "server_stopped"],
+            [
+                "server_started",
+                "shutdown_requested",
+                "drain_started",
+                "draining",
+                "server_stopped",
+            ],
         ),
         ("workers_started", ["--workers", "2"], ["stopping_workers", "workers_stopped"]),
     ],
@@ -272,4 +318,4 @@ def test_sigterm_taken_by_another_thread_than_the_main_one_still_stops_the_serve
     assert process.popen.wait(timeout=20) == 0
     process.stop()  # it has exited: this only collects the rest of its log
     events = [line["event"] for line in process.lines]
-    assert events[-3:] == ["shutdown_requested", "draining", "server_stopped"]
+    assert events[-4:] == ["shutdown_requested", "drain_started", "draining", "server_stopped"]

@@ -183,7 +183,8 @@ def test_every_setting_has_an_environment_variable() -> None:
         "HEALTHSCORE_" + name
         for name in [
             "HOST", "PORT", "DATA_DIR", "TOKENS", "TLS_CERT", "TLS_KEY", "TLS_CLIENT_CA",
-            "REQUIRE_CLIENT_CERT", "MAX_MESSAGE_BYTES", "GRACE_SECONDS", "RPC_THREADS", "WORKERS",
+            "REQUIRE_CLIENT_CERT", "MAX_MESSAGE_BYTES", "DRAIN_SECONDS", "GRACE_SECONDS",
+            "RPC_THREADS", "WORKERS",
         ]
     }  # fmt: skip
 

@@ -35,7 +35,10 @@ class ServerConfig:
     require_client_cert: bool = False
     # Both directions. gRPC's own default (4 MiB in, unlimited out) is too small for bulk scoring.
     max_message_bytes: int = 64 * MIB
-    # Seconds in-flight calls get to finish after SIGTERM/SIGINT before they are cancelled.
+    # After SIGTERM/SIGINT: seconds health reports NOT_SERVING while the listener still takes
+    # calls (load balancers stop sending), then seconds in-flight calls get to finish before
+    # they are cancelled.
+    drain_seconds: float = 5.0
     grace_seconds: float = 10.0
     # Concurrent calls being handled; a streaming call holds one thread for its whole life.
     threads: int = 16
@@ -77,6 +80,8 @@ class ServerConfig:
             )
         if self.max_message_bytes <= 0:
             problems.append(Violation("max_message_bytes", "must be positive"))
+        if self.drain_seconds < 0:
+            problems.append(Violation("drain_seconds", "must not be negative"))
         if self.grace_seconds < 0:
             problems.append(Violation("grace_seconds", "must not be negative"))
         if self.threads < 1:
@@ -135,6 +140,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "tls_client_ca": Path,
     "require_client_cert": _flag,
     "max_message_bytes": int,
+    "drain_seconds": float,
     "grace_seconds": float,
     "threads": int,
     "workers": int,

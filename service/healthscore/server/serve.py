@@ -5,12 +5,14 @@ reflection, TLS), and a process lifetime that drains in-flight calls on SIGTERM/
 from __future__ import annotations
 
 import os
+import select
 import signal
+import time
 from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import grpc
 import structlog
@@ -166,17 +168,31 @@ def _run(config: ServerConfig, open_app: Callable[[Path], App], wake_read: int) 
         )
         signum = _wait_for_stop_signal(wake_read)
         log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        # Health first, listener later: load balancers see NOT_SERVING and stop sending while
+        # calls still arrive and are served; then no new call, and those in flight finish.
         health_servicer.enter_graceful_shutdown()
+        log.info("drain_started", drain_seconds=config.drain_seconds)
+        if _wait_for_stop_signal(wake_read, timeout=config.drain_seconds) is not None:
+            log.info("drain_cut_short", reason="second stop signal")
         log.info("draining", grace_seconds=config.grace_seconds)
         server.stop(config.grace_seconds).wait()
     finally:
         app.close()
 
 
-def _wait_for_stop_signal(wake_read: int) -> int:
+@overload
+def _wait_for_stop_signal(wake_read: int) -> int: ...
+@overload
+def _wait_for_stop_signal(wake_read: int, timeout: float) -> int | None: ...
+def _wait_for_stop_signal(wake_read: int, timeout: float | None = None) -> int | None:
     """Blocks until the wakeup fd carries a stop signal's number (any other signal with a Python
-    handler writes its number too) and returns it."""
+    handler writes its number too) and returns it; None once `timeout` seconds passed."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
+        if deadline is not None:
+            ready, _, _ = select.select([wake_read], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
         for signum in os.read(wake_read, 64):
             if signum in STOP_SIGNALS:
                 return signum

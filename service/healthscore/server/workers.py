@@ -22,7 +22,8 @@ Lifetime: SIGTERM/SIGINT to the supervisor is forwarded to every worker, which d
 server does; the supervisor waits for them and exits 0 when all exited 0. A worker that ends on
 its own (crash, kill, failed start) stops the others and the supervisor exits 1: the service is
 either whole or down, and restarting is the init system's job. A worker that outlives
-`grace_seconds` + 10 s after the stop is killed. Workers get SIGTERM should the supervisor die.
+`drain_seconds` + `grace_seconds` + 10 s after the stop is killed. Workers get SIGTERM should
+the supervisor die.
 """
 
 from __future__ import annotations
@@ -124,7 +125,12 @@ def supervise(config: ServerConfig, run_worker: Worker) -> int:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 log.error("fork_failed", worker=index, error=str(exc))
                 stop_workers(f"fork of worker {index} failed")
-                _wait(children, config.grace_seconds + _KILL_MARGIN_S, stopping, stop_workers)
+                _wait(
+                    children,
+                    config.drain_seconds + config.grace_seconds + _KILL_MARGIN_S,
+                    stopping,
+                    stop_workers,
+                )
                 raise
             if pid == 0:
                 _run_child(reservation, supervisor, run_worker, worker_config, index)
@@ -132,7 +138,12 @@ def supervise(config: ServerConfig, run_worker: Worker) -> int:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             log.info("worker_started", worker=index, pid=pid, port=port)
         log.info("workers_started", workers=len(children), pids=sorted(children), port=port)
-        code = _wait(children, config.grace_seconds + _KILL_MARGIN_S, stopping, stop_workers)
+        code = _wait(
+            children,
+            config.drain_seconds + config.grace_seconds + _KILL_MARGIN_S,
+            stopping,
+            stop_workers,
+        )
     finally:
         reservation.close()
         for sig, handler in previous.items():
