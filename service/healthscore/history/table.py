@@ -1,0 +1,420 @@
+"""The daily health table: a Delta Lake table (`deltalake`) in a folder or on S3-compatible storage.
+
+Layout, chosen for the two reads that matter (one account over a year; one day over all
+accounts) and for readers with no healthscore code (DuckDB `delta_scan`, Polars `scan_delta`,
+Spark `format("delta")`):
+
+- the columns of `schema.HEALTH_DAILY` plus `month` (`YYYY-MM`, the partition column);
+- one commit per snapshot: a day is written with `overwrite` restricted to `day = D`, so a
+  re-run replaces that day atomically (never a duplicate, never half a day);
+- compaction (`optimize.z_order` on `account_id`, per month) rewrites a month's daily files into
+  files that each hold a range of accounts, sorted, in row groups of 16,384 rows: a one-account
+  read then opens about one file per month and one row group in it (file statistics, then row
+  group statistics, skip the rest);
+- retention deletes whole days (partition months drop as metadata only) and `vacuum` removes the
+  files no version still reads after `vacuum_hours`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from healthscore.history.schema import HEALTH_DAILY
+
+TABLE_NAME = "health_daily"
+PARTITION = "month"
+TABLE_SCHEMA = HEALTH_DAILY.append(pa.field(PARTITION, pa.string(), nullable=False))
+ROW_GROUP_ROWS = 16_384
+# A month's partition is compacted once it holds this many single-day files (or when it is over).
+COMPACT_AFTER_DAILY_FILES = 7
+# A table re-reads its log (other writers: `healthscore snapshot`, workers) at most this often.
+REFRESH_SECONDS = 1.0
+
+
+def _month(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def table_uri(root: str) -> str:
+    """The daily health table's location under a history root (a folder or `s3://bucket/prefix`)."""
+    return f"{root.rstrip('/')}/{TABLE_NAME}"
+
+
+@dataclass(frozen=True)
+class DayFiles:
+    """What the log says about one month partition's files."""
+
+    month: str
+    files: int
+    daily_files: int  # files holding a single day (written by a snapshot, not yet compacted)
+    first_day: dt.date
+    last_day: dt.date
+
+
+@dataclass
+class _Snapshot:
+    """One table version's file list with per-file statistics, and the open fragments."""
+
+    version: int
+    files: pa.Table  # path, month, min/max account_id, min/max day, rows
+    checked: float
+    fragments: dict[str, _Fragment] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Fragment:
+    """An open data file with its row groups' account_id ranges (read once: files never change)."""
+
+    fragment: ds.ParquetFileFragment
+    low: list[str | None]
+    high: list[str | None]
+
+    def groups_for(self, ids: list[str]) -> list[int]:
+        """The row groups whose account_id range may hold one of `ids`."""
+        return [
+            index
+            for index, (low, high) in enumerate(zip(self.low, self.high, strict=True))
+            if low is None or high is None or any(low <= a <= high for a in ids)
+        ]
+
+
+class HistoryTable:
+    """The daily health table at `uri` (a local folder, or `s3://...` with `storage_options`,
+    e.g. `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`; unset keys come from the environment).
+
+    Thread-safe: writes are serialized in-process, and readers see whole versions only."""
+
+    def __init__(self, uri: str | Path, storage_options: dict[str, str] | None = None) -> None:
+        self.uri = str(uri)
+        self.storage_options = dict(storage_options or {})
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._fs: pafs.FileSystem | None = None
+        if not _is_remote(self.uri):
+            local = self.uri.removeprefix("file://")
+            self._fs = pafs.SubTreeFileSystem(str(Path(local).resolve()), pafs.LocalFileSystem())
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def write_day(self, day: dt.date, batches: Iterable[pa.RecordBatch]) -> int:
+        """Replaces `day` with `batches` (the `HEALTH_DAILY` schema, every row of that day) in
+        one commit; returns the rows written. Until the commit, readers see the previous
+        version; a crash before it leaves the table as it was (plus unreferenced files, which
+        `vacuum` removes)."""
+        from deltalake import write_deltalake
+
+        rows = 0
+        month = pa.scalar(_month(day))
+        failure: list[BaseException] = []
+
+        def with_month() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from checked()
+            except BaseException as exc:  # the writer would wrap it in a DeltaError
+                failure.append(exc)
+                raise
+
+        def checked() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            for batch in batches:
+                if not batch.schema.equals(HEALTH_DAILY):
+                    raise ValueError(
+                        f"a snapshot batch must have the HEALTH_DAILY schema, got {batch.schema}"
+                    )
+                days = pc.unique(batch.column("day"))
+                if len(days) > 1 or (len(days) == 1 and days[0].as_py() != day):
+                    raise ValueError(f"a snapshot of {day} holds rows of other days: {days}")
+                rows += batch.num_rows
+                # Sorted row groups make one-account reads of uncompacted days cheap when the
+                # source yields accounts in id order (the account store does).
+                batch = batch.sort_by("account_id")
+                yield batch.append_column(
+                    TABLE_SCHEMA.field(PARTITION), pa.repeat(month, batch.num_rows)
+                )
+
+        reader = pa.RecordBatchReader.from_batches(TABLE_SCHEMA, with_month())
+        with self._write_lock:
+            try:
+                write_deltalake(
+                    self.uri,
+                    reader,
+                    mode="overwrite",
+                    partition_by=[PARTITION],
+                    predicate=f"day = '{day.isoformat()}'",
+                    storage_options=self.storage_options or None,
+                    writer_properties=_writer_properties(),
+                    commit_properties=_commit("snapshot", day=day.isoformat()),
+                )
+            except Exception as exc:
+                if failure:  # the source's or the check's own error, not the writer's wrapper
+                    raise failure[0] from exc
+                raise
+        self._snapshot = None
+        return rows
+
+    def delete_before(self, cutoff: dt.date) -> int:
+        """Deletes every day before `cutoff` (one commit, none if there is nothing to delete);
+        returns the number of files the log no longer references."""
+        if not any(f.first_day < cutoff for f in self.months()):
+            return 0
+        with self._write_lock:
+            metrics = self._delta().delete(
+                f"day < '{cutoff.isoformat()}'",
+                commit_properties=_commit("retention", before=cutoff.isoformat()),
+            )
+        self._snapshot = None
+        return int(metrics.get("num_removed_files", 0))
+
+    def compact(self, today: dt.date) -> list[str]:
+        """Clusters by account every month partition that holds `COMPACT_AFTER_DAILY_FILES`
+        single-day files, or any single-day file once the month is over (`today` is in a later
+        month); returns the months compacted."""
+        done = []
+        for month in self.months():
+            over = month.month < _month(today)
+            due = month.daily_files >= COMPACT_AFTER_DAILY_FILES or (
+                over and month.daily_files > 0 and month.files > 1
+            )
+            if not due:
+                continue
+            with self._write_lock:
+                self._delta().optimize.z_order(
+                    ["account_id"],
+                    partition_filters=[(PARTITION, "=", month.month)],
+                    writer_properties=_writer_properties(),
+                    commit_properties=_commit("compact", month=month.month),
+                )
+            done.append(month.month)
+        if done:
+            self._snapshot = None
+        return done
+
+    def vacuum(self, hours: int) -> int:
+        """Removes the files no version of the last `hours` reads; returns how many."""
+        with self._write_lock:
+            removed = self._delta().vacuum(
+                retention_hours=hours, dry_run=False, enforce_retention_duration=False
+            )
+        return len(removed)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        from deltalake import DeltaTable
+
+        return bool(DeltaTable.is_deltatable(self.uri, self.storage_options or None))
+
+    def months(self) -> list[DayFiles]:
+        """Every month partition with its files' day range, from the log (no data read)."""
+        files = self._current().files
+        if files.num_rows == 0:
+            return []
+        grouped = (
+            files.append_column(
+                "daily", pc.cast(pc.equal(files["min_day"], files["max_day"]), pa.int32())
+            )
+            .group_by("month")
+            .aggregate(
+                [("path", "count"), ("daily", "sum"), ("min_day", "min"), ("max_day", "max")]
+            )
+            .sort_by("month")
+        )
+        return [
+            DayFiles(
+                r["month"], r["path_count"], r["daily_sum"], r["min_day_min"], r["max_day_max"]
+            )
+            for r in grouped.to_pylist()
+        ]
+
+    def last_day(self) -> dt.date | None:
+        months = self.months()
+        return months[-1].last_day if months else None
+
+    def first_day(self) -> dt.date | None:
+        months = self.months()
+        return months[0].first_day if months else None
+
+    def days(self) -> list[dt.date]:
+        """Every stored day (reads the `day` column of every file: for listings, not hot paths)."""
+        scanned = self.scan(columns=["day"])
+        return sorted(pc.unique(scanned["day"]).to_pylist())
+
+    def version(self) -> int:
+        return self._current().version
+
+    def scan(
+        self,
+        *,
+        columns: Sequence[str],
+        accounts: Sequence[str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> pa.Table:
+        """The rows of `accounts` (None: every account) between `start` and `end` (inclusive;
+        None: unbounded), only `columns`. Opens only the files whose statistics may hold such
+        rows, and reads only their matching row groups."""
+        snapshot = self._current()
+        files = snapshot.files
+        mask = pa.array([True] * files.num_rows, pa.bool_())
+        if start is not None:
+            mask = pc.and_(mask, pc.greater_equal(files["max_day"], pa.scalar(start, pa.date32())))
+        if end is not None:
+            mask = pc.and_(mask, pc.less_equal(files["min_day"], pa.scalar(end, pa.date32())))
+        expression: ds.Expression | None = None
+        if accounts is not None:
+            ids = pa.array(sorted(set(accounts)), pa.string())
+            if len(ids) == 0:
+                return TABLE_SCHEMA.empty_table().select(list(columns))
+            low, high = ids[0], ids[len(ids) - 1]
+            mask = pc.and_(mask, pc.less_equal(files["min_account"], high))
+            mask = pc.and_(mask, pc.greater_equal(files["max_account"], low))
+            expression = (
+                ds.field("account_id").isin(ids)
+                if len(ids) > 1
+                else (ds.field("account_id") == ids[0])
+            )
+        if start is not None:
+            expression = _and(expression, ds.field("day") >= pa.scalar(start, pa.date32()))
+        if end is not None:
+            expression = _and(expression, ds.field("day") <= pa.scalar(end, pa.date32()))
+        chosen = files.filter(mask)
+        fragments = [self._fragment(snapshot, path) for path in chosen["path"].to_pylist()]
+        if accounts is not None and len(ids) <= 64:
+            wanted = ids.to_pylist()
+            subsets = []
+            for opened in fragments:
+                groups = opened.groups_for(wanted)
+                if len(groups) == len(opened.low):
+                    subsets.append(opened.fragment)
+                elif groups:
+                    subsets.append(opened.fragment.subset(row_group_ids=groups))
+            parts = subsets
+        else:
+            parts = [opened.fragment for opened in fragments]
+        if not parts:
+            return TABLE_SCHEMA.empty_table().select(list(columns))
+        dataset = ds.FileSystemDataset(
+            parts, HEALTH_DAILY, ds.ParquetFileFormat(), self._filesystem()
+        )
+        return dataset.to_table(columns=list(columns), filter=expression)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _delta(self) -> Any:
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.uri, storage_options=self.storage_options or None)
+
+    def _filesystem(self) -> pafs.FileSystem:
+        if self._fs is None:
+            from deltalake.fs import DeltaStorageHandler
+
+            self._fs = pafs.PyFileSystem(
+                DeltaStorageHandler(self.uri, self.storage_options or None)
+            )
+        return self._fs
+
+    def _fragment(self, snapshot: _Snapshot, path: str) -> _Fragment:
+        opened = snapshot.fragments.get(path)
+        if opened is None:
+            fragment = ds.ParquetFileFormat().make_fragment(path, self._filesystem())
+            fragment.ensure_complete_metadata()  # row group statistics, read once per file
+            column = fragment.metadata.schema.names.index("account_id")
+            low: list[str | None] = []
+            high: list[str | None] = []
+            for index in range(fragment.metadata.num_row_groups):
+                stats = fragment.metadata.row_group(index).column(column).statistics
+                known = stats is not None and stats.has_min_max
+                low.append(stats.min if known else None)
+                high.append(stats.max if known else None)
+            opened = _Fragment(fragment, low, high)
+            snapshot.fragments[path] = opened
+        return opened
+
+    def _current(self) -> _Snapshot:
+        """The newest table version's file list, re-checked at most every `REFRESH_SECONDS`."""
+        snapshot = self._snapshot
+        now = time.monotonic()
+        if snapshot is not None and now - snapshot.checked < REFRESH_SECONDS:
+            return snapshot
+        with self._read_lock:
+            snapshot = self._snapshot
+            if snapshot is not None and now - snapshot.checked < REFRESH_SECONDS:
+                return snapshot
+            if not self.exists():
+                fresh = _Snapshot(-1, _EMPTY_FILES, now)
+            else:
+                delta = self._delta()
+                version = delta.version()
+                if snapshot is not None and snapshot.version == version:
+                    snapshot.checked = now
+                    return snapshot
+                fresh = _Snapshot(version, _files(delta), now)
+                if snapshot is not None:  # files are immutable: keep what is still referenced
+                    live = set(fresh.files["path"].to_pylist())
+                    fresh.fragments = {p: f for p, f in snapshot.fragments.items() if p in live}
+            self._snapshot = fresh
+            return fresh
+
+
+_EMPTY_FILES = pa.table(
+    {
+        "path": pa.array([], pa.string()),
+        "month": pa.array([], pa.string()),
+        "min_account": pa.array([], pa.string()),
+        "max_account": pa.array([], pa.string()),
+        "min_day": pa.array([], pa.date32()),
+        "max_day": pa.array([], pa.date32()),
+        "rows": pa.array([], pa.int64()),
+    }
+)
+
+
+def _files(delta: Any) -> pa.Table:
+    """The log's add actions as (path, month, min/max account, min/max day, rows)."""
+    actions = pa.table(delta.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return _EMPTY_FILES
+    return pa.table(
+        {
+            "path": actions["path"],
+            "month": actions[f"partition.{PARTITION}"],
+            "min_account": actions["min.account_id"],
+            "max_account": actions["max.account_id"],
+            "min_day": pc.cast(actions["min.day"], pa.date32()),
+            "max_day": pc.cast(actions["max.day"], pa.date32()),
+            "rows": pc.cast(actions["num_records"], pa.int64()),
+        }
+    )
+
+
+def _and(left: ds.Expression | None, right: ds.Expression) -> ds.Expression:
+    return right if left is None else left & right
+
+
+def _writer_properties() -> Any:
+    from deltalake import WriterProperties
+
+    return WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_ROWS)
+
+
+def _commit(operation: str, **info: str) -> Any:
+    from deltalake import CommitProperties
+
+    return CommitProperties(custom_metadata={"healthscore.operation": operation, **info})

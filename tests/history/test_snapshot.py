@@ -1,0 +1,137 @@
+"""Snapshots: days due and missed, the scheduler's lock, and a process killed mid-snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from healthscore.errors import FailedPreconditionError, InvalidInputError
+from healthscore.history.snapshot import History, HistoryConfig, Scheduler
+from tests.history.support import CountingSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _history(tmp_path: Path, accounts: int = 200, **config: object) -> History:
+    return History(HistoryConfig(**config), tmp_path, CountingSource(accounts))  # type: ignore[arg-type]
+
+
+def test_missed_days_since_the_last_stored_one_are_the_ones_due(tmp_path: Path) -> None:
+    history = _history(tmp_path, snapshot_time=dt.time(6, 0), zone="Europe/Paris")
+    zone = history.zone
+    before_time = dt.datetime(2026, 12, 3, 5, 59, tzinfo=zone)
+    after_time = dt.datetime(2026, 12, 3, 6, 0, tzinfo=zone)
+    assert history.missed_days(before_time) == [dt.date(2026, 12, 2)]  # empty: last due only
+    assert history.missed_days(after_time) == [dt.date(2026, 12, 3)]
+    # 05:30 UTC is 06:30 in Paris: the 3rd is due there
+    assert history.last_due(dt.datetime(2026, 12, 3, 5, 30, tzinfo=dt.UTC)) == dt.date(2026, 12, 3)
+    history.table.write_day(
+        dt.date(2026, 11, 29),
+        history.source.iter_current_health(dt.date(2026, 11, 29), 100),  # type: ignore[union-attr]
+    )
+    assert history.missed_days(after_time) == [
+        dt.date(2026, 11, 30),
+        dt.date(2026, 12, 1),
+        dt.date(2026, 12, 2),
+        dt.date(2026, 12, 3),
+    ]
+    assert history.next_run(before_time) == after_time
+    assert history.next_run(after_time) == after_time + dt.timedelta(days=1)
+
+
+def test_missed_days_stop_at_the_retention_window(tmp_path: Path) -> None:
+    history = _history(tmp_path, retention_days=3)
+    history.table.write_day(
+        dt.date(2026, 10, 1),
+        history.source.iter_current_health(dt.date(2026, 10, 1), 100),  # type: ignore[union-attr]
+    )
+    now = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
+    assert history.missed_days(now) == [
+        dt.date(2026, 12, 1),
+        dt.date(2026, 12, 2),
+        dt.date(2026, 12, 3),
+    ]
+
+
+def test_snapshot_refuses_future_and_expired_days_and_needs_a_source(tmp_path: Path) -> None:
+    history = _history(tmp_path, retention_days=10)
+    today = history.today()
+    with pytest.raises(InvalidInputError) as future:
+        history.snapshot(today + dt.timedelta(days=1))
+    assert future.value.violations[0].path == "snapshot_id"
+    with pytest.raises(InvalidInputError, match="retention"):
+        history.snapshot(today - dt.timedelta(days=11))
+    with pytest.raises(FailedPreconditionError):
+        History(HistoryConfig(), tmp_path).snapshot()
+    assert not history.table.exists()
+
+
+def test_the_scheduler_fills_missed_days_on_start_in_one_process_only(tmp_path: Path) -> None:
+    first = _history(tmp_path, snapshot_time=dt.time(0, 0))
+    today = first.today()
+    start = today - dt.timedelta(days=3)
+    first.table.write_day(start, first.source.iter_current_health(start, 100))  # type: ignore[union-attr]
+    second = _history(tmp_path, snapshot_time=dt.time(0, 0))
+    lock = tmp_path / "history.lock"
+    one, two = (
+        Scheduler(first, lock, retry_seconds=0.05),
+        Scheduler(second, lock, retry_seconds=0.05),
+    )
+    one.start()
+    assert one.holds_lock.wait(10)
+    two.start()
+    deadline = time.monotonic() + 30
+    while first.table.last_day() != today and time.monotonic() < deadline:
+        time.sleep(0.05)
+    one.stop(10)
+    assert first.table.days() == [start + dt.timedelta(days=n) for n in range(4)]
+    assert first.source.calls[1:] == [start + dt.timedelta(days=n) for n in range(1, 4)]  # type: ignore[union-attr]
+    assert second.source.calls == []  # type: ignore[union-attr]
+    assert two.holds_lock.wait(10)  # the lock is free again: the standby takes over
+    two.stop(10)
+
+
+def test_a_snapshot_killed_mid_write_leaves_the_table_without_that_day_and_a_rerun_completes(
+    tmp_path: Path,
+) -> None:
+    history = _history(tmp_path, accounts=100_000)
+    today = history.today()
+    yesterday = today - dt.timedelta(days=1)
+    history.table.write_day(yesterday, history.source.iter_current_health(yesterday, 1 << 16))  # type: ignore[union-attr]
+    marker = tmp_path / "writing"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "service")])}
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.history.snapshot_child",
+            str(tmp_path),
+            today.isoformat(),
+            str(marker),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert child.poll() is None, "the snapshot process ended before it was killed"
+            assert time.monotonic() < deadline, "the snapshot process never started writing"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(30)
+    path = str(tmp_path / "history" / "health_daily")
+    assert pl.read_delta(path)["day"].unique().to_list() == [yesterday]
+    assert pl.read_delta(path).height == 100_000
+    assert history.snapshot(today).rows == 100_000
+    per_day = dict(pl.read_delta(path).group_by("day").len().iter_rows())
+    assert per_day == {yesterday: 100_000, today: 100_000}
