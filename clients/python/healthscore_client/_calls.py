@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from healthscore_client import accounts as _accounts
 from healthscore_client.v1 import (
+    account_service_pb2,
     catalog_pb2,
     profile_service_pb2,
     ruleset_pb2,
@@ -39,6 +40,7 @@ PageT = TypeVar("PageT", bound=Page)
 
 _PROFILE_SERVICE = "/healthscore.v1.ProfileService/"
 _SCORING_SERVICE = "/healthscore.v1.ScoringService/"
+_ACCOUNT_SERVICE = "/healthscore.v1.AccountService/"
 
 
 class Model(enum.StrEnum):
@@ -393,6 +395,110 @@ def score_hierarchy(
         scoring_service_pb2.ScoreHierarchyResponse,
         True,
     )
+
+
+# AccountService: writes are idempotent (a record written twice is stored once), so every
+# method is retryable.
+
+STREAM_WRITE_ACCOUNT_DATA = _ACCOUNT_SERVICE + "StreamWriteAccountData"
+
+
+def account_name(account: str) -> str:
+    """`accounts/{account}` (a name already of that form is kept)."""
+    return account if account.startswith("accounts/") else f"accounts/{account}"
+
+
+def write_request(
+    records: _accounts.RecordsInput,
+    catalog: catalog_pb2.Catalog | None,
+    observe_time: Instant,
+) -> account_service_pb2.WriteAccountDataRequest:
+    when = (
+        observe_time.ToDatetime(dt.UTC)
+        if isinstance(observe_time, timestamp_pb2.Timestamp)
+        else observe_time
+    )
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return account_service_pb2.WriteAccountDataRequest(
+        records=_accounts.to_records(records, catalog, when)
+    )
+
+
+def write_account_data(
+    records: _accounts.RecordsInput, catalog: catalog_pb2.Catalog | None, observe_time: Instant
+) -> Call[account_service_pb2.WriteAccountDataResponse]:
+    return Call(
+        _ACCOUNT_SERVICE + "WriteAccountData",
+        write_request(records, catalog, observe_time),
+        account_service_pb2.WriteAccountDataResponse,
+        True,
+    )
+
+
+def get_account_health(
+    account: str, view: ScoreViewLike
+) -> Call[account_service_pb2.StoredAccountHealth]:
+    request = account_service_pb2.GetAccountHealthRequest(
+        name=account_name(account), view=score_view(view)
+    )
+    return Call(
+        _ACCOUNT_SERVICE + "GetAccountHealth",
+        request,
+        account_service_pb2.StoredAccountHealth,
+        True,
+    )
+
+
+def batch_get_account_health(
+    accounts: Sequence[str], view: ScoreViewLike
+) -> Call[account_service_pb2.BatchGetAccountHealthResponse]:
+    request = account_service_pb2.BatchGetAccountHealthRequest(
+        names=[account_name(a) for a in accounts], view=score_view(view)
+    )
+    return Call(
+        _ACCOUNT_SERVICE + "BatchGetAccountHealth",
+        request,
+        account_service_pb2.BatchGetAccountHealthResponse,
+        True,
+    )
+
+
+class WriteStream:
+    """The requests of a StreamWriteAccountData call, built from the caller's batches as gRPC
+    asks for them (`failure` keeps an exception raised while building one, as `RequestStream`)."""
+
+    def __init__(
+        self,
+        batches: Iterable[_accounts.RecordsInput] | AsyncIterable[_accounts.RecordsInput],
+        catalog: catalog_pb2.Catalog | None,
+        observe_time: Instant,
+    ) -> None:
+        self._batches = batches
+        self._catalog = catalog
+        self._observe_time = observe_time
+        self.failure: Exception | None = None
+
+    def _build(self, batch: _accounts.RecordsInput) -> account_service_pb2.WriteAccountDataRequest:
+        try:
+            return write_request(batch, self._catalog, self._observe_time)
+        except Exception as exc:
+            self.failure = exc
+            raise
+
+    def __iter__(self) -> Iterator[account_service_pb2.WriteAccountDataRequest]:
+        if not isinstance(self._batches, Iterable):
+            raise TypeError("the sync client needs an iterable of batches, not an async one")
+        for batch in self._batches:
+            yield self._build(batch)
+
+    async def __aiter__(self) -> AsyncIterator[account_service_pb2.WriteAccountDataRequest]:
+        if isinstance(self._batches, AsyncIterable):
+            async for batch in self._batches:
+                yield self._build(batch)
+        else:
+            for batch in self._batches:
+                yield self._build(batch)
 
 
 # Connection and retries.

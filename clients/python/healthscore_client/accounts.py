@@ -20,7 +20,13 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
-from healthscore_client.v1 import account_pb2, catalog_pb2, scoring_pb2, scoring_service_pb2
+from healthscore_client.v1 import (
+    account_pb2,
+    account_service_pb2,
+    catalog_pb2,
+    scoring_pb2,
+    scoring_service_pb2,
+)
 
 RESERVED_KEYS = frozenset({"id", "parent_id", "status", "contract_value", "history"})
 """The keys of a flat record that are not attributes."""
@@ -225,6 +231,50 @@ def _accounts(
     if problems:
         raise AccountValueError(problems)
     return accounts
+
+
+RecordsInput: TypeAlias = "Iterable[account_service_pb2.AccountData | Mapping[str, Any]]"
+"""Account data records: `AccountData` messages, or flat records as for scoring (`id`,
+`parent_id`, `status`, `contract_value`, attributes) with an `observe_time` key (a datetime or
+an ISO 8601 text; default: the `observe_time` the call is given)."""
+
+
+def to_records(
+    items: RecordsInput,
+    catalog: catalog_pb2.Catalog | None,
+    observe_time: dt.datetime | None,
+) -> list[account_service_pb2.AccountData]:
+    """`AccountData` messages kept; flat records converted (typed by `catalog` when given). One
+    `AccountValueError` names every bad field (`records[i].field`)."""
+    types = attribute_types(catalog)
+    out: list[account_service_pb2.AccountData] = []
+    problems: list[tuple[str, str]] = []
+    for i, item in enumerate(items):
+        if isinstance(item, account_service_pb2.AccountData):
+            out.append(item)
+            continue
+        where = f"records[{i}]"
+        plain = {k: v for k, v in item.items() if k not in ("observe_time", "history")}
+        try:
+            account = from_dict(plain, types, where)
+        except AccountValueError as exc:
+            problems.extend(exc.problems)
+            continue
+        # AccountData's fields 1-5 are Account's: the bytes carry over as they are.
+        record = account_service_pb2.AccountData.FromString(account.SerializeToString())
+        raw_time = item.get("observe_time", observe_time)
+        if is_missing(raw_time):
+            problems.append((f"{where}.observe_time", "required (or give the call one)"))
+            continue
+        try:
+            record.observe_time.FromDatetime(_instant(raw_time))
+        except (TypeError, ValueError) as exc:
+            problems.append((f"{where}.observe_time", str(exc)))
+            continue
+        out.append(record)
+    if problems:
+        raise AccountValueError(problems)
+    return out
 
 
 def _import(module: str, extra: str) -> Any:

@@ -26,9 +26,10 @@ from healthscore_client._calls import (
     ScoreViewLike,
     VersionViewLike,
 )
-from healthscore_client.accounts import AccountsInput
+from healthscore_client.accounts import AccountsInput, RecordsInput
 from healthscore_client.errors import from_rpc_error
 from healthscore_client.v1 import (
+    account_service_pb2,
     catalog_pb2,
     profile_service_pb2,
     ruleset_pb2,
@@ -386,6 +387,61 @@ class AsyncHealthScoreClient:
         """See `HealthScoreClient.score_hierarchy`."""
         call = _calls.score_hierarchy(accounts, ruleset, view, as_of, catalog)
         return await self._invoke(call, timeout)
+
+    # AccountService.
+
+    async def write_account_data(
+        self,
+        records: RecordsInput,
+        *,
+        observe_time: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> account_service_pb2.WriteAccountDataResponse:
+        """See `HealthScoreClient.write_account_data`."""
+        return await self._invoke(
+            _calls.write_account_data(records, catalog, observe_time), timeout
+        )
+
+    async def stream_write_account_data(
+        self,
+        batches: Iterable[RecordsInput] | AsyncIterable[RecordsInput],
+        *,
+        observe_time: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> account_service_pb2.WriteAccountDataResponse:
+        """See `HealthScoreClient.stream_write_account_data`; batches may be an async iterable."""
+        requests = _calls.WriteStream(batches, catalog, observe_time)
+        method = self._channel.stream_unary(
+            _calls.STREAM_WRITE_ACCOUNT_DATA,
+            request_serializer=_calls.serialize,
+            response_deserializer=account_service_pb2.WriteAccountDataResponse.FromString,
+        )
+        try:
+            response = await method(
+                requests.__aiter__(),
+                timeout=self._timeout if timeout is None else timeout,
+                metadata=self._connection.metadata,
+            )
+        except grpc.aio.AioRpcError as error:
+            if requests.failure is not None:
+                raise requests.failure from None
+            raise from_rpc_error(error) from error
+        return cast(account_service_pb2.WriteAccountDataResponse, response)
+
+    async def get_account_health(
+        self, account: str, *, view: ScoreViewLike = None, timeout: float | None = None
+    ) -> account_service_pb2.StoredAccountHealth:
+        """See `HealthScoreClient.get_account_health`."""
+        return await self._invoke(_calls.get_account_health(account, view), timeout)
+
+    async def batch_get_account_health(
+        self, accounts: Sequence[str], *, view: ScoreViewLike = None, timeout: float | None = None
+    ) -> list[account_service_pb2.StoredAccountHealth]:
+        """See `HealthScoreClient.batch_get_account_health`."""
+        response = await self._invoke(_calls.batch_get_account_health(accounts, view), timeout)
+        return list(response.healths)
 
 
 async def _follow_pages(

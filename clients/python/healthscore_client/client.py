@@ -1,8 +1,9 @@
 """`HealthScoreClient`: the blocking client, one typed method per RPC of both services.
 
 Every method takes an optional `timeout` (seconds; default: the client's `timeout`): the deadline
-of the whole call, retries included. Reads and scoring are retried on UNAVAILABLE with exponential
-backoff and jitter; writes never are (a write may have been applied before the connection broke).
+of the whole call, retries included. Reads, scoring and account data writes (idempotent: a record
+written twice is stored once) are retried on UNAVAILABLE with exponential backoff and jitter;
+design writes never are (a write may have been applied before the connection broke).
 Failures raise `HealthScoreError` subclasses (`healthscore_client.errors`).
 """
 
@@ -26,9 +27,10 @@ from healthscore_client._calls import (
     ScoreViewLike,
     VersionViewLike,
 )
-from healthscore_client.accounts import AccountsInput
+from healthscore_client.accounts import AccountsInput, RecordsInput
 from healthscore_client.errors import from_rpc_error
 from healthscore_client.v1 import (
+    account_service_pb2,
     catalog_pb2,
     profile_service_pb2,
     ruleset_pb2,
@@ -416,6 +418,63 @@ class HealthScoreClient:
         return self._invoke(
             _calls.score_hierarchy(accounts, ruleset, view, as_of, catalog), timeout
         )
+
+    # AccountService.
+
+    def write_account_data(
+        self,
+        records: RecordsInput,
+        *,
+        observe_time: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> account_service_pb2.WriteAccountDataResponse:
+        """Records account data: `AccountData` messages, or flat dicts as for `score_accounts`
+        with an `observe_time` key (default: `observe_time`), typed by `catalog` when given. The
+        write is atomic; the accounts it touches are rescored at once. Retried on UNAVAILABLE
+        (writing a record twice stores it once)."""
+        return self._invoke(_calls.write_account_data(records, catalog, observe_time), timeout)
+
+    def stream_write_account_data(
+        self,
+        batches: Iterable[RecordsInput],
+        *,
+        observe_time: Instant = None,
+        catalog: catalog_pb2.Catalog | None = None,
+        timeout: float | None = None,
+    ) -> account_service_pb2.WriteAccountDataResponse:
+        """Records a stream of batches (each as `write_account_data` takes, each atomic); returns
+        the totals. Not retried; a failed batch raises, the batches before it are kept."""
+        requests = _calls.WriteStream(batches, catalog, observe_time)
+        method = self._channel.stream_unary(
+            _calls.STREAM_WRITE_ACCOUNT_DATA,
+            request_serializer=_calls.serialize,
+            response_deserializer=account_service_pb2.WriteAccountDataResponse.FromString,
+        )
+        try:
+            response = method(
+                iter(requests),
+                timeout=self._timeout if timeout is None else timeout,
+                metadata=self._connection.metadata,
+            )
+        except grpc.RpcError as error:
+            if requests.failure is not None:
+                raise requests.failure from None
+            raise from_rpc_error(error) from error
+        return cast(account_service_pb2.WriteAccountDataResponse, response)
+
+    def get_account_health(
+        self, account: str, *, view: ScoreViewLike = None, timeout: float | None = None
+    ) -> account_service_pb2.StoredAccountHealth:
+        """An account's current health (`account`: an id or `accounts/{id}`), always of the active
+        version; view "full" adds the stored values it used."""
+        return self._invoke(_calls.get_account_health(account, view), timeout)
+
+    def batch_get_account_health(
+        self, accounts: Sequence[str], *, view: ScoreViewLike = None, timeout: float | None = None
+    ) -> list[account_service_pb2.StoredAccountHealth]:
+        """The current health of up to 1,000 accounts, in order (NotFound if any has no data)."""
+        return list(self._invoke(_calls.batch_get_account_health(accounts, view), timeout).healths)
 
 
 def _code(error: grpc.RpcError) -> grpc.StatusCode | None:

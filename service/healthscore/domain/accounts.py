@@ -409,3 +409,38 @@ def _catalog_check(scorer: Scorer) -> CatalogCheck:
 def _catalog_cached(name: str, catalog: bytes) -> CatalogCheck:
     del name
     return CatalogCheck.of(catalog_pb2.Catalog.FromString(catalog))
+
+
+class StaleRefresher:
+    """A background thread that, whenever the active version changes (in this process or
+    another on the same data directory) and once at start, rescores every account whose current
+    health another version computed (`AccountData.refresh_stale`)."""
+
+    def __init__(self, data: AccountData, registry: Registry, interval: float = 1.0) -> None:
+        self._data = data
+        self._registry = registry
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="health-refresh", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        seen = ""
+        while not self._stop.is_set():
+            try:
+                active = self._registry.active().name
+                if active != seen:
+                    done = self._data.refresh_stale()
+                    if done:
+                        log.info("health_refreshed", version=active, rescored=done)
+                    seen = active
+            except Exception:  # keep refreshing; the next activation or tick retries
+                log.exception("health_refresh_failed")
+            self._stop.wait(self._interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()

@@ -8,10 +8,10 @@ from pathlib import Path
 import grpc
 
 from healthscore.domain import bootstrap
-from healthscore.domain.accounts import AccountData
+from healthscore.domain.accounts import AccountData, StaleRefresher
 from healthscore.domain.profiles import ProfileManager
 from healthscore.domain.registry import Registry
-from healthscore.server import scoring_servicer
+from healthscore.server import account_servicer, scoring_servicer
 from healthscore.server.profile_servicer import ProfileServicer
 from healthscore.store import Store
 from healthscore.store.accounts import AccountStore
@@ -31,6 +31,7 @@ class App:
         self.profiles = ProfileManager(store, self.registry)
         self.account_store = account_store
         self.accounts = AccountData(account_store, self.registry) if account_store else None
+        self._refresher: StaleRefresher | None = None
 
     @classmethod
     def open(cls, data_dir: Path) -> App:
@@ -44,19 +45,28 @@ class App:
         return app
 
     def add_to_server(self, server: grpc.Server) -> list[str]:
-        """Registers the ProfileService and ScoringService servicers; returns their full names
-        (for health and reflection)."""
+        """Registers the ProfileService, ScoringService and AccountService servicers; returns
+        their full names (for health and reflection)."""
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
             ProfileServicer(self.profiles), server
         )
         scoring_servicer.add_to_server(scoring_servicer.ScoringServicer(self.registry), server)
-        return [
+        services = [
             profile_service_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
             scoring_servicer.SERVICE,
         ]
+        if self.accounts is not None:
+            account_servicer.add_to_server(account_servicer.AccountServicer(self.accounts), server)
+            services.append(account_servicer.SERVICE)
+            # Current health follows activations: rescored in the background, progress logged.
+            self._refresher = StaleRefresher(self.accounts, self.registry)
+            self._refresher.start()
+        return services
 
     def close(self) -> None:
-        """Releases the stores."""
+        """Stops the health refresh; releases the stores."""
+        if self._refresher is not None:
+            self._refresher.stop()
         self.store.close()
         if self.account_store is not None:
             self.account_store.close()

@@ -35,6 +35,7 @@ LOCAL = Identity("local", Role.ADMIN)
 
 _PROFILES = "/healthscore.v1.ProfileService/"
 _SCORING = "/healthscore.v1.ScoringService/"
+_ACCOUNTS = "/healthscore.v1.AccountService/"
 
 # The role each method needs. Methods not listed (health, reflection) need none.
 METHOD_ROLES: dict[str, Role] = {
@@ -58,6 +59,10 @@ METHOD_ROLES: dict[str, Role] = {
     _SCORING + "StreamScoreAccounts": Role.VIEWER,
     _SCORING + "PreviewDraft": Role.VIEWER,
     _SCORING + "ScoreHierarchy": Role.VIEWER,
+    _ACCOUNTS + "WriteAccountData": Role.EDITOR,
+    _ACCOUNTS + "StreamWriteAccountData": Role.EDITOR,
+    _ACCOUNTS + "GetAccountHealth": Role.VIEWER,
+    _ACCOUNTS + "BatchGetAccountHealth": Role.VIEWER,
 }
 
 _identity: ContextVar[Identity] = ContextVar("healthscore_identity", default=LOCAL)
