@@ -75,6 +75,14 @@ class CancelledError(HealthScoreError):
     """The caller cancelled the work (e.g. the RPC was cancelled)."""
 
 
+class ResourceExhaustedError(HealthScoreError):
+    """A limit of the server was reached (RESOURCE_EXHAUSTED)."""
+
+
+class ResponseTooLargeError(ResourceExhaustedError):
+    """The response is larger than the server may send (`--max-message-bytes`)."""
+
+
 class DeadlineExceededError(HealthScoreError):
     """The caller's deadline passed before the work was done."""
 

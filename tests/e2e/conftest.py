@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -35,10 +36,11 @@ class Server:
         self.app.close()
 
 
-def start_server(data_dir: Path) -> Server:
-    """The production server (interceptors, health, reflection), authentication off."""
+def start_server(data_dir: Path, **config: Any) -> Server:
+    """The production server (interceptors, health, reflection), authentication off; `config`:
+    other `ServerConfig` fields."""
     app = App.open(data_dir)
-    server, port, _ = build_server(ServerConfig(port=0, data_dir=data_dir), app)
+    server, port, _ = build_server(ServerConfig(port=0, data_dir=data_dir, **config), app)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     return Server(

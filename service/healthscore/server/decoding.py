@@ -1,6 +1,6 @@
-"""Request decoding, done by us instead of by gRPC: `DecodingInterceptor`, the innermost
-interceptor, registers every handler without a request deserializer and parses the bytes inside
-the call.
+"""Request decoding and response encoding, done by us instead of by gRPC: `DecodingInterceptor`,
+the innermost interceptor, registers every handler without a request deserializer or a response
+serializer, parses the request bytes inside the call and serializes the responses there too.
 
 Why: when a deserializer raises, grpcio (1.85) answers INTERNAL "Exception deserializing
 request!", writes nothing we log, and then, once the client half-closes, aborts the call a second
@@ -24,7 +24,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from healthscore.errors import MalformedInputError, Violation
+from healthscore.errors import MalformedInputError, ResponseTooLargeError, Violation
 
 _WIRE_TYPES = {
     0: "varint",
@@ -112,10 +112,44 @@ def decoder(deserializer: Callable[[bytes], Any], method: str) -> Callable[[byte
     return decode
 
 
+def encoder(
+    serializer: Callable[[Any], bytes] | None, max_bytes: int | None
+) -> Callable[[Any], bytes]:
+    """`serializer` (none: the response is bytes already) made to refuse, with
+    `ResponseTooLargeError`, a response larger than `max_bytes`."""
+
+    def encode(response: Any) -> bytes:
+        data: bytes = response if serializer is None else serializer(response)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ResponseTooLargeError(
+                f"the response is {len(data)} bytes, more than this server sends ({max_bytes} "
+                "bytes, --max-message-bytes): ask for fewer accounts per call or a smaller view"
+            )
+        return data
+
+    return encode
+
+
+def _encoded(responses: Iterator[Any], encode: Callable[[Any], bytes]) -> Iterator[bytes]:
+    try:
+        for response in responses:
+            yield encode(response)
+    finally:
+        close = getattr(responses, "close", None)
+        if close is not None:  # gRPC dropped the stream, or a response was refused
+            close()
+
+
 class DecodingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """The innermost interceptor: every handler gets raw bytes from gRPC and its requests are
-    parsed by `decoder` inside the call, after authentication, so that a request that does not
-    parse is an ordinary error of the call."""
+    """The innermost interceptor: every handler gets raw bytes from gRPC and gives it bytes. Its
+    requests are parsed by `decoder` inside the call, after authentication, so that a request
+    that does not parse is an ordinary error of the call; its responses are serialized by
+    `encoder`, so that one larger than gRPC would send (`max_response_bytes`) is refused with
+    RESOURCE_EXHAUSTED, which is what gRPC would send its caller, but is logged as such and
+    says why."""
+
+    def __init__(self, max_response_bytes: int | None = None) -> None:
+        self._max_response_bytes = max_response_bytes
 
     def intercept_service(
         self,
@@ -123,32 +157,42 @@ class DecodingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        decode = decoder(handler.request_deserializer, handler_call_details.method)
-        serialize = handler.response_serializer
+        if handler is None:
+            return None
+        deserializer = handler.request_deserializer
+        decode: Callable[[bytes], Any] = (
+            (lambda request: request)
+            if deserializer is None
+            else decoder(deserializer, handler_call_details.method)
+        )
+        encode = encoder(handler.response_serializer, self._max_response_bytes)
+        streaming = handler.response_streaming
+
+        def respond(response: Any) -> Any:
+            return _encoded(response, encode) if streaming else encode(response)
+
         if handler.request_streaming:
             inner_streaming = handler.stream_stream or handler.stream_unary
             assert inner_streaming is not None
 
             def from_stream(requests: Iterator[bytes], context: grpc.ServicerContext) -> Any:
-                return inner_streaming((decode(r) for r in requests), context)
+                return respond(inner_streaming((decode(r) for r in requests), context))
 
             build = (
                 grpc.stream_stream_rpc_method_handler
-                if handler.response_streaming
+                if streaming
                 else grpc.stream_unary_rpc_method_handler
             )
-            return build(from_stream, None, serialize)
+            return build(from_stream)
         inner_unary = handler.unary_stream or handler.unary_unary
         assert inner_unary is not None
 
         def from_one(request: bytes, context: grpc.ServicerContext) -> Any:
-            return inner_unary(decode(request), context)
+            return respond(inner_unary(decode(request), context))
 
         build = (
             grpc.unary_stream_rpc_method_handler
-            if handler.response_streaming
+            if streaming
             else grpc.unary_unary_rpc_method_handler
         )
-        return build(from_one, None, serialize)
+        return build(from_one)

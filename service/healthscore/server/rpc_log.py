@@ -240,8 +240,10 @@ class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     raise
                 except BaseException as exc:
                     set_code = _code(context)
-                    if set_code is None and not context.is_active():
-                        # The call ended under the handler (e.g. its request stream raised).
+                    if not context.is_active():
+                        # The call ended under the handler (e.g. its request stream raised):
+                        # whatever the handler made of it, its caller got CANCELLED or
+                        # DEADLINE_EXCEEDED.
                         code = _ended_early(context)
                         raise
                     if set_code is None:

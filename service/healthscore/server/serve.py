@@ -43,7 +43,11 @@ def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, heal
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="rpc"),
         # Logging outermost, so that calls refused by authentication are logged too; requests
         # are parsed innermost, after authentication (`decoding.py`: never by gRPC itself).
-        interceptors=[LoggingInterceptor(), AuthInterceptor(authenticator), DecodingInterceptor()],
+        interceptors=[
+            LoggingInterceptor(),
+            AuthInterceptor(authenticator),
+            DecodingInterceptor(max_response_bytes=config.max_message_bytes),
+        ],
         options=[
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.max_receive_message_length", config.max_message_bytes),

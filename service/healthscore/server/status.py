@@ -25,6 +25,8 @@ from healthscore.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    ResourceExhaustedError,
+    ResponseTooLargeError,
     StaleEtagError,
     UnauthenticatedError,
     Violation,
@@ -44,6 +46,8 @@ _CODES: list[tuple[type[HealthScoreError], int, str]] = [
     (CancelledError, code_pb2.CANCELLED, "CANCELLED"),
     (DeadlineExceededError, code_pb2.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
     (PermissionDeniedError, code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED"),
+    (ResponseTooLargeError, code_pb2.RESOURCE_EXHAUSTED, "RESPONSE_TOO_LARGE"),
+    (ResourceExhaustedError, code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
 ]
 
 
@@ -152,7 +156,10 @@ def handles_errors(method: _F) -> _F:
         try:
             return method(self, request, context)
         except Exception as exc:
-            if _aborted(context):
+            # An abort goes on as it is, and so does what ends a call no longer active (cancelled
+            # or past its deadline, when the request stream raises `grpc.RpcError`): its caller
+            # has its status already, and the log interceptor names it.
+            if _aborted(context) or not context.is_active():
                 raise
             context.abort_with_status(to_status(exc))
 
@@ -167,7 +174,7 @@ def handles_stream_errors(method: _F) -> _F:
         try:
             yield from method(self, request, context)
         except Exception as exc:
-            if _aborted(context):
+            if _aborted(context) or not context.is_active():
                 raise
             context.abort_with_status(to_status(exc))
 
