@@ -2,7 +2,8 @@
 
 Run the service (`serve`, `tokens`), design health profiles on a running server (`profiles`,
 `publish`, `activate`, `rollback`, `versions`, `activations`), score accounts (`score`, `preview`,
-`hierarchy`), and rescore files in bulk (`rescore`). `healthscore COMMAND --help` for each.
+`hierarchy`), rescore files in bulk (`rescore`), and load account data into a data directory
+(`ingest`). `healthscore COMMAND --help` for each.
 Exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 denied, 6 server unreachable.
 """
 
@@ -195,6 +196,81 @@ def _add_rescore_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     rescore.set_defaults(run=_rescore)
 
 
+def _instant(text: str) -> dt.datetime:
+    from healthscore_client.accounts import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from healthscore.jobs import ingest
+    from healthscore.server.app import DATABASE_FILE, App
+
+    if not (args.data_dir / DATABASE_FILE).is_file():
+        raise InvalidInputError(f"{args.data_dir} is not a healthscore data directory")
+    console: Console | None = None
+    if not args.quiet:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    config = ingest.IngestConfig(
+        inputs=args.inputs,
+        data_dir=args.data_dir,
+        errors=args.errors,
+        input_format=args.input_format,
+        observe_time=args.observe_time,
+        batch_rows=args.batch_rows,
+    )
+    app = App.open(args.data_dir)
+    try:
+        assert app.accounts is not None
+        summary = ingest.run(config, app.accounts, console=console, quiet=args.quiet)
+    finally:
+        app.close()
+    if console is not None:
+        ingest.print_summary(summary, console)
+    if args.summary_json is not None:
+        args.summary_json.write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = commands.add_parser(
+        "ingest",
+        help="load account data files into a data directory's account store",
+        description="Records account data (the columns of rescore's input plus observe_time) "
+        "from Parquet, CSV or JSON Lines files, directories, globs or object storage URIs "
+        "(s3://bucket/prefix, ...) into a data directory's account store, and rescores every "
+        "account it touches with the active version. Each batch is one durable transaction; "
+        "records already stored (same account, attribute, observe time) are stored once. Bad "
+        "rows go to the errors file (file,row,id,reason); the rest is stored.",
+    )
+    ingest.add_argument("inputs", nargs="+", metavar="FILE|URI", help="what to load")
+    ingest.add_argument("--data-dir", type=Path, required=True, help="the service's data directory")
+    ingest.add_argument(
+        "--observe-time",
+        type=_instant,
+        help="observe time of rows without an observe_time value (ISO 8601)",
+    )
+    ingest.add_argument(
+        "--errors",
+        type=Path,
+        default=Path("ingest-errors.csv"),
+        help="where rejected rows go (CSV; default: ingest-errors.csv)",
+    )
+    ingest.add_argument(
+        "--input-format", choices=["parquet", "csv", "jsonl"], help="default: by file extension"
+    )
+    ingest.add_argument("--batch-rows", type=int, default=1 << 15, help="rows per transaction")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    ingest.add_argument("--summary-json", type=Path, help="also write the summary as JSON")
+    ingest.set_defaults(run=_ingest)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from healthscore.server import config, serve
 
@@ -288,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_rescore_parser(commands)
+    _add_ingest_parser(commands)
     _add_serve_parser(commands)
     _add_tokens_parser(commands)
     admin.add_parsers(commands)

@@ -40,7 +40,6 @@ class Recorder:
                 a.data_time,
                 a.data_time,
                 health.SerializeToString(),
-                a.body,
             )
             for a in accounts
         ]

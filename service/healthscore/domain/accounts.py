@@ -173,7 +173,9 @@ def lookbacks(
 class StoredScoring:
     """Scores stored accounts with one ruleset at one instant (a `Rescore` for the store)."""
 
-    def __init__(self, scorer: Scorer, as_of: int) -> None:
+    def __init__(
+        self, scorer: Scorer, as_of: int, view: int = scoring_pb2.SCORE_VIEW_DIMENSIONS
+    ) -> None:
         ref = names.parse_ruleset(scorer.name, "ruleset")
         if ref.number is None:
             raise FailedPreconditionError(f"{scorer.name}: stored health needs a version")
@@ -181,7 +183,7 @@ class StoredScoring:
         self._version = ref.number
         self._as_of = as_of
         self._periods = _periods_of(scorer)
-        tail = scoring_pb2.ScoreAccountsRequest(view=scoring_pb2.SCORE_VIEW_FULL)
+        tail = scoring_pb2.ScoreAccountsRequest(view=scoring_pb2.ScoreView.ValueType(view))
         tail.as_of.FromDatetime(from_micros(as_of))
         self._tail = tail.SerializeToString()
 
@@ -201,17 +203,45 @@ class StoredScoring:
                 point.time.FromDatetime(from_micros(observe_time))
         return account.SerializeToString()
 
-    def __call__(self, accounts: list[AccountRecords]) -> list[HealthRow]:
+    def score(self, accounts: list[AccountRecords]) -> tuple[list[bytes], list[bytes]]:
+        """Each account's serialized `AccountHealth`, and the `Account` it was computed from."""
         bodies = [a.body + self._history(a.records) if self._periods else a.body for a in accounts]
         request = b"".join(map(_field1, bodies)) + self._tail
-        response = scoring_pb2.ScoreAccountsResponse.FromString(
-            self._scorer.compiled.score_bytes(request)
-        )
+        return _results(self._scorer.compiled.score_bytes(request)), bodies
+
+    def __call__(self, accounts: list[AccountRecords]) -> list[HealthRow]:
+        results, _ = self.score(accounts)
         model, version, as_of = self._scorer.model, self._version, self._as_of
         return [
-            HealthRow(a.account_id, model, version, as_of, a.data_time, h.SerializeToString(), b)
-            for a, h, b in zip(accounts, response.results, bodies, strict=True)
+            HealthRow(a.account_id, model, version, as_of, a.data_time, health)
+            for a, health in zip(accounts, results, strict=True)
         ]
+
+
+def _results(response: bytes) -> list[bytes]:
+    """The `results` (field 1) of a serialized `ScoreAccountsResponse`, each still serialized:
+    the wire walked once, no message built."""
+    out: list[bytes] = []
+    position, end = 0, len(response)
+    while position < end:
+        key = response[position]
+        position += 1
+        if key & 0x80:
+            raise ValueError("unexpected multi-byte field key in a ScoreAccountsResponse")
+        if key & 7 != 2:
+            raise ValueError(f"unexpected wire type in a ScoreAccountsResponse: {key}")
+        length = shift = 0
+        while True:
+            byte = response[position]
+            position += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if key == 0x0A:
+            out.append(response[position : position + length])
+        position += length
+    return out
 
 
 _VERSION_PERIODS: dict[str, dict[str, frozenset[int]]] = {}
@@ -227,25 +257,13 @@ def _periods_of(scorer: Scorer) -> dict[str, frozenset[int]]:
     return periods
 
 
-def _view(
-    health: account_service_pb2.StoredAccountHealth, view: int, periods: dict[str, frozenset[int]]
-) -> None:
-    """Trims a FULL stored health to `view` (BASIC when unspecified)."""
-    h = health.health
-    if view == scoring_pb2.SCORE_VIEW_FULL:
-        health.account.DiscardUnknownFields()  # the records' observe times
-        health.lookbacks.extend(
-            lookbacks(health.account, micros(health.as_of.ToDatetime(dt.UTC)), periods)
-        )
+def _view(health: account_service_pb2.StoredAccountHealth, view: int) -> None:
+    """Trims a stored (DIMENSIONS) health to `view` (BASIC when unspecified); FULL is recomputed
+    elsewhere and kept whole."""
+    if view in (scoring_pb2.SCORE_VIEW_FULL, scoring_pb2.SCORE_VIEW_DIMENSIONS):
         return
-    health.ClearField("account")
-    h.ClearField("reasons")
-    if view == scoring_pb2.SCORE_VIEW_DIMENSIONS:
-        for d in h.dimensions:
-            d.ClearField("metrics")
-        return
-    h.ClearField("dimensions")
-    h.ClearField("categories")
+    health.health.ClearField("dimensions")
+    health.health.ClearField("categories")
 
 
 class AccountData:
@@ -264,6 +282,10 @@ class AccountData:
         self._retention = dt.timedelta(days=retention_days)
         self._clock = clock
         self._refreshing = threading.Lock()
+
+    def active(self) -> Scorer:
+        """The active version, which writes rescore with."""
+        return self._registry.active()
 
     # Writes.
 
@@ -358,7 +380,6 @@ class AccountData:
                 stale, StoredScoring(scorer, micros(self._clock())), as_of=micros(self._clock())
             )
             stored.update(self.store.health(stale))
-        periods = _periods_of(scorer)
         out = []
         for account_id in account_ids:
             row = stored[account_id]
@@ -366,14 +387,29 @@ class AccountData:
                 name=names.account_name(account_id),
                 ruleset=names.version_name(row.model, row.version),
             )
-            item.health.ParseFromString(row.health)
             item.as_of.FromDatetime(from_micros(row.as_of))
             item.data_time.FromDatetime(from_micros(row.data_time))
             if view == scoring_pb2.SCORE_VIEW_FULL:
-                item.account.ParseFromString(row.account)
-            _view(item, view, periods)
+                self._full(item, row)
+            else:
+                item.health.ParseFromString(row.health)
+                _view(item, view)
             out.append(item)
         return out
+
+    def _full(self, item: account_service_pb2.StoredAccountHealth, row: HealthRow) -> None:
+        """View FULL: the stored health recomputed with its version, at its instant, from the
+        records it used (the same result, with metrics and reasons), the account as scored and
+        the stored values its "change in" criteria compared with."""
+        scorer = self._registry.version(row.model, row.version)
+        records = self.store.records([row.account_id], until=row.as_of)
+        [health], [body] = StoredScoring(scorer, row.as_of, scoring_pb2.SCORE_VIEW_FULL).score(
+            records
+        )
+        item.health.ParseFromString(health)
+        item.account.ParseFromString(body)
+        item.account.DiscardUnknownFields()  # the records' observe times
+        item.lookbacks.extend(lookbacks(item.account, row.as_of, _periods_of(scorer)))
 
     # After an activation.
 

@@ -10,9 +10,11 @@ key exists appends its body to the stored one, unless the stored body already en
 same account, attribute and time written twice is stored once, and a differing value written later
 for the same key wins.
 
-Current health is one row per account: the last `AccountHealth` (view FULL) computed for it, the
-`Account` it was computed from, and the ruleset and instant. Health is written in the transaction
-that writes the data it follows from, so the two never disagree after a crash.
+Current health is one row per account: the last `AccountHealth` computed for it (view
+DIMENSIONS: what reads and the daily table need; the FULL view is recomputed from the records on
+request, the computation being a pure function of records, version and instant), with the ruleset,
+the instant, and the observe time of the latest record it used. Health is written in the
+transaction that writes the data it follows from, so the two never disagree after a crash.
 
 Durability as in `store/sqlite.py`: WAL with `synchronous=FULL`; a write that returned is on disk,
 and a `kill -9` at any moment leaves each write entirely done or not at all. Times are UTC
@@ -63,6 +65,8 @@ MIGRATIONS: list[Sequence[str]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX account_health_version ON account_health (model, version)",
     ),
+    # Health rows no longer copy the account's data (it is in account_data).
+    ("ALTER TABLE account_health DROP COLUMN account",),
 ]
 
 # A record's upsert: appended to a stored body of the same key unless that body already ends
@@ -75,8 +79,8 @@ _UPSERT = (
 )
 _PUT_HEALTH = (
     "INSERT OR REPLACE INTO account_health"
-    " (account_id, model, version, as_of, data_time, health, account, update_time)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " (account_id, model, version, as_of, data_time, health, update_time)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -114,8 +118,7 @@ class HealthRow:
     version: int
     as_of: int
     data_time: int
-    health: bytes  # AccountHealth, view FULL
-    account: bytes  # the Account it was computed from
+    health: bytes  # AccountHealth, view DIMENSIONS
 
 
 # Computes the health of accounts from their records, inside the write's transaction.
@@ -135,6 +138,9 @@ class AccountStore:
             path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
         )
         try:
+            # Bigger pages for rows of a few hundred bytes in WITHOUT ROWID tables (takes effect
+            # only on a new, empty file).
+            self._conn.execute("PRAGMA page_size = 32768")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise RuntimeError(f"{path}: cannot use WAL journaling (got {mode!r})")
@@ -220,7 +226,7 @@ class AccountStore:
         """The stored health of these accounts, by id (accounts without any left out)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT account_id, model, version, as_of, data_time, health, account"
+                "SELECT account_id, model, version, as_of, data_time, health"
                 " FROM account_health WHERE account_id IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(account_ids)),),
             ).fetchall()
@@ -255,13 +261,21 @@ class AccountStore:
         try:
             conn.execute("BEGIN")  # WAL: one snapshot for the whole iteration
             cursor = conn.execute(
-                "SELECT account_id, model, version, as_of, health, account FROM account_health"
-                " ORDER BY account_id"
+                "SELECT h.account_id, h.model, h.version, h.as_of, h.health, d.body"
+                " FROM account_health h JOIN account_data d"
+                " ON d.account_id = h.account_id AND d.observe_time <= h.as_of"
+                " ORDER BY h.account_id, d.observe_time"
             )
-            while True:
-                rows = cursor.fetchmany(batch_rows)
-                if not rows:
-                    break
+            rows: list[_HealthOfDay] = []
+            for account_id, model, version, as_of, health, body in cursor:
+                if rows and rows[-1][0] == account_id:
+                    rows[-1][5].append(body)
+                    continue
+                if len(rows) == batch_rows:
+                    yield _daily_batch(day, rows)
+                    rows = []
+                rows.append((account_id, model, version, as_of, health, [body]))
+            if rows:
                 yield _daily_batch(day, rows)
             conn.execute("COMMIT")
         finally:
@@ -313,7 +327,7 @@ def _records(
 def _health_params(health: Sequence[HealthRow]) -> Iterator[tuple[object, ...]]:
     now = micros(dt.datetime.now(dt.UTC))
     for h in health:
-        yield (h.account_id, h.model, h.version, h.as_of, h.data_time, h.health, h.account, now)
+        yield (h.account_id, h.model, h.version, h.as_of, h.data_time, h.health, now)
 
 
 # The daily table's columns, from stored rows.
@@ -349,15 +363,17 @@ def _attribute(name: str, value: account_pb2.Value) -> dict[str, object]:
     return item
 
 
-def _daily_batch(
-    day: dt.date, rows: list[tuple[str, int, int, int, bytes, bytes]]
-) -> pa.RecordBatch:
+# One account of the daily table: id, model, version, as_of, health, its records' bodies.
+_HealthOfDay = tuple[str, int, int, int, bytes, list[bytes]]
+
+
+def _daily_batch(day: dt.date, rows: list[_HealthOfDay]) -> pa.RecordBatch:
     columns: dict[str, list[object]] = {f.name: [] for f in HEALTH_DAILY}
     health = health_pb2.AccountHealth()
     account = account_pb2.Account()
-    for account_id, model, version, as_of, health_body, account_body in rows:
+    for account_id, model, version, as_of, health_body, bodies in rows:
         health.ParseFromString(health_body)
-        account.ParseFromString(account_body)
+        account.ParseFromString(b"".join(bodies))
         columns["as_of"].append(as_of)
         columns["account_id"].append(account_id)
         columns["parent_id"].append(account.parent_id or None)
