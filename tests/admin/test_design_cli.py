@@ -21,7 +21,7 @@ from healthscore.server.serve import build_server
 from healthscore_client.v1 import profile_service_pb2
 from tests.admin.test_design_yaml import every_feature
 from tests.e2e.conftest import Server, start_server
-from tests.e2e.support import MD_DRAFT, engagement_profile
+from tests.e2e.support import AH_DRAFT, MD_DRAFT, engagement_category_profile, engagement_profile
 from tests.server.conftest import TOKENS
 from tests.server.conftest import tokens_file as tokens_file  # a fixture
 
@@ -73,6 +73,46 @@ def test_export_import_export_is_byte_identical_and_the_draft_unchanged(
     assert code == 0 and "unchanged" in out
     assert get_draft(server) == before
     assert export(capsys, server) == text
+
+
+def test_a_file_can_be_edited_and_imported_again_and_keeps_its_comments(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "p.yaml"
+    good = "good: {attribute: engagement_score, operator: greater_than_or_equal, number: "
+    text = export(capsys, server).replace(good + "60}", good + "65}  # stricter, says Ann")
+    path.write_text(text)
+    code, out, err = run(capsys, *on(server, "profiles", "import", str(path)))
+    assert code == 0, err
+    assert "p.yaml: etags updated" in out
+    first = get_draft(server)
+    after = path.read_text()
+    assert "# stricter, says Ann" in after
+    assert f"draft: {first.etag}" in after
+    # Only the etags changed in the file.
+    assert [a for a, b in zip(text.splitlines(), after.splitlines(), strict=True) if a != b] == [
+        line for line in text.splitlines() if line.startswith("etags:")
+    ]
+    # A second edit of the same file imports as well.
+    path.write_text(after.replace(good + "65}", good + "66}"))
+    code, out, err = run(capsys, *on(server, "profiles", "import", str(path)))
+    assert code == 0, err
+    assert get_draft(server).profiles[0].metrics[0].good.predicate.number == 66
+    assert yamlio.load(path.read_text()).draft.etag == get_draft(server).etag
+    # A change made by someone else in between still stops the import.
+    server.profiles.CreateProfile(
+        profile_service_pb2.CreateProfileRequest(parent=MD_DRAFT, profile=engagement_profile())
+    )
+    path.write_text(path.read_text().replace(good + "66}", good + "67}"))
+    code, _, err = run(capsys, *on(server, "profiles", "import", str(path)))
+    assert code == common.EXIT_CONFLICT and "export it again" in err
+
+
+def test_the_help_says_the_server_keeps_no_comments(capsys: pytest.CaptureFixture[str]) -> None:
+    for action in ("import", "export"):
+        with pytest.raises(SystemExit):
+            cli.main(["profiles", action, "--help"])
+        assert "comments" in " ".join(capsys.readouterr().out.lower().split())
 
 
 @pytest.mark.parametrize("model", list(yamlio.MODELS))
@@ -268,13 +308,59 @@ def test_publish_activate_rollback_versions_and_activations(
     assert code == 0 and json.loads(out) == []
 
 
+def _publish_account_health(server: Server) -> None:
+    server.profiles.CreateProfile(
+        profile_service_pb2.CreateProfileRequest(
+            parent=AH_DRAFT, profile=engagement_category_profile()
+        )
+    )
+    server.profiles.PublishDraft(profile_service_pb2.PublishDraftRequest(name=AH_DRAFT))
+
+
+def test_rollback_after_a_model_switch_activates_the_previous_version(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _publish_account_health(server)
+    assert run(capsys, *on(server, "activate", "account-health/1"))[0] == 0
+    code, out, err = run(capsys, *on(server, "rollback"))
+    assert code == 0, err
+    assert out == (
+        "activated models/multidimensional/versions/1 (was models/account-health/versions/1)"
+        " as activations/3\n"
+    )
+    # Back again: the version active before is the account-health one.
+    code, out, _ = run(capsys, *on(server, "rollback", "--output", "json"))
+    assert code == 0 and json.loads(out)["version"] == "models/account-health/versions/1"
+    # --model picks the latest version of that model active before, across the switch.
+    code, out, _ = run(capsys, *on(server, "rollback", "--model", MD, "--output", "json"))
+    data = json.loads(out)
+    assert code == 0 and data["version"] == "models/multidimensional/versions/1"
+    assert data["previous_version"] == "models/account-health/versions/1"
+
+
+def test_activating_the_active_version_records_nothing(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, *on(server, "activate", "multidimensional/1"))
+    assert code == 0
+    assert (
+        out == "models/multidimensional/versions/1 is already active (as activations/1); "
+        "nothing changed\n"
+    )
+    trail = server.profiles.ListActivations(profile_service_pb2.ListActivationsRequest())
+    assert [a.name for a in trail.activations] == ["activations/1"]
+    # Nothing to roll back to: the audit has no row pointing at the active version itself.
+    code, _, err = run(capsys, *on(server, "rollback"))
+    assert code == common.EXIT_NOT_FOUND and "no version was active before" in err
+
+
 def test_exit_codes(server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, *on(server, "activate", "multidimensional/99"))
     assert code == common.EXIT_NOT_FOUND and "NOT_FOUND" in err
     code, _, _ = run(capsys, *on(server, "rollback", "--model", MD))
     assert code == common.EXIT_NOT_FOUND  # no version of it was active before
     code, _, err = run(capsys, *on(server, "rollback", "--model", "account-health"))
-    assert code == common.EXIT_CONFLICT and "give --to N" in err
+    assert code == common.EXIT_NOT_FOUND and "no version of account-health was active" in err
     bad = engagement_profile("bad")
     bad.dimensions[0].weight = 7
     server.profiles.CreateProfile(

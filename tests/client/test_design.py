@@ -108,3 +108,35 @@ def test_list_iterators_follow_page_tokens(client: HealthScoreClient) -> None:
     activations = list(client.list_activations(page_size=3))
     assert [a.name for a in activations] == [f"activations/{n}" for n in (5, 4, 3, 2, 1)]
     assert len(client.list_activations_page(page_size=3).activations) == 3
+
+
+def test_an_attribute_only_old_versions_use_can_leave_the_catalog(
+    client: HealthScoreClient,
+) -> None:
+    draft = client.get_draft(MD)
+    draft.ClearField("profiles")
+    draft.profiles.append(engagement_profile())
+    client.update_draft(MD, draft, update_mask=["profiles"])
+    client.activate_version(client.publish_draft(MD).name)
+    old = client.get_version(MD, 1)
+    assert "csm_risk" in {m.attribute for p in old.ruleset.profiles for m in p.metrics}
+
+    catalog = client.get_catalog()
+    kept = [a for a in catalog.attributes if a.name != "csm_risk"]
+    catalog.ClearField("attributes")
+    catalog.attributes.extend(kept)
+    updated = client.update_catalog(catalog, update_mask=["attributes"])
+    assert "csm_risk" not in {a.name for a in updated.attributes}
+    # Version 1 keeps its snapshot: it still activates and scores with csm_risk.
+    assert client.get_version(MD, 1) == old
+    client.activate_version(MD, 1, comment="back")
+    account = {"id": "a", "engagement_score": 50, "csm_risk": "critical"}
+    scored = client.score_accounts([account], catalog=old.ruleset.catalog)
+    assert scored.ruleset == old.name and scored.results[0].HasField("score")
+
+
+def test_activating_the_active_version_changes_nothing(client: HealthScoreClient) -> None:
+    current = client.get_active_version()
+    again = client.activate_version(current.version, comment="again")
+    assert again == current  # the current activation, not a new one pointing at itself
+    assert [a.name for a in client.list_activations()] == [current.name]

@@ -270,7 +270,7 @@ def _import(args: argparse.Namespace) -> int:
                 return common.report(error)
         if catalog_changed:
             try:
-                client.update_catalog(loaded.catalog, update_mask=[], etag=catalog_etag)
+                catalog = client.update_catalog(loaded.catalog, update_mask=[], etag=catalog_etag)
             except HealthScoreError as error:
                 if draft_changed:  # all or nothing: put the draft back as it was
                     client.update_draft(
@@ -286,12 +286,16 @@ def _import(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return common.report(error)
+    # The file now describes the server's state: its etags become the new ones, so that it can
+    # be edited and imported again (a change someone else makes meanwhile still stops that).
+    etags_updated = _update_etags(args.path, {"draft": updated.etag, "catalog": catalog.etag})
     data = {
         "draft": updated.name,
         "etag": updated.etag,
         "profiles": len(updated.profiles),
         "draft_changed": draft_changed,
         "catalog_changed": catalog_changed,
+        "etags_updated": etags_updated,
         "valid": not errors,
         "warnings": [p.render(args.path.name) for p in warnings],
     }
@@ -303,9 +307,26 @@ def _import(args: argparse.Namespace) -> int:
         what = [f"draft ({len(updated.profiles)} profile(s))"] if draft_changed else []
         what += ["catalog"] if catalog_changed else []
         print(f"{updated.name}: imported {args.path.name}; updated the {' and '.join(what)}")
+        if etags_updated:
+            print(f"{args.path.name}: etags updated (edit and import it again as it is)")
 
     common.emit(args, data, render)
     return common.EXIT_OK
+
+
+def _update_etags(path: Path, etags: dict[str, str]) -> bool:
+    """Writes `etags` into the file's `etags:` (its other bytes unchanged); whether it changed.
+    A file without etags, or one that cannot be rewritten, is left as it is."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        updated = yamlio.with_etags(text, etags)
+        if updated is None or updated == text:
+            return False
+        path.write_text(updated, encoding="utf-8")
+    except OSError as exc:
+        print(f"warning: {path}: could not update its etags: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -468,51 +489,66 @@ def _publish(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
-def _print_activation(activation: profile_service_pb2.Activation) -> None:
+def _print_activation(activation: profile_service_pb2.Activation, changed: bool) -> None:
+    if not changed:
+        print(f"{activation.version} is already active (as {activation.name}); nothing changed")
+        return
     was = f" (was {activation.previous_version})" if activation.previous_version else ""
     print(f"activated {activation.version}{was} as {activation.name}")
+
+
+def _activate_and_print(
+    args: argparse.Namespace, client: HealthScoreClient, target: str, active: str, comment: str
+) -> int:
+    """Activates `target` and prints the activation; activating the active version is a no-op on
+    the server (no audit row), reported as such."""
+    activation = client.activate_version(target, comment=comment)
+    changed = target != active
+    data = {**_activation_data(activation), "changed": changed}
+    common.emit(args, data, lambda: _print_activation(activation, changed))
+    return common.EXIT_OK
 
 
 @common.remote
 def _activate(args: argparse.Namespace) -> int:
     with common.connect(args) as client:
-        activation = client.activate_version(args.version, comment=args.comment)
-    common.emit(args, _activation_data(activation), lambda: _print_activation(activation))
-    return common.EXIT_OK
+        active = _active_name(client)
+        return _activate_and_print(args, client, args.version, active, args.comment)
+
+
+def _rollback_target(client: HealthScoreClient, model: str | None, active: str) -> str:
+    """The version a rollback activates ("" when there is none): without `model`, the version
+    that was active before the current activation, whatever its model (the audit's
+    `previous_version`); with `model`, the latest version of it that was active before the
+    current one."""
+    if model is None:
+        return client.get_active_version().previous_version if active else ""
+    for i, activation in enumerate(client.list_activations()):
+        if i == 0 and activation.version == active:
+            continue  # the current activation
+        if activation.version.startswith(f"models/{model}/") and activation.version != active:
+            return activation.version
+    return ""
 
 
 @common.remote
 def _rollback(args: argparse.Namespace) -> int:
     with common.connect(args) as client:
         active = _active_name(client)
-        model = args.model or (active.split("/")[1] if active else None)
-        if model is None:
-            print("error: no version is active; give --model and --to", file=sys.stderr)
-            return common.EXIT_NOT_FOUND
         if args.to is not None:
+            model = args.model or (active.split("/")[1] if active else None)
+            if model is None:
+                print("error: no version is active; give --model with --to", file=sys.stderr)
+                return common.EXIT_NOT_FOUND
             target = f"models/{model}/versions/{args.to}"
         else:
-            if not active.startswith(f"models/{model}/"):
-                print(
-                    f"error: the active version is {active or 'none'}, not one of {model}; "
-                    "give --to N to activate a version of it",
-                    file=sys.stderr,
-                )
-                return common.EXIT_CONFLICT
-            target = ""
-            for activation in client.list_activations():
-                if activation.version.startswith(f"models/{model}/") and (
-                    activation.version != active
-                ):
-                    target = activation.version
-                    break
+            target = _rollback_target(client, args.model, active)
             if not target:
-                print(f"error: no version of {model} was active before {active}", file=sys.stderr)
+                of = f" of {args.model}" if args.model else ""
+                print(f"error: no version{of} was active before {active or 'now'}", file=sys.stderr)
                 return common.EXIT_NOT_FOUND
         comment = args.comment or f"rollback from {_short(active) or 'none'}"
-        activation = client.activate_version(target, comment=comment)
-    common.emit(args, _activation_data(activation), lambda: _print_activation(activation))
-    return common.EXIT_OK
+        return _activate_and_print(args, client, target, active, comment)
 
 
 @common.remote
@@ -605,7 +641,8 @@ def _add_profiles_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
         "export",
         help="write a model's draft and the catalog as YAML",
         description="Writes the draft of --model and the catalog as YAML (stdout, or -o FILE), "
-        "with their etags, so that a later import fails if the server changed in between.",
+        "with their etags, so that a later import fails if the server changed in between. "
+        "The server keeps no comments: the file has only the export's own header.",
     )
     _model_flag(export, required=True)
     export.add_argument("-o", "--file", type=Path, help="write here instead of stdout")
@@ -619,7 +656,9 @@ def _add_profiles_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
         "and writes the draft with UpdateDraft, conditional on the file's etag (exit 4 when the "
         "draft changed since the export), then the catalog with UpdateCatalog only if it "
         "changed (that needs an admin token). A file identical to the server's state writes "
-        "nothing.",
+        "nothing. After an import, FILE's etags are the new ones (only that line of FILE is "
+        "rewritten), so FILE can be edited and imported again. Comments in FILE are not sent "
+        "to the server: a later export does not have them, so keep FILE as the commented copy.",
     )
     load.add_argument("path", metavar="FILE", type=Path)
     _model_flag(load, required=False, text="the model (default: the file's `model:`)")
@@ -681,7 +720,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "activate",
         help="make a version the one the whole service scores with",
         description="Activates VERSION (of either model) for the whole service. Needs an admin "
-        "token.",
+        "token. Activating the version that is already active changes nothing (no new "
+        "activation is recorded).",
     )
     activate.add_argument(
         "version", metavar="VERSION", type=_version_name, help="models/M/versions/N or M/N"
@@ -692,9 +732,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     rollback = commands.add_parser(
         "rollback",
-        help="re-activate the version of a model that was active before",
-        description="Activates the version of --model (default: the active model) that was "
-        "active before the current one, or version --to N. Exit 3 when there is none.",
+        help="re-activate the version that was active before the current one",
+        description="Activates the version that was active before the current activation, "
+        "whatever its model (the audit's previous version); with --model, the latest version "
+        "of that model active before the current one; with --to N, version N of --model "
+        "(default: the active model). Activating the active version changes nothing. Exit 3 "
+        "when there is no earlier version.",
     )
     _model_flag(rollback, required=False)
     rollback.add_argument("--to", type=_positive, help="activate this version number instead")

@@ -293,6 +293,25 @@ def dump(model: int, draft: Draft, catalog: catalog_pb2.Catalog) -> str:
     return header(model_word(model)) + body
 
 
+def with_etags(text: str, etags: Mapping[str, str]) -> str | None:
+    """`text` with the values of its top-level `etags:` replaced by `etags` (only the keys the
+    file has), everything else — comments, layout — byte for byte as it was; None when the file
+    has no `etags:` mapping."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, MappingNode):
+        return None
+    for key, value in root.value:
+        if isinstance(key, ScalarNode) and key.value == "etags" and isinstance(value, MappingNode):
+            kept = _Flow(
+                (k.value, etags[k.value])
+                for k, _ in value.value
+                if isinstance(k, ScalarNode) and k.value in etags
+            )
+            start, end = value.start_mark.index, value.end_mark.index
+            return text[:start] + inline(kept) + text[end:]
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------

@@ -183,7 +183,9 @@ class ProfileManager:
         return self.get_catalog()
 
     def _catalog_breakage(self, new: catalog_pb2.Catalog) -> list[Violation]:
-        """What the new catalog breaks: new violations in a draft, any in a version."""
+        """What the new catalog breaks: new violations in a draft. Published versions are not
+        looked at: each keeps the catalog it was published with (its snapshot scores it), so an
+        attribute only old versions use can be removed."""
         found: list[Violation] = []
         for model in names.MODELS.values():
             try:
@@ -195,13 +197,6 @@ class ProfileManager:
             found += [
                 Violation(names.draft_name(model), f"{v.path}: {v.message}")
                 for v in _new_violations(before, _violations(ruleset))
-            ]
-        for record in self._store.all_versions():
-            ruleset = ruleset_pb2.Ruleset.FromString(record.ruleset)
-            ruleset.catalog.CopyFrom(new)
-            found += [
-                Violation(names.version_name(record.model, record.number), f"{v.path}: {v.message}")
-                for v in _violations(ruleset)
             ]
         return found
 
@@ -455,8 +450,14 @@ class ProfileManager:
         return activation
 
     def activate(self, model: int, number: int, comment: str, actor: str) -> Activation:
+        """Makes a version the active one and records it. Activating the version that is
+        already active changes nothing: it returns the current activation and records none (an
+        audit row whose previous version is itself would make a rollback go nowhere)."""
         self._registry.version(model, number)  # compiled (and cached) before it is recorded
         with self._lock:
+            current = self._store.active()
+            if current is not None and (current.model, current.version) == (model, number):
+                return self._activation(current)
             record = self._store.activate(model, number, actor=actor, comment=comment)
             self._registry.refresh_active()
         return self._activation(record)
