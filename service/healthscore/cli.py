@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE: the reader of stdout went away
 
 _VIEWS = {
     "basic": scoring_pb2.SCORE_VIEW_BASIC,
@@ -371,12 +372,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_gone() -> int:
+    """The reader of stdout went away (`healthscore ... | head`): end quietly, as a process that
+    SIGPIPE ended would (exit 128 + 13), without Python's complaint at exit about the unflushed
+    output (stdout now writes to /dev/null)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # No argv: the process's own command line, so the process ends with the command.
     args.whole_process = argv is None
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # a short output reaches a closed pipe only here
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

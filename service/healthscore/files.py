@@ -1,9 +1,11 @@
 """Reading rulesets and accounts from files (JSON, YAML, JSON Lines, CSV).
 
-Rulesets are the JSON/YAML form of the `Ruleset` message. Accounts are flat records: the keys
-`id`, `parent_id`, `status`, `contract_value` and (JSON Lines only) `history`; every other key is an
-attribute, converted by its catalog type. Keys the catalog does not know are ignored, as the engine
-would ignore them.
+Rulesets are the JSON/YAML form of the `Ruleset` message (or a draft as `profiles export` writes
+it). Accounts are flat records: the keys `id`, `parent_id`, `status`, `contract_value` and (JSON
+Lines only) `history`; every other key is an attribute of the catalog type. A JSON value is taken as
+what it is (the SDK's `accounts.from_dict`: "82" is not a number, "yes" not a boolean, as for the
+server); a CSV cell is text spelling a value of its type (`accounts.text_record`). Keys the catalog
+does not know are ignored, as the engine would ignore them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ DEFAULT_RULESET = Path(__file__).parent / "defaults" / "ruleset.yaml"
 
 
 def load_ruleset(path: Path) -> ruleset_pb2.Ruleset:
-    """Reads a ruleset from a `.json`, `.yaml` or `.yml` file."""
+    """Reads a ruleset from a `.json`, `.yaml` or `.yml` file: the JSON/YAML form of the
+    `Ruleset` message, or a draft as `healthscore profiles export` writes it (recognised by its
+    `model:` in short words, e.g. `model: multidimensional`)."""
     text = path.read_text(encoding="utf-8")
     parse: Callable[[str], Any] = json.loads
     errors: tuple[type[Exception], ...] = (json.JSONDecodeError,)
@@ -36,20 +40,49 @@ def load_ruleset(path: Path) -> ruleset_pb2.Ruleset:
         data = parse(text)
     except errors as exc:
         raise MalformedInputError(f"{path}: not valid {path.suffix[1:]}: {exc}") from exc
+    if isinstance(data, dict) and _is_draft_export(data):
+        return _load_draft_export(path, text)
     try:
         return json_format.ParseDict(data, ruleset_pb2.Ruleset())
     except json_format.ParseError as exc:
         raise MalformedInputError(f"{path}: not a Ruleset: {exc}") from exc
 
 
+def _is_draft_export(data: dict[str, Any]) -> bool:
+    from healthscore.domain.names import MODELS
+
+    model = data.get("model")
+    return isinstance(model, str) and model in MODELS
+
+
+def _load_draft_export(path: Path, text: str) -> ruleset_pb2.Ruleset:
+    """The ruleset of an exported draft (its etags do not matter here); every problem of the
+    file is reported with its line."""
+    from healthscore.admin import yamlio
+
+    try:
+        return yamlio.load(text).ruleset()
+    except yamlio.FileError as exc:
+        problems = "; ".join(p.render(path.name) for p in exc.problems)
+        raise MalformedInputError(f"{path}: not a valid draft file: {problems}") from exc
+
+
 def account_from_record(
-    record: Mapping[str, Any], catalog: Mapping[str, catalog_pb2.Attribute], where: str
+    record: Mapping[str, Any],
+    catalog: Mapping[str, catalog_pb2.Attribute],
+    where: str,
+    *,
+    text: bool = False,
 ) -> account_pb2.Account:
     """Builds an `Account` from a flat record (the SDK's conversion, `accounts.from_dict`, typed
-    by the catalog); `where` names the record in errors."""
+    by the catalog: a value is taken as what it is, as the server would); `text`: every value is
+    text (a CSV row), read by `accounts.text_record` first. `where` names the record in
+    errors."""
     types = {name: attribute.type for name, attribute in catalog.items()}
+    if text:
+        record = accounts.text_record(record, types)
     try:
-        return accounts.from_dict(record, types, where)
+        return accounts.from_dict(record, types, where, field_paths=False)
     except accounts.AccountValueError as exc:
         violations = [Violation(path, message) for path, message in exc.problems]
         raise InvalidInputError("; ".join(map(str, violations)), violations) from None
@@ -79,9 +112,10 @@ def load_accounts(path: Path, ruleset: ruleset_pb2.Ruleset) -> list[account_pb2.
     catalog = {attribute.name: attribute for attribute in ruleset.catalog.attributes}
     accounts: list[account_pb2.Account] = []
     violations: list[Violation] = []
+    text = path.suffix == ".csv"
     for where, record in read_records(path):
         try:
-            accounts.append(account_from_record(record, catalog, where))
+            accounts.append(account_from_record(record, catalog, where, text=text))
         except InvalidInputError as exc:
             violations.extend(exc.violations)
     if violations:

@@ -294,6 +294,55 @@ def test_score_offline_with_a_ruleset_file(
     assert row(out, "initech")[-1] == "poor"
 
 
+def test_score_offline_with_an_exported_draft_file(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What `profiles export` writes (etags, short enum words, its header) is a ruleset file too.
+    code, exported, _ = run(
+        capsys, *on(server, "profiles", "export", "--model", "multidimensional")
+    )
+    assert code == 0 and "etags:" in exported
+    path = tmp_path / "exported.yaml"
+    path.write_text(exported)
+    args = ["--accounts", str(ACCOUNTS), "--as-of", AS_OF, "--output", "json"]
+    code, offline, err = run(capsys, "score", "--ruleset-file", str(path), *args)
+    assert code == common.EXIT_OK, err
+    code, online, _ = run(capsys, *on(server, "score", *args))
+    assert code == common.EXIT_OK
+    scores = [(r["account_id"], r.get("score"), r["rank"]) for r in json.loads(offline)["results"]]
+    assert scores == [
+        (r["account_id"], r.get("score"), r["rank"]) for r in json.loads(online)["results"]
+    ]
+    # A broken export is reported with its line.
+    path.write_text(exported.replace("type: number", "type: numbr", 1))
+    code, _, err = run(capsys, "score", "--ruleset-file", str(path), *args)
+    assert code == common.EXIT_BAD_INPUT
+    assert re.search(r"exported\.yaml:\d+: catalog\.attributes\[0\]\.type: expected one of", err)
+
+
+def test_a_draft_that_does_not_validate_exits_2_as_the_help_says(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = engagement_profile("bad")
+    bad.dimensions[0].weight = 7
+    server.profiles.CreateProfile(
+        profile_service_pb2.CreateProfileRequest(parent=MD_DRAFT, profile=bad)
+    )
+    for command in (
+        ["score", "--ruleset", "models/multidimensional/draft"],
+        ["score", "--ruleset", "draft"],
+        ["preview", "--model", "multidimensional"],
+        ["hierarchy", "--ruleset", "models/multidimensional/draft"],
+    ):
+        code, out, err = run(capsys, *on(server, *command, "--accounts", str(ACCOUNTS)))
+        assert code == common.EXIT_BAD_INPUT, (command, err)
+        assert out == "" and "profiles[1].dimensions" in err
+        with pytest.raises(SystemExit):
+            cli.main([command[0], "--help"])
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "ruleset that does not validate)" in help_text
+
+
 # --- exit codes ----------------------------------------------------------------------------------
 
 

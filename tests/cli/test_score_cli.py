@@ -5,6 +5,9 @@ tested in tests/admin/test_scoring.py."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +145,50 @@ def test_the_table_shows_profile_score_and_rank(capsys: pytest.CaptureFixture[st
     assert rows["acme"].split("│")[-2].strip() == "good"
     assert rows["initech"].split("│")[-2].strip() == "poor"
     assert rows["hooli"].split("│")[-2].strip() == "unknown (cancelled)"
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "healthscore.cli", *args]
+
+
+def _no_columns() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `healthscore score ... | head -1`: the reader goes away after one line.
+    accounts = tmp_path / "many.jsonl"
+    accounts.write_text(
+        "".join(f'{{"id": "account-{i}", "engagement_score": {i % 100}}}\n' for i in range(3000))
+    )
+    # Many writes: the tables of --explain, one per account; the JSON document.
+    for output in ("--explain", "--output=json"):
+        process = subprocess.Popen(
+            _cli("score", "--local", "--accounts", str(accounts), output),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+        assert err == "", output
+        assert code == cli.EXIT_BROKEN_PIPE, output
+
+
+def test_piped_tables_are_not_cut_at_80_columns(tmp_path: Path) -> None:
+    long_id = "an-account-with-a-rather-long-identifier-" + "x" * 60
+    accounts = tmp_path / "long.jsonl"
+    accounts.write_text(json.dumps({"id": long_id, "engagement_score": 90}) + "\n")
+    done = subprocess.run(
+        _cli("score", "--local", "--accounts", str(accounts), "--as-of", AS_OF),
+        capture_output=True,
+        text=True,
+        env=_no_columns(),
+        timeout=60,
+        check=True,
+    )
+    rows = [line for line in done.stdout.splitlines() if long_id in line]
+    assert len(rows) == 1, done.stdout
+    assert "good" in rows[0] and len(rows[0]) > 80

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from healthscore_client import HealthScoreClient, from_arrow, from_dicts, from_pandas
 from healthscore_client.v1 import account_pb2, catalog_pb2, health_pb2, scoring_pb2
+from tests.client.conftest import Live
 
 pa = pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
@@ -61,7 +64,7 @@ def test_from_dicts_types_by_catalog_or_by_python_type() -> None:
             catalog_pb2.Attribute(name="t", type=catalog_pb2.ATTRIBUTE_TYPE_TIME),
         ]
     )
-    row = {"id": "x", "n": "42", "b": "yes", "t": "2024-01-02T03:04:05", "other": 1}
+    row = {"id": "x", "n": 42, "b": True, "t": "2024-01-02T03:04:05", "other": 1}
     (typed,) = from_dicts([row], catalog)
     assert typed.attributes["n"].number_value == 42
     assert typed.attributes["b"].bool_value is True
@@ -87,7 +90,7 @@ def test_from_dicts_types_by_catalog_or_by_python_type() -> None:
     assert inferred.attributes["b"].WhichOneof("kind") == "bool_value"
     assert inferred.attributes["s"].text_value == "text"
     assert inferred.attributes["d"].time_value.ToDatetime(dt.UTC).day == 2
-    assert inferred.attributes["nan"].WhichOneof("kind") is None
+    assert math.isnan(inferred.attributes["nan"].number_value)  # no value, for the server
     assert inferred.history["n"].points[0].value == 1.5
 
 
@@ -97,7 +100,7 @@ def test_from_dicts_names_every_bad_field() -> None:
     )
     with pytest.raises(ValueError) as caught:
         from_dicts([{"id": "x", "n": "many"}, {"id": "y", "status": "gone"}], catalog)
-    assert "rows[0].n: expected a number" in str(caught.value)
+    assert 'rows[0].attributes["n"]: expected a number' in str(caught.value)
     assert "rows[1].status: expected active or cancelled" in str(caught.value)
 
 
@@ -170,3 +173,48 @@ def test_preview_draft_and_score_hierarchy(client: HealthScoreClient) -> None:
     tree = client.score_hierarchy(pd.DataFrame(ROWS), catalog=catalog)
     assert [r.account_id for r in tree.results] == ["a", "b", "c", "d"]
     assert [e.account_id for e in tree.enterprise] == ["a"]
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "clients" / "python" / "examples"
+
+
+def test_the_dataframe_example_scores_a_csv_with_a_time_column(live: Live, tmp_path: Path) -> None:
+    # pandas reads the CSV's times as text: a TIME attribute takes ISO 8601 text.
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(
+        "id,engagement_score,usage_frequency,last_touch,csm_risk\n"
+        "acme,82,daily,2026-10-30T00:00:00Z,none\n"
+        "initech,5,inactive,2026-01-02T00:00:00Z,critical\n"
+        "blank,,,,\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "score_dataframe.py"),
+            str(accounts),
+            "--server",
+            live.address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "scored with models/multidimensional/versions/1"
+    assert [line.split()[0] for line in lines[1:]] == ["acme", "initech", "blank"]
+
+
+def test_text_times_in_a_dataframe_are_times() -> None:
+    catalog = catalog_pb2.Catalog(
+        attributes=[catalog_pb2.Attribute(name="t", type=catalog_pb2.ATTRIBUTE_TYPE_TIME)]
+    )
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "t": ["2024-01-01T00:00:00Z", None, math.nan]})
+    (column,) = from_pandas(frame, catalog).columns
+    assert column.times.unix_nanos[0] == 1_704_067_200 * 10**9
+    assert column.validity == bytes([0b001])
+    # "" is no time (the server refuses text for a TIME), as in a dict.
+    with pytest.raises(ValueError, match=r"columns\[0\]\.times\.unix_nanos\[1\]: .* got ''"):
+        from_pandas(pd.DataFrame({"id": ["a", "b"], "t": ["2024-01-01", ""]}), catalog)
+    with pytest.raises(ValueError, match=r"account_columns\.columns\[0\]\.times\.unix_nanos\[1\]"):
+        from_pandas(pd.DataFrame({"id": ["a", "b"], "t": ["2024-01-01", "yesterday"]}), catalog)

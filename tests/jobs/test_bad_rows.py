@@ -9,7 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from google.protobuf import json_format
 
+from healthscore import cli, files
+from healthscore.jobs import rulesets
+from healthscore_client.v1 import catalog_pb2
 from tests.jobs.support import accounts, read_errors, read_rows, run, write
 
 pytestmark = pytest.mark.timeout(60)
@@ -52,6 +56,34 @@ def test_every_bad_value_kind_in_csv(tmp_path: Path) -> None:
     assert summary.read == 10 and summary.scored == 2 and summary.rejected_rows == 8
     assert summary.rejected == Counter({"invalid value": 6, "missing id": 1, "duplicate id": 1})
     assert [r["account_id"] for r in read_rows(tmp_path / "out.parquet")] == ["acct-0", "acct-2"]
+
+
+def test_the_errors_file_names_every_bad_column_of_a_row(tmp_path: Path) -> None:
+    # Bad values the converter finds (not a number, not a time) and the ones the core finds
+    # (undeclared levels, infinities, statuses): a row's reason lists all of them.
+    good = accounts(2)
+    rows = [
+        good[0],
+        {
+            **good[1],
+            "id": "many",
+            "engagement_score": "lots",
+            "usage_frequency": "hourly",
+            "last_touch": "yesterday",
+            "csm_risk": "huge",
+        },
+        {**good[1], "id": "core-only", "engagement_score": "inf", "status": "paused"},
+        {**good[1], "id": "one"},
+    ]
+    source = write(tmp_path / "in.csv", rows)
+    summary = run(source, tmp_path / "out.parquet")
+    reasons = {e[2]: e[3] for e in _errors(tmp_path / "out.parquet")}
+    assert set(reasons) == {"many", "core-only"}
+    for column in ("engagement_score", "usage_frequency", "last_touch", "csm_risk"):
+        assert f"{column}:" in reasons["many"], (column, reasons["many"])
+    assert "engagement_score:" in reasons["core-only"] and "status:" in reasons["core-only"]
+    assert summary.scored == 2 and summary.rejected == Counter({"invalid value": 2})
+    assert [r["account_id"] for r in read_rows(tmp_path / "out.parquet")] == ["acct-0", "one"]
 
 
 def test_json_lines_bad_lines_and_wrong_json_types(tmp_path: Path) -> None:
@@ -109,7 +141,9 @@ def test_parquet_columns_of_the_wrong_type(tmp_path: Path) -> None:
         "engagement_score: expected a number, got a bool value; "
         "journey_stage: expected text, got a int64 value"
     )
-    assert errors["b"] == "journey_stage: expected text, got a int64 value"
+    assert errors["b"] == (
+        "journey_stage: expected text, got a int64 value; license_utilization: infinite number"
+    )
     assert errors["c"] == "engagement_score: expected a number, got a bool value"
 
 
@@ -182,3 +216,29 @@ def test_values_that_are_not_utf8_reject_their_rows(tmp_path: Path) -> None:
     ]
     assert (errors[2][0], errors[2][1]) == ("in.jsonl", 2) and "not JSON" in errors[2][3]
     assert summary.scored == 3
+
+
+def test_csv_booleans_are_true_or_false_as_for_the_score_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ruleset = files.load_ruleset(files.DEFAULT_RULESET)
+    ruleset.catalog.attributes.add(name="is_strategic", type=catalog_pb2.ATTRIBUTE_TYPE_BOOL)
+    ruleset_file = tmp_path / "ruleset.json"
+    ruleset_file.write_text(json_format.MessageToJson(ruleset))
+    good = accounts(4)
+    spellings = ["TRUE", "false", "yes", "1"]
+    rows = [{**row, "is_strategic": s} for row, s in zip(good, spellings, strict=True)]
+    source = write(tmp_path / "in.csv", rows)
+    run(source, tmp_path / "out.csv", ruleset=rulesets.from_file(ruleset_file))
+    reasons = {e[2]: e[3] for e in _errors(tmp_path / "out.csv")}
+    assert reasons == {
+        "acct-2": "is_strategic: expected true or false, got 'yes'",
+        "acct-3": "is_strategic: expected true or false, got '1'",
+    }
+    # `healthscore score` reads the same file the same way.
+    code = cli.main(["score", "--ruleset-file", str(ruleset_file), "--accounts", str(source)])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_BAD_INPUT
+    assert "in.csv:4.is_strategic: expected true or false, got 'yes'" in err
+    assert "in.csv:5.is_strategic: expected true or false, got '1'" in err
+    assert "in.csv:2" not in err and "in.csv:3" not in err

@@ -25,7 +25,8 @@ def main() -> int:
     frame = pd.read_csv(args.accounts)
     with HealthScoreClient(args.server, token=os.environ.get("HEALTHSCORE_TOKEN")) as client:
         try:
-            # The catalog types the columns (a CSV's text "true" becomes a BOOL, and so on).
+            # pandas reads numbers and true/false; the catalog picks the attribute columns and
+            # reads the CSV's ISO 8601 times, which pandas leaves as text.
             response = client.score_accounts(frame, catalog=client.get_catalog())
         except HealthScoreError as error:
             print(f"error: {error}")

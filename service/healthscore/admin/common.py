@@ -131,11 +131,26 @@ def rank_text(rank: str) -> str:
     return f"[{style}]{short.lower()}[/]" if style else short.lower()
 
 
+# The width of tables written to a pipe or a file: wide enough for any row, so that a script
+# (or `| less -S`, `> out.txt`) gets whole lines rather than rows cut at rich's default of 80.
+PIPE_WIDTH = 1 << 14
+
+
 def console() -> Any:
-    """The rich console for tables (stdout; colours only on a terminal)."""
+    """The rich console for tables (stdout; colours only on a terminal). On a terminal, tables
+    fit its width; elsewhere lines are never cut (`COLUMNS`, when set, still wins)."""
     from rich.console import Console
 
-    return Console()
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 here; `healthscore.cli.main` ends every command whose reader
+            # went away the same quiet way instead.
+            self.quiet = True
+            raise BrokenPipeError
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return _Console()
+    return _Console(width=PIPE_WIDTH)
 
 
 def emit(args: argparse.Namespace, data: Any, render: Callable[[], None]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,24 @@ def _server_ruleset(client: HealthScoreClient, name: str) -> str:
     active = client.get_active_version().version  # models/{model}/versions/{n}
     model = active.rsplit("/versions/", 1)[0]
     return f"{model}/draft" if name == "draft" else f"{model}/versions/{int(name)}"
+
+
+def _remote(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`common.remote` for the scoring commands: a ruleset that does not validate (the server's
+    FAILED_PRECONDITION listing its violations, e.g. `--ruleset models/M/draft`) is bad input,
+    exit 2, as the commands' help says; FAILED_PRECONDITION without violations (no version is
+    active) stays a conflict, exit 4."""
+
+    def run(args: argparse.Namespace) -> int:
+        from healthscore_client import FailedPreconditionError
+
+        try:
+            return command(args)
+        except FailedPreconditionError as error:
+            code = common.report(error)
+            return common.EXIT_BAD_INPUT if error.precondition_violations else code
+
+    return common.remote(run)
 
 
 def _check_ruleset_name(name: str) -> None:
@@ -119,7 +137,8 @@ def _add_score_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "FILE or --local (the embedded default ruleset) score in-process with no server. "
         "--explain adds, per account, every dimension and metric with its value, outcome, score "
         "and effective weight, and the criteria behind the rank. Exit codes: 0 ok, 1 error, "
-        "2 bad input, 3 unknown ruleset, 5 denied, 6 server unreachable.",
+        "2 bad input (or a ruleset that does not validate), 3 unknown ruleset, 4 no version is "
+        "active, 5 denied, 6 server unreachable.",
     )
     _add_accounts_flags(score, "")
     source = score.add_mutually_exclusive_group()
@@ -155,7 +174,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.ruleset_file is not None or args.local:
         return _score_offline(args, view)
     _check_ruleset_name(args.ruleset)
-    return common.remote(lambda args: _score_on_server(args, view))(args)
+    return _remote(lambda args: _score_on_server(args, view))(args)
 
 
 def _score_on_server(args: argparse.Namespace, view: str) -> int:
@@ -222,8 +241,8 @@ def _add_preview_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "(the active version unless --baseline), and prints the two side by side: matched "
         "accounts and average score per profile, accounts and contract value per rank, the "
         "average per dimension, and every account whose rank would change (PreviewDraft). "
-        "Exit codes: 0 ok, 1 error, 2 bad input (or a draft that does not validate), 3 unknown "
-        "model or version, 5 denied, 6 server unreachable.",
+        "Exit codes: 0 ok, 1 error, 2 bad input (or a ruleset that does not validate), 3 "
+        "unknown model or version, 4 no version is active, 5 denied, 6 server unreachable.",
     )
     preview.add_argument(
         "--model",
@@ -241,7 +260,7 @@ def _add_preview_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     _add_accounts_flags(preview, "")
     common.add_connection_flags(preview)
-    preview.set_defaults(run=common.remote(_preview))
+    preview.set_defaults(run=_remote(_preview))
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -274,8 +293,8 @@ def _add_hierarchy_parser(commands: argparse._SubParsersAction[argparse.Argument
         "and prints them as a tree: each account's own health and, for a parent, its "
         "enterprise health rolled up from its children, with the children that pulled it down. "
         "Accounts whose parent is not in the file are detached: scored as roots and listed. "
-        "Exit codes: 0 ok, 1 error, 2 bad input (or a cycle), 3 unknown ruleset, 5 denied, "
-        "6 server unreachable.",
+        "Exit codes: 0 ok, 1 error, 2 bad input (a cycle, or a ruleset that does not "
+        "validate), 3 unknown ruleset, 4 no version is active, 5 denied, 6 server unreachable.",
     )
     _add_accounts_flags(hierarchy, " with parent_id links")
     hierarchy.add_argument("--ruleset", default="", help=_RULESET_HELP)
@@ -286,7 +305,7 @@ def _add_hierarchy_parser(commands: argparse._SubParsersAction[argparse.Argument
         help="detail of each account's own result in --output json [basic]",
     )
     common.add_connection_flags(hierarchy)
-    hierarchy.set_defaults(run=common.remote(_hierarchy))
+    hierarchy.set_defaults(run=_remote(_hierarchy))
 
 
 def _hierarchy(args: argparse.Namespace) -> int:

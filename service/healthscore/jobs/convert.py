@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from healthscore_client.accounts import parse_time
+from healthscore_client.accounts import FALSE_TEXT, TRUE_TEXT, parse_time
 from healthscore_client.v1 import catalog_pb2, ruleset_pb2
 
 NUMBER = catalog_pb2.ATTRIBUTE_TYPE_NUMBER
@@ -34,8 +34,10 @@ _ID, _STATUS, _CONTRACT_VALUE = -1, -2, -3
 TEXT_KINDS = frozenset({TEXT, ORDINAL, _STATUS})
 
 LOOKBACK = re.compile(r"(?P<attribute>.+)@-(?P<days>[1-9][0-9]*)d")
-_TRUE = ("true", "1", "yes", "y")
-_FALSE = ("false", "0", "no", "n")
+# A BOOL in text is `true` or `false` (any case), as for `healthscore score`'s CSV files and the
+# SDK (`accounts.text_value`): "yes" or "1" is refused, not read as true.
+_TRUE = (TRUE_TEXT,)
+_FALSE = (FALSE_TEXT,)
 _UTC_NS = pa.timestamp("ns", "UTC")
 _NATIVE_NUMBERS = (
     pa.float64(),

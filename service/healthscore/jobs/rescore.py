@@ -241,23 +241,16 @@ class Scoring:
         reasons = dict(chunk.bad)
         for row, reason in converted.errors.items():
             reasons[row] = f"{reasons[row]}; {reason}" if row in reasons else reason
-        reasons.update(duplicates(ids, chunk.file, chunk.rows))  # a duplicate says just that
-        batch, rows = converted.batch, chunk.rows
-        errors = list(chunk.unreadable)
-        if errors:
-            summary.rejected["unreadable record"] += len(errors)
-        if reasons:
-            rejected = sorted(reasons)
-            texts = ids.take(pa.array(rejected)).to_pylist()
-            errors += [
-                RowError(chunk.file, int(rows[i]), t or "", reasons[i])
-                for i, t in zip(rejected, texts, strict=True)
-            ]
-            for reason in reasons.values():
-                summary.rejected[_kind(reason)] += 1
-            keep = np.ones(batch.num_rows, bool)
-            keep[rejected] = False
-            batch, rows = batch.filter(pa.array(keep)), rows[keep]
+        duplicate = duplicates(ids, chunk.file, chunk.rows)
+        reasons.update(duplicate)  # a duplicate says just that
+        # Rows with bad values are scored too (their bad values are null), so that the core's
+        # reasons (undeclared levels, infinities, ...) join the converter's: a row's errors name
+        # every bad column. Rows without an id, and duplicates, are not scored.
+        no_id = pc.fill_null(pc.or_kleene(pc.is_null(ids), pc.equal(ids, "")), True)
+        scored = np.logical_not(no_id.to_numpy(zero_copy_only=False))
+        scored[list(duplicate)] = False
+        batch = converted.batch if scored.all() else converted.batch.filter(pa.array(scored))
+        positions = np.flatnonzero(scored)  # each scored row's index in the chunk
         try:
             core = self.compiled.score_arrow(
                 batch, as_of=self.as_of, view=self.view, threads=self.threads
@@ -265,17 +258,30 @@ class Scoring:
         except MalformedInputError as exc:  # a column the core refuses: its rows are bad
             core = self._refused(batch, str(exc))
         error = core.column("error")
+        core_bad = np.zeros(core.num_rows, bool)
         if error.null_count < core.num_rows:
-            bad = pc.is_valid(error)
-            index = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
-            texts = core.column("account_id").take(pa.array(index)).to_pylist()
+            core_bad = pc.is_valid(error).to_numpy(zero_copy_only=False)
+            index = np.flatnonzero(core_bad)
             messages = error.take(pa.array(index)).to_pylist()
+            for i, message in zip(positions[index].tolist(), messages, strict=True):
+                reasons[i] = f"{reasons[i]}; {message}" if i in reasons else message
+        errors = list(chunk.unreadable)
+        if errors:
+            summary.rejected["unreadable record"] += len(errors)
+        if reasons:
+            rejected = sorted(reasons)
+            texts = ids.take(pa.array(rejected)).to_pylist()
             errors += [
-                RowError(chunk.file, int(rows[i]), t or "", m)
-                for i, t, m in zip(index.tolist(), texts, messages, strict=True)
+                RowError(chunk.file, int(chunk.rows[i]), t or "", reasons[i])
+                for i, t in zip(rejected, texts, strict=True)
             ]
-            summary.rejected["invalid value"] += len(index)
-            core = core.filter(pc.invert(bad))
+            for reason in reasons.values():
+                summary.rejected[_kind(reason)] += 1
+            rejected_rows = np.zeros(chunk.batch.num_rows, bool)
+            rejected_rows[rejected] = True
+            core_bad |= rejected_rows[positions]
+        if core_bad.any():
+            core = core.filter(pa.array(np.logical_not(core_bad)))
         errors.sort(key=lambda e: e.row)
         results = self._results(core)
         summary.scored = results.num_rows
