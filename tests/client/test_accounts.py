@@ -28,7 +28,7 @@ def test_write_then_read_health_without_sending_the_data_again(live: Live) -> No
         catalog = client.get_catalog()
         response = client.write_account_data(
             [
-                {"id": "acme", "engagement_score": "82", "usage_frequency": "daily"},
+                {"id": "acme", "engagement_score": 82, "usage_frequency": "daily"},
                 {"id": "initech", "engagement_score": 5, "observe_time": YESTERDAY},
             ],
             observe_time=YESTERDAY,
