@@ -339,6 +339,10 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "server processes sharing the port (SO_REUSEPORT, Linux); each runs --threads threads",
         type=int,
     )
+    flag("--history-uri", "stored history: a folder or s3://bucket/prefix (AWS_* variables)")
+    flag("--snapshot-time", "daily snapshot time HH:MM in --snapshot-zone, or off")
+    flag("--snapshot-zone", "time zone of snapshot days, e.g. Europe/Paris")
+    flag("--history-retention-days", "days of history kept", type=int)
     serve.set_defaults(run=_serve)
 
 

@@ -135,3 +135,27 @@ def test_a_snapshot_killed_mid_write_leaves_the_table_without_that_day_and_a_rer
     assert history.snapshot(today).rows == 100_000
     per_day = dict(pl.read_delta(path).group_by("day").len().iter_rows())
     assert per_day == {yesterday: 100_000, today: 100_000}
+
+
+def test_serve_settings_make_the_history_configuration() -> None:
+    from healthscore.server.config import ServerConfig, config_from
+
+    config = config_from(
+        {"snapshot_time": "06:30"},
+        {"HEALTHSCORE_SNAPSHOT_ZONE": "Europe/Paris", "HEALTHSCORE_HISTORY_RETENTION_DAYS": "30"},
+    ).history()
+    assert (config.snapshot_time, config.zone, config.retention_days) == (
+        dt.time(6, 30),
+        "Europe/Paris",
+        30,
+    )
+    assert config.scheduler and config.uri is None
+    assert not ServerConfig(snapshot_time="off").history().scheduler
+    for field, value in [
+        ("snapshot_time", "6:30pm"),
+        ("snapshot_zone", "Mars/Olympus"),
+        ("history_retention_days", 0),
+    ]:
+        with pytest.raises(InvalidInputError) as caught:
+            ServerConfig(**{field: value}).check()  # type: ignore[arg-type]
+        assert [v.path for v in caught.value.violations] == [field]

@@ -184,7 +184,8 @@ def test_every_setting_has_an_environment_variable() -> None:
         for name in [
             "HOST", "PORT", "DATA_DIR", "TOKENS", "TLS_CERT", "TLS_KEY", "TLS_CLIENT_CA",
             "REQUIRE_CLIENT_CERT", "MAX_MESSAGE_BYTES", "DRAIN_SECONDS", "GRACE_SECONDS",
-            "RPC_THREADS", "WORKERS",
+            "RPC_THREADS", "WORKERS", "HISTORY_URI", "SNAPSHOT_TIME", "SNAPSHOT_ZONE",
+            "HISTORY_RETENTION_DAYS",
         ]
     }  # fmt: skip
 

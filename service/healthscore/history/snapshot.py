@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import os
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -128,7 +130,13 @@ class History:
             )
         with self._snapshot_lock:
             start = time.perf_counter()
-            rows = self.table.write_day(day, self.source.iter_current_health(day, BATCH_ROWS))
+            source = self.source
+            batches = _one_thread(lambda: source.iter_current_health(day, BATCH_ROWS))
+            first = next((b for b in batches if b.num_rows), None)
+            if first is None:  # no accounts yet: no day is recorded (a later start fills it)
+                log.info("snapshot_skipped", day=day.isoformat(), reason="no accounts")
+                return SnapshotResult(day, 0, time.perf_counter() - start, [], 0)
+            rows = self.table.write_day(day, itertools.chain([first], batches))
             written = time.perf_counter() - start
             log.info("snapshot_written", day=day.isoformat(), rows=rows, seconds=round(written, 3))
             compacted, removed = self.upkeep(today)
@@ -213,6 +221,51 @@ class Scheduler:
             self.history.snapshot(day)
         except Exception:
             log.exception("snapshot_failed", day=day.isoformat())
+
+
+_DONE = object()
+
+
+def _one_thread(
+    make: Callable[[], Iterable[pa.RecordBatch]], depth: int = 2
+) -> Iterator[pa.RecordBatch]:
+    """The batches of `make()`, produced in one thread of their own however many threads consume
+    them (the table writer pulls from its own threads; a source may hold a per-thread handle,
+    such as an SQLite connection). At most `depth` batches wait; an error is re-raised here."""
+    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stopped = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stopped.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in make():
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as exc:
+            put(exc)
+
+    producer = threading.Thread(target=produce, name="snapshot-source", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, pa.RecordBatch)
+            yield item
+    finally:
+        stopped.set()
 
 
 @contextlib.contextmanager

@@ -252,8 +252,17 @@ class HistoryTable:
 
     def days(self) -> list[dt.date]:
         """Every stored day (reads the `day` column of every file: for listings, not hot paths)."""
-        scanned = self.scan(columns=["day"])
-        return sorted(pc.unique(scanned["day"]).to_pylist())
+        return sorted(self.day_counts())
+
+    def day_counts(self) -> dict[dt.date, int]:
+        """The rows of every stored day (reads the `day` column of every file)."""
+        counts = pc.value_counts(self.scan(columns=["day"])["day"].combine_chunks())
+        return {
+            day: count
+            for day, count in zip(
+                counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+            )
+        }
 
     def version(self) -> int:
         return self._current().version

@@ -11,7 +11,8 @@ from healthscore.domain import bootstrap
 from healthscore.domain.accounts import AccountData, StaleRefresher
 from healthscore.domain.profiles import ProfileManager
 from healthscore.domain.registry import Registry
-from healthscore.server import account_servicer, scoring_servicer
+from healthscore.history.snapshot import LOCK_FILE, History, HistoryConfig, Scheduler
+from healthscore.server import account_servicer, history_servicer, scoring_servicer
 from healthscore.server.profile_servicer import ProfileServicer
 from healthscore.store import Store
 from healthscore.store.accounts import AccountStore
@@ -32,20 +33,30 @@ class App:
         self.account_store = account_store
         self.accounts = AccountData(account_store, self.registry) if account_store else None
         self._refresher: StaleRefresher | None = None
+        self.history: History | None = None
+        self._scheduler: Scheduler | None = None
 
     @classmethod
-    def open(cls, data_dir: Path) -> App:
+    def open(cls, data_dir: Path, history: HistoryConfig | None = None) -> App:
         """Opens the data directory's store, creating it on first start with the embedded
-        defaults published and active."""
+        defaults published and active, and its history (`history`; default: under the data
+        directory, no scheduler), whose snapshot scheduler starts if the configuration has one
+        (`serve` passes its flags', on by default)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         store = SqliteStore(data_dir / DATABASE_FILE)
         bootstrap.initialize(store)
         app = cls(store, AccountStore(data_dir / ACCOUNTS_FILE))
         app.registry.refresh_active()
+        config = history or HistoryConfig(scheduler=False)
+        app.history = History(config, data_dir, app.account_store)
+        if config.scheduler:
+            app._scheduler = Scheduler(app.history, data_dir / LOCK_FILE)
+            app._scheduler.start()
         return app
 
     def add_to_server(self, server: grpc.Server) -> list[str]:
-        """Registers the ProfileService, ScoringService and AccountService servicers; returns
+        """Registers the ProfileService, ScoringService, AccountService and HistoryService
+        servicers; returns
         their full names (for health and reflection)."""
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
             ProfileServicer(self.profiles), server
@@ -61,10 +72,16 @@ class App:
             # Current health follows activations: rescored in the background, progress logged.
             self._refresher = StaleRefresher(self.accounts, self.registry)
             self._refresher.start()
+        if self.history is not None:
+            history_servicer.add_to_server(history_servicer.HistoryServicer(self.history), server)
+            services.append(history_servicer.SERVICE)
         return services
 
     def close(self) -> None:
-        """Stops the health refresh; releases the stores."""
+        """Stops the snapshot scheduler (a snapshot in progress is abandoned: its day stays as
+        it was) and the health refresh; releases the stores."""
+        if self._scheduler is not None:
+            self._scheduler.stop(timeout=0)
         if self._refresher is not None:
             self._refresher.stop()
         self.store.close()

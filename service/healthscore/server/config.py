@@ -3,13 +3,19 @@ and variables combine. No gRPC here: the CLI builds `serve`'s flags from it on e
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
+import os
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthscore.errors import InvalidInputError, Violation
+
+if TYPE_CHECKING:
+    from healthscore.history.snapshot import HistoryConfig
 
 MIB = 1024 * 1024
 MAX_WORKERS = 256
@@ -45,6 +51,14 @@ class ServerConfig:
     # Server processes sharing the port (SO_REUSEPORT; Linux), each with `threads` threads: one
     # Python process handles calls on about one core.
     workers: int = 1
+    # Stored history (`healthscore.history`): a folder or `s3://bucket/prefix` (credentials and
+    # endpoint from the AWS_* variables); unset: `<data_dir>/history`.
+    history_uri: str | None = None
+    # When the daily snapshot is taken, `HH:MM` in `snapshot_zone`, or `off` (no scheduler).
+    snapshot_time: str = "00:15"
+    snapshot_zone: str = "UTC"
+    # Days of history kept; older days are deleted after each snapshot.
+    history_retention_days: int = 400
 
     @property
     def tls(self) -> bool:
@@ -88,10 +102,45 @@ class ServerConfig:
             problems.append(Violation("threads", "must be at least 1"))
         if not 1 <= self.workers <= MAX_WORKERS:
             problems.append(Violation("workers", f"must be 1-{MAX_WORKERS}"))
+        if self.snapshot_time != "off" and _time_of_day(self.snapshot_time) is None:
+            problems.append(
+                Violation("snapshot_time", f"{self.snapshot_time!r} is not HH:MM (or off)")
+            )
+        try:
+            zoneinfo.ZoneInfo(self.snapshot_zone)
+        except (KeyError, ValueError):
+            problems.append(Violation("snapshot_zone", f"unknown time zone {self.snapshot_zone!r}"))
+        if self.history_retention_days < 1:
+            problems.append(Violation("history_retention_days", "must be at least 1"))
         if problems:
             raise InvalidInputError(
                 "server configuration: " + "; ".join(str(p) for p in problems), problems
             )
+
+    def history(self) -> HistoryConfig:
+        """The history's configuration (S3 settings: every AWS_* variable)."""
+        from healthscore.history.snapshot import HistoryConfig
+
+        remote = self.history_uri is not None and "://" in self.history_uri
+        when = _time_of_day(self.snapshot_time)
+        return HistoryConfig(
+            uri=self.history_uri,
+            storage_options=(
+                {k: v for k, v in os.environ.items() if k.startswith("AWS_")} if remote else {}
+            ),
+            snapshot_time=when or dt.time(0, 15),
+            zone=self.snapshot_zone,
+            retention_days=self.history_retention_days,
+            scheduler=when is not None,
+        )
+
+
+def _time_of_day(text: str) -> dt.time | None:
+    try:
+        when = dt.time.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if len(text) == 5 else None
 
 
 ENV_VARS: dict[str, str] = {
@@ -144,6 +193,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "grace_seconds": float,
     "threads": int,
     "workers": int,
+    "history_uri": str,
+    "snapshot_time": str,
+    "snapshot_zone": str,
+    "history_retention_days": int,
 }
 
 

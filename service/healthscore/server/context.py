@@ -36,6 +36,7 @@ LOCAL = Identity("local", Role.ADMIN)
 _PROFILES = "/healthscore.v1.ProfileService/"
 _SCORING = "/healthscore.v1.ScoringService/"
 _ACCOUNTS = "/healthscore.v1.AccountService/"
+_HISTORY = "/healthscore.v1.HistoryService/"
 
 # The role each method needs. Methods not listed (health, reflection) need none.
 METHOD_ROLES: dict[str, Role] = {
@@ -63,6 +64,10 @@ METHOD_ROLES: dict[str, Role] = {
     _ACCOUNTS + "StreamWriteAccountData": Role.EDITOR,
     _ACCOUNTS + "GetAccountHealth": Role.VIEWER,
     _ACCOUNTS + "BatchGetAccountHealth": Role.VIEWER,
+    _HISTORY + "GetHealthTrend": Role.VIEWER,
+    _HISTORY + "ListHealthTrends": Role.VIEWER,
+    _HISTORY + "CreateSnapshot": Role.ADMIN,
+    _HISTORY + "ListSnapshots": Role.VIEWER,
 }
 
 _identity: ContextVar[Identity] = ContextVar("healthscore_identity", default=LOCAL)

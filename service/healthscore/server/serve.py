@@ -4,6 +4,7 @@ reflection, TLS), and a process lifetime that drains in-flight calls on SIGTERM/
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import signal
@@ -119,7 +120,7 @@ def _serve_one(
     if open_app is None:
         from healthscore.server.app import App
 
-        open_app = App.open
+        open_app = functools.partial(App.open, history=config.history())
     if worker is not None:
         tag_process(worker=worker, pid=os.getpid())
     _fix_core_threads(config.workers)
