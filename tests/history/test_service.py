@@ -5,73 +5,19 @@ every bad field named."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import polars as pl
-import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from healthscore.history.snapshot import HistoryConfig
-from healthscore.server.app import App
-from healthscore.server.config import ServerConfig
-from healthscore.server.serve import build_server
 from healthscore_client.v1 import (
-    account_pb2,
-    account_service_pb2,
-    account_service_pb2_grpc,
     health_pb2,
     history_service_pb2,
-    history_service_pb2_grpc,
 )
 from tests.e2e.support import rpc_error, violations
+from tests.history.conftest import Served
+from tests.history.conftest import write_accounts as _write
 
 pb = history_service_pb2
-
-
-@dataclass
-class Served:
-    app: App
-    history: history_service_pb2_grpc.HistoryServiceStub
-    accounts: account_service_pb2_grpc.AccountServiceStub
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    app = App.open(tmp_path, HistoryConfig(scheduler=False))
-    server, port, _ = build_server(ServerConfig(port=0, data_dir=tmp_path), app)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield Served(
-            app,
-            history_service_pb2_grpc.HistoryServiceStub(channel),
-            account_service_pb2_grpc.AccountServiceStub(channel),
-        )
-    finally:
-        channel.close()
-        server.stop(None)
-        app.close()
-
-
-def _write(served: Served, engagement: dict[str, float], parent: str = "") -> None:
-    now = Timestamp()
-    now.GetCurrentTime()
-    served.accounts.WriteAccountData(
-        account_service_pb2.WriteAccountDataRequest(
-            records=[
-                account_service_pb2.AccountData(
-                    account_id=account,
-                    parent_id=parent if account != parent else "",
-                    attributes={"engagement_score": account_pb2.Value(number_value=value)},
-                    observe_time=now,
-                )
-                for account, value in engagement.items()
-            ]
-        )
-    )
 
 
 def test_snapshot_then_trend_through_grpc(served: Served) -> None:

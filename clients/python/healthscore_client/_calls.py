@@ -8,9 +8,9 @@ import datetime as dt
 import enum
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
@@ -18,8 +18,10 @@ from google.protobuf.message import Message
 
 from healthscore_client import accounts as _accounts
 from healthscore_client.v1 import (
+    account_pb2,
     account_service_pb2,
     catalog_pb2,
+    history_service_pb2,
     profile_service_pb2,
     ruleset_pb2,
     scoring_pb2,
@@ -41,6 +43,7 @@ PageT = TypeVar("PageT", bound=Page)
 _PROFILE_SERVICE = "/healthscore.v1.ProfileService/"
 _SCORING_SERVICE = "/healthscore.v1.ScoringService/"
 _ACCOUNT_SERVICE = "/healthscore.v1.AccountService/"
+_HISTORY_SERVICE = "/healthscore.v1.HistoryService/"
 
 
 class Model(enum.StrEnum):
@@ -460,6 +463,107 @@ def batch_get_account_health(
         _ACCOUNT_SERVICE + "BatchGetAccountHealth",
         request,
         account_service_pb2.BatchGetAccountHealthResponse,
+        True,
+    )
+
+
+# HistoryService: reads are retryable, and so is CreateSnapshot (it replaces the day: taking it
+# twice stores it once).
+
+Day: TypeAlias = "dt.date | str"
+GranularityLike: TypeAlias = "history_service_pb2.TrendGranularity.ValueType | str | None"
+
+
+def day_text(day: Day | None) -> str:
+    """`YYYY-MM-DD` ("" for None)."""
+    if day is None:
+        return ""
+    return day.isoformat() if isinstance(day, dt.date) else day
+
+
+def granularity(value: GranularityLike) -> history_service_pb2.TrendGranularity.ValueType:
+    """ "day", "week", "month" (or the enum, or None: day)."""
+    return cast(
+        history_service_pb2.TrendGranularity.ValueType,
+        _enum_value("TREND_GRANULARITY_", history_service_pb2.TrendGranularity, value),
+    )
+
+
+def account_filter(
+    parent: str | None, owner: str | None, attributes: Mapping[str, Sequence[Any]] | None
+) -> history_service_pb2.AccountFilter:
+    """A filter: the parent's children, an owner, attribute values (each: any of a list)."""
+    conditions = []
+    for name, values in (attributes or {}).items():
+        listed = values if isinstance(values, list | tuple) else [values]
+        conditions.append(
+            history_service_pb2.AttributeCondition(name=name, values=[_value(v) for v in listed])
+        )
+    return history_service_pb2.AccountFilter(
+        parent=account_name(parent) if parent else "", owner=owner or "", attributes=conditions
+    )
+
+
+def _value(value: Any) -> account_pb2.Value:
+    if isinstance(value, bool):
+        return account_pb2.Value(bool_value=value)
+    if isinstance(value, int | float):
+        return account_pb2.Value(number_value=float(value))
+    return account_pb2.Value(text_value=str(value))
+
+
+def get_health_trend(
+    account: str, start: Day, end: Day, every: GranularityLike
+) -> Call[history_service_pb2.HealthTrend]:
+    request = history_service_pb2.GetHealthTrendRequest(
+        account=account_name(account),
+        start_date=day_text(start),
+        end_date=day_text(end),
+        granularity=granularity(every),
+    )
+    return Call(_HISTORY_SERVICE + "GetHealthTrend", request, history_service_pb2.HealthTrend, True)
+
+
+def list_health_trends(
+    accounts: Sequence[str] | None,
+    where: history_service_pb2.AccountFilter | None,
+    start: Day,
+    end: Day,
+    every: GranularityLike,
+    page_size: int,
+    page_token: str,
+) -> Call[history_service_pb2.ListHealthTrendsResponse]:
+    request = history_service_pb2.ListHealthTrendsRequest(
+        accounts=[account_name(a) for a in accounts or []],
+        start_date=day_text(start),
+        end_date=day_text(end),
+        granularity=granularity(every),
+        page_size=page_size,
+        page_token=page_token,
+    )
+    if where is not None:
+        request.filter.CopyFrom(where)
+    return Call(
+        _HISTORY_SERVICE + "ListHealthTrends",
+        request,
+        history_service_pb2.ListHealthTrendsResponse,
+        True,
+    )
+
+
+def create_snapshot(day: Day | None) -> Call[history_service_pb2.Snapshot]:
+    request = history_service_pb2.CreateSnapshotRequest(snapshot_id=day_text(day))
+    return Call(_HISTORY_SERVICE + "CreateSnapshot", request, history_service_pb2.Snapshot, True)
+
+
+def list_snapshots(
+    page_size: int, page_token: str
+) -> Call[history_service_pb2.ListSnapshotsResponse]:
+    request = history_service_pb2.ListSnapshotsRequest(page_size=page_size, page_token=page_token)
+    return Call(
+        _HISTORY_SERVICE + "ListSnapshots",
+        request,
+        history_service_pb2.ListSnapshotsResponse,
         True,
     )
 

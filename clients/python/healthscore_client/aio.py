@@ -8,7 +8,15 @@ the sync client (`healthscore_client.client`): both build their calls with `_cal
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -19,6 +27,8 @@ from google.protobuf.message import Message
 from healthscore_client import _calls
 from healthscore_client._calls import (
     Call,
+    Day,
+    GranularityLike,
     Instant,
     ModelLike,
     PageT,
@@ -31,6 +41,7 @@ from healthscore_client.errors import from_rpc_error
 from healthscore_client.v1 import (
     account_service_pb2,
     catalog_pb2,
+    history_service_pb2,
     profile_service_pb2,
     ruleset_pb2,
     scoring_pb2,
@@ -442,6 +453,90 @@ class AsyncHealthScoreClient:
         """See `HealthScoreClient.batch_get_account_health`."""
         response = await self._invoke(_calls.batch_get_account_health(accounts, view), timeout)
         return list(response.healths)
+
+    # HistoryService.
+
+    async def get_health_trend(
+        self,
+        account: str,
+        start: Day,
+        end: Day,
+        *,
+        granularity: GranularityLike = None,
+        timeout: float | None = None,
+    ) -> history_service_pb2.HealthTrend:
+        """See `HealthScoreClient.get_health_trend`."""
+        return await self._invoke(
+            _calls.get_health_trend(account, start, end, granularity), timeout
+        )
+
+    async def list_health_trends_page(
+        self,
+        start: Day,
+        end: Day,
+        *,
+        accounts: Sequence[str] | None = None,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        granularity: GranularityLike = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> history_service_pb2.ListHealthTrendsResponse:
+        """See `HealthScoreClient.list_health_trends_page`."""
+        where = None if accounts else _calls.account_filter(parent, owner, attributes)
+        return await self._invoke(
+            _calls.list_health_trends(
+                accounts, where, start, end, granularity, page_size, page_token
+            ),
+            timeout,
+        )
+
+    def list_health_trends(
+        self,
+        start: Day,
+        end: Day,
+        *,
+        accounts: Sequence[str] | None = None,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        granularity: GranularityLike = None,
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> AsyncIterator[history_service_pb2.HealthTrend]:
+        """See `HealthScoreClient.list_health_trends`."""
+        return _follow_pages(
+            lambda token: self.list_health_trends_page(
+                start,
+                end,
+                accounts=accounts,
+                parent=parent,
+                owner=owner,
+                attributes=attributes,
+                granularity=granularity,
+                page_size=page_size,
+                page_token=token,
+                timeout=timeout,
+            ),
+            lambda page: page.trends,
+        )
+
+    async def create_snapshot(
+        self, day: Day | None = None, *, timeout: float | None = None
+    ) -> history_service_pb2.Snapshot:
+        """See `HealthScoreClient.create_snapshot`."""
+        return await self._invoke(_calls.create_snapshot(day), timeout)
+
+    def list_snapshots(
+        self, *, page_size: int = 0, timeout: float | None = None
+    ) -> AsyncIterator[history_service_pb2.Snapshot]:
+        """See `HealthScoreClient.list_snapshots`."""
+        return _follow_pages(
+            lambda token: self._invoke(_calls.list_snapshots(page_size, token), timeout),
+            lambda page: page.snapshots,
+        )
 
 
 async def _follow_pages(

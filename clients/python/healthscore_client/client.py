@@ -10,7 +10,7 @@ Failures raise `HealthScoreError` subclasses (`healthscore_client.errors`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -20,6 +20,8 @@ from google.protobuf.message import Message
 from healthscore_client import _calls
 from healthscore_client._calls import (
     Call,
+    Day,
+    GranularityLike,
     Instant,
     ModelLike,
     PageT,
@@ -32,6 +34,7 @@ from healthscore_client.errors import from_rpc_error
 from healthscore_client.v1 import (
     account_service_pb2,
     catalog_pb2,
+    history_service_pb2,
     profile_service_pb2,
     ruleset_pb2,
     scoring_pb2,
@@ -475,6 +478,91 @@ class HealthScoreClient:
     ) -> list[account_service_pb2.StoredAccountHealth]:
         """The current health of up to 1,000 accounts, in order (NotFound if any has no data)."""
         return list(self._invoke(_calls.batch_get_account_health(accounts, view), timeout).healths)
+
+    # HistoryService.
+
+    def get_health_trend(
+        self,
+        account: str,
+        start: Day,
+        end: Day,
+        *,
+        granularity: GranularityLike = None,
+        timeout: float | None = None,
+    ) -> history_service_pb2.HealthTrend:
+        """One account's stored health per "day" (default), "week" or "month" from `start` to
+        `end` (dates or `YYYY-MM-DD`, inclusive); `account`: an id or `accounts/{id}`."""
+        return self._invoke(_calls.get_health_trend(account, start, end, granularity), timeout)
+
+    def list_health_trends_page(
+        self,
+        start: Day,
+        end: Day,
+        *,
+        accounts: Sequence[str] | None = None,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        granularity: GranularityLike = None,
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> history_service_pb2.ListHealthTrendsResponse:
+        """One page of trends (accounts in id order) of `accounts`, or of the accounts a filter
+        selects: `parent`'s children, `owner`, `attributes` ({name: [values, any of which]})."""
+        where = None if accounts else _calls.account_filter(parent, owner, attributes)
+        return self._invoke(
+            _calls.list_health_trends(
+                accounts, where, start, end, granularity, page_size, page_token
+            ),
+            timeout,
+        )
+
+    def list_health_trends(
+        self,
+        start: Day,
+        end: Day,
+        *,
+        accounts: Sequence[str] | None = None,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        granularity: GranularityLike = None,
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[history_service_pb2.HealthTrend]:
+        """Every trend `list_health_trends_page` selects, page by page as the iteration goes."""
+        return _follow_pages(
+            lambda token: self.list_health_trends_page(
+                start,
+                end,
+                accounts=accounts,
+                parent=parent,
+                owner=owner,
+                attributes=attributes,
+                granularity=granularity,
+                page_size=page_size,
+                page_token=token,
+                timeout=timeout,
+            ),
+            lambda page: page.trends,
+        )
+
+    def create_snapshot(
+        self, day: Day | None = None, *, timeout: float | None = None
+    ) -> history_service_pb2.Snapshot:
+        """Takes `day`'s snapshot (default: today in the server's zone) now, replacing it if
+        stored. Needs the admin role."""
+        return self._invoke(_calls.create_snapshot(day), timeout)
+
+    def list_snapshots(
+        self, *, page_size: int = 0, timeout: float | None = None
+    ) -> Iterator[history_service_pb2.Snapshot]:
+        """Every stored day, newest first, page by page."""
+        return _follow_pages(
+            lambda token: self._invoke(_calls.list_snapshots(page_size, token), timeout),
+            lambda page: page.snapshots,
+        )
 
 
 def _code(error: grpc.RpcError) -> grpc.StatusCode | None:

@@ -2,16 +2,18 @@
 
 `design.py` owns the profile-design commands (profiles export/import/validate/diff, publish,
 activate, rollback, versions, activations); `scoring.py` the scoring commands against a server
-(score, preview, hierarchy); `common.py` what they share (connection flags, output, exit codes).
+(score, preview, hierarchy); `history.py` the history commands (snapshot, snapshots, trend);
+`common.py` what they share (connection flags, output, exit codes).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from healthscore.admin import design, scoring
+from healthscore.admin import design, history, scoring
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     design.add_parsers(commands)
     scoring.add_parsers(commands)
+    history.add_parsers(commands)

@@ -38,7 +38,8 @@ TABLE_SCHEMA = HEALTH_DAILY.append(pa.field(PARTITION, pa.string(), nullable=Fal
 ROW_GROUP_ROWS = 16_384
 # A month's partition is compacted once it holds this many single-day files (or when it is over).
 COMPACT_AFTER_DAILY_FILES = 7
-# A table re-reads its log (other writers: `healthscore snapshot`, workers) at most this often.
+# A remote table re-reads its log (other writers: `healthscore snapshot`, workers) at most this
+# often; a local one as soon as it changes.
 REFRESH_SECONDS = 1.0
 
 
@@ -73,6 +74,7 @@ class _Snapshot:
     version: int
     files: pa.Table  # path, month, min/max account_id, min/max day, rows
     checked: float
+    marker: int | None  # see HistoryTable._log_marker
     fragments: dict[str, _Fragment] = field(default_factory=dict)
 
 
@@ -106,9 +108,10 @@ class HistoryTable:
         self._read_lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._fs: pafs.FileSystem | None = None
+        self._local: Path | None = None
         if not _is_remote(self.uri):
-            local = self.uri.removeprefix("file://")
-            self._fs = pafs.SubTreeFileSystem(str(Path(local).resolve()), pafs.LocalFileSystem())
+            self._local = Path(self.uri.removeprefix("file://")).resolve()
+            self._fs = pafs.SubTreeFileSystem(str(self._local), pafs.LocalFileSystem())
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -356,30 +359,47 @@ class HistoryTable:
             snapshot.fragments[path] = opened
         return opened
 
+    def _log_marker(self) -> int | None:
+        """For a local table, the log folder's modification time: it changes with every commit
+        (a new file in it), so an unchanged one proves the cached version is the newest."""
+        if self._local is None:
+            return None
+        try:
+            return (self._local / "_delta_log").stat().st_mtime_ns
+        except FileNotFoundError:
+            return -1
+
     def _current(self) -> _Snapshot:
-        """The newest table version's file list, re-checked at most every `REFRESH_SECONDS`."""
+        """The newest table version's file list: re-read when a local table's log changed, and
+        for a remote one at most every `REFRESH_SECONDS`."""
         snapshot = self._snapshot
         now = time.monotonic()
-        if snapshot is not None and now - snapshot.checked < REFRESH_SECONDS:
+        marker = self._log_marker()
+        if snapshot is not None and self._fresh(snapshot, marker, now):
             return snapshot
         with self._read_lock:
             snapshot = self._snapshot
-            if snapshot is not None and now - snapshot.checked < REFRESH_SECONDS:
+            if snapshot is not None and self._fresh(snapshot, marker, now):
                 return snapshot
             if not self.exists():
-                fresh = _Snapshot(-1, _EMPTY_FILES, now)
+                fresh = _Snapshot(-1, _EMPTY_FILES, now, marker)
             else:
                 delta = self._delta()
                 version = delta.version()
                 if snapshot is not None and snapshot.version == version:
-                    snapshot.checked = now
+                    snapshot.checked, snapshot.marker = now, marker
                     return snapshot
-                fresh = _Snapshot(version, _files(delta), now)
+                fresh = _Snapshot(version, _files(delta), now, marker)
                 if snapshot is not None:  # files are immutable: keep what is still referenced
                     live = set(fresh.files["path"].to_pylist())
                     fresh.fragments = {p: f for p, f in snapshot.fragments.items() if p in live}
             self._snapshot = fresh
             return fresh
+
+    def _fresh(self, snapshot: _Snapshot, marker: int | None, now: float) -> bool:
+        if marker is not None:
+            return snapshot.marker == marker
+        return now - snapshot.checked < REFRESH_SECONDS
 
 
 _EMPTY_FILES = pa.table(
