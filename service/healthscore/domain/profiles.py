@@ -124,11 +124,23 @@ def _new_violations(before: list[Violation], after: list[Violation]) -> list[Vio
 
 
 def _violations(ruleset: ruleset_pb2.Ruleset) -> list[Violation]:
+    return _check(ruleset)[0]
+
+
+def _check(ruleset: ruleset_pb2.Ruleset) -> tuple[list[Violation], list[Violation]]:
+    """(errors, warnings) of a ruleset, as ValidateDraft reports them: warnings only when it
+    compiles."""
     try:
-        engine.compile_ruleset(ruleset)
+        compiled = engine.compile_ruleset(ruleset)
     except InvalidRulesetError as exc:
-        return exc.violations
-    return []
+        return exc.violations, []
+    return [], compiled.warnings
+
+
+def _issues(violations: Iterable[Violation]) -> list[profile_service_pb2.ValidationIssue]:
+    return [
+        profile_service_pb2.ValidationIssue(field=v.path, description=v.message) for v in violations
+    ]
 
 
 class ProfileManager:
@@ -202,6 +214,21 @@ class ProfileManager:
 
     # Drafts.
     def get_draft(self, model: int) -> Draft:
+        """The draft, with the warnings ValidateDraft gives for it."""
+        draft = self._read_draft(model)
+        catalog = self._store.get_catalog()
+        if catalog is not None:
+            ruleset = ruleset_pb2.Ruleset(
+                version=names.draft_name(model),
+                model=ruleset_pb2.HealthModel.ValueType(model),
+                catalog=catalog_pb2.Catalog.FromString(catalog.catalog),
+                settings=draft.settings,
+                profiles=draft.profiles,
+            )
+            draft.warnings.extend(_issues(_check(ruleset)[1]))
+        return draft
+
+    def _read_draft(self, model: int) -> Draft:
         record = self._store.get_draft(model)
         if record is None:
             raise NotFoundError(f"{names.draft_name(model)} does not exist")
@@ -217,14 +244,14 @@ class ProfileManager:
         """Applies `change` to the current draft and stores it, if `etag` (when given) is
         current."""
         with self._lock:
-            draft = self.get_draft(model)
+            draft = self._read_draft(model)
             current = draft.etag
             if etag and etag != current:
                 raise StaleEtagError(
                     f"{names.draft_name(model)}: the etag is stale; read the draft again"
                 )
             change(draft)
-            for field in ("name", "model", "etag", "update_time", "updater"):
+            for field in ("name", "model", "etag", "update_time", "updater", "warnings"):
                 draft.ClearField(field)
             self._store.put_draft(
                 model, draft.SerializeToString(), updater=actor, expected_etag=current
@@ -260,21 +287,10 @@ class ProfileManager:
 
     def validate_draft(self, model: int) -> profile_service_pb2.ValidateDraftResponse:
         ruleset, _ = draft_ruleset(self._store, model)
-        response = profile_service_pb2.ValidateDraftResponse()
-        try:
-            compiled = engine.compile_ruleset(ruleset)
-        except InvalidRulesetError as exc:
-            response.errors.extend(
-                profile_service_pb2.ValidationIssue(field=v.path, description=v.message)
-                for v in exc.violations
-            )
-        else:
-            response.warnings.extend(
-                profile_service_pb2.ValidationIssue(field=v.path, description=v.message)
-                for v in compiled.warnings
-            )
-        response.valid = not response.errors
-        return response
+        errors, warnings = _check(ruleset)
+        return profile_service_pb2.ValidateDraftResponse(
+            valid=not errors, errors=_issues(errors), warnings=_issues(warnings)
+        )
 
     def publish(self, model: int, comment: str, etag: str, actor: str) -> Version:
         with self._lock:
@@ -286,7 +302,7 @@ class ProfileManager:
                     f"{names.draft_name(model)}: the etag is stale; read the draft again"
                 )
             ruleset, _ = draft_ruleset(self._store, model)
-            violations = _violations(ruleset)
+            violations, warnings = _check(ruleset)
             if violations:
                 raise FailedPreconditionError(
                     f"{names.draft_name(model)} does not validate; see ValidateDraft",
@@ -303,11 +319,13 @@ class ProfileManager:
                 creator=actor,
                 expected_draft_etag=record.etag,
             )
-        return self._version(version, full=True)
+        published = self._version(version, full=True)
+        published.warnings.extend(_issues(warnings))
+        return published
 
     # Profiles of a draft.
     def get_profile(self, model: int, profile: str) -> Profile:
-        draft = self.get_draft(model)
+        draft = self._read_draft(model)
         return draft.profiles[self._index(draft, model, profile)]
 
     @staticmethod
@@ -419,7 +437,14 @@ class ProfileManager:
         record = self._store.get_version(model, number)
         if record is None:
             raise NotFoundError(f"{names.version_name(model, number)} does not exist")
-        return self._version(record, full=full)
+        version = self._version(record, full=full)
+        if full:  # compiled once, then cached by the registry
+            try:
+                warnings = self._registry.version(model, number).compiled.warnings
+            except InvalidRulesetError:  # published by a core with other rules: still readable
+                warnings = []
+            version.warnings.extend(_issues(warnings))
+        return version
 
     def list_versions(
         self, model: int, page_size: int, page_token: str, *, full: bool

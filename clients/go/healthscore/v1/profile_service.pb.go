@@ -93,7 +93,11 @@ type Draft struct {
 	// Output only. When the draft last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Output only. Who last changed the draft.
-	Updater       string `protobuf:"bytes,7,opt,name=updater,proto3" json:"updater,omitempty"`
+	Updater string `protobuf:"bytes,7,opt,name=updater,proto3" json:"updater,omitempty"`
+	// Output only. The warnings `ValidateDraft` gives for this draft, e.g. a profile after a
+	// default profile, which can never match. Set in every draft a method returns; empty when
+	// the draft does not validate (`ValidateDraft` lists its errors).
+	Warnings      []*ValidationIssue `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,6 +181,13 @@ func (x *Draft) GetUpdater() string {
 	return ""
 }
 
+func (x *Draft) GetWarnings() []*ValidationIssue {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 // A published, immutable version of a model: a snapshot of its draft and of the catalog.
 type Version struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -194,7 +205,10 @@ type Version struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only (FULL view). The ruleset: catalog, settings and profiles as published. Its
 	// `version` is the version's name.
-	Ruleset       *Ruleset `protobuf:"bytes,7,opt,name=ruleset,proto3" json:"ruleset,omitempty"`
+	Ruleset *Ruleset `protobuf:"bytes,7,opt,name=ruleset,proto3" json:"ruleset,omitempty"`
+	// Output only (with the ruleset: `PublishDraft`, `GetVersion` in the FULL view). The warnings
+	// `ValidateDraft` gave for the ruleset, e.g. a profile that can never match.
+	Warnings      []*ValidationIssue `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +288,13 @@ func (x *Version) GetCreateTime() *timestamppb.Timestamp {
 func (x *Version) GetRuleset() *Ruleset {
 	if x != nil {
 		return x.Ruleset
+	}
+	return nil
+}
+
+func (x *Version) GetWarnings() []*ValidationIssue {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -1513,7 +1534,7 @@ var File_healthscore_v1_profile_service_proto protoreflect.FileDescriptor
 
 const file_healthscore_v1_profile_service_proto_rawDesc = "" +
 	"\n" +
-	"$healthscore/v1/profile_service.proto\x12\x0ehealthscore.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1chealthscore/v1/catalog.proto\x1a\x1chealthscore/v1/ruleset.proto\"\xa9\x02\n" +
+	"$healthscore/v1/profile_service.proto\x12\x0ehealthscore.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1chealthscore/v1/catalog.proto\x1a\x1chealthscore/v1/ruleset.proto\"\xe6\x02\n" +
 	"\x05Draft\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x05model\x18\x02 \x01(\x0e2\x1b.healthscore.v1.HealthModelR\x05model\x129\n" +
@@ -1522,7 +1543,8 @@ const file_healthscore_v1_profile_service_proto_rawDesc = "" +
 	"\x04etag\x18\x05 \x01(\tR\x04etag\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x18\n" +
-	"\aupdater\x18\a \x01(\tR\aupdater\"\x9b\x02\n" +
+	"\aupdater\x18\a \x01(\tR\aupdater\x12;\n" +
+	"\bwarnings\x18\b \x03(\v2\x1f.healthscore.v1.ValidationIssueR\bwarnings\"\xd8\x02\n" +
 	"\aVersion\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x05model\x18\x02 \x01(\x0e2\x1b.healthscore.v1.HealthModelR\x05model\x12%\n" +
@@ -1531,7 +1553,8 @@ const file_healthscore_v1_profile_service_proto_rawDesc = "" +
 	"\acreator\x18\x05 \x01(\tR\acreator\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x121\n" +
-	"\aruleset\x18\a \x01(\v2\x17.healthscore.v1.RulesetR\aruleset\"\x89\x02\n" +
+	"\aruleset\x18\a \x01(\v2\x17.healthscore.v1.RulesetR\aruleset\x12;\n" +
+	"\bwarnings\x18\b \x03(\v2\x1f.healthscore.v1.ValidationIssueR\bwarnings\"\x89\x02\n" +
 	"\n" +
 	"Activation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1689,61 +1712,63 @@ var file_healthscore_v1_profile_service_proto_depIdxs = []int32{
 	25, // 1: healthscore.v1.Draft.settings:type_name -> healthscore.v1.ModelSettings
 	26, // 2: healthscore.v1.Draft.profiles:type_name -> healthscore.v1.Profile
 	27, // 3: healthscore.v1.Draft.update_time:type_name -> google.protobuf.Timestamp
-	24, // 4: healthscore.v1.Version.model:type_name -> healthscore.v1.HealthModel
-	27, // 5: healthscore.v1.Version.create_time:type_name -> google.protobuf.Timestamp
-	28, // 6: healthscore.v1.Version.ruleset:type_name -> healthscore.v1.Ruleset
-	27, // 7: healthscore.v1.Activation.activate_time:type_name -> google.protobuf.Timestamp
-	24, // 8: healthscore.v1.Activation.model:type_name -> healthscore.v1.HealthModel
-	29, // 9: healthscore.v1.UpdateCatalogRequest.catalog:type_name -> healthscore.v1.Catalog
-	30, // 10: healthscore.v1.UpdateCatalogRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 11: healthscore.v1.UpdateDraftRequest.draft:type_name -> healthscore.v1.Draft
-	30, // 12: healthscore.v1.UpdateDraftRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 13: healthscore.v1.ValidateDraftResponse.errors:type_name -> healthscore.v1.ValidationIssue
-	4,  // 14: healthscore.v1.ValidateDraftResponse.warnings:type_name -> healthscore.v1.ValidationIssue
-	26, // 15: healthscore.v1.CreateProfileRequest.profile:type_name -> healthscore.v1.Profile
-	26, // 16: healthscore.v1.UpdateProfileRequest.profile:type_name -> healthscore.v1.Profile
-	30, // 17: healthscore.v1.UpdateProfileRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 18: healthscore.v1.GetVersionRequest.view:type_name -> healthscore.v1.VersionView
-	0,  // 19: healthscore.v1.ListVersionsRequest.view:type_name -> healthscore.v1.VersionView
-	2,  // 20: healthscore.v1.ListVersionsResponse.versions:type_name -> healthscore.v1.Version
-	3,  // 21: healthscore.v1.ListActivationsResponse.activations:type_name -> healthscore.v1.Activation
-	5,  // 22: healthscore.v1.ProfileService.GetCatalog:input_type -> healthscore.v1.GetCatalogRequest
-	6,  // 23: healthscore.v1.ProfileService.UpdateCatalog:input_type -> healthscore.v1.UpdateCatalogRequest
-	7,  // 24: healthscore.v1.ProfileService.GetDraft:input_type -> healthscore.v1.GetDraftRequest
-	8,  // 25: healthscore.v1.ProfileService.UpdateDraft:input_type -> healthscore.v1.UpdateDraftRequest
-	9,  // 26: healthscore.v1.ProfileService.ValidateDraft:input_type -> healthscore.v1.ValidateDraftRequest
-	11, // 27: healthscore.v1.ProfileService.PublishDraft:input_type -> healthscore.v1.PublishDraftRequest
-	12, // 28: healthscore.v1.ProfileService.GetProfile:input_type -> healthscore.v1.GetProfileRequest
-	13, // 29: healthscore.v1.ProfileService.CreateProfile:input_type -> healthscore.v1.CreateProfileRequest
-	14, // 30: healthscore.v1.ProfileService.UpdateProfile:input_type -> healthscore.v1.UpdateProfileRequest
-	15, // 31: healthscore.v1.ProfileService.DeleteProfile:input_type -> healthscore.v1.DeleteProfileRequest
-	16, // 32: healthscore.v1.ProfileService.ReorderProfiles:input_type -> healthscore.v1.ReorderProfilesRequest
-	17, // 33: healthscore.v1.ProfileService.GetVersion:input_type -> healthscore.v1.GetVersionRequest
-	18, // 34: healthscore.v1.ProfileService.ListVersions:input_type -> healthscore.v1.ListVersionsRequest
-	20, // 35: healthscore.v1.ProfileService.ActivateVersion:input_type -> healthscore.v1.ActivateVersionRequest
-	21, // 36: healthscore.v1.ProfileService.GetActiveVersion:input_type -> healthscore.v1.GetActiveVersionRequest
-	22, // 37: healthscore.v1.ProfileService.ListActivations:input_type -> healthscore.v1.ListActivationsRequest
-	29, // 38: healthscore.v1.ProfileService.GetCatalog:output_type -> healthscore.v1.Catalog
-	29, // 39: healthscore.v1.ProfileService.UpdateCatalog:output_type -> healthscore.v1.Catalog
-	1,  // 40: healthscore.v1.ProfileService.GetDraft:output_type -> healthscore.v1.Draft
-	1,  // 41: healthscore.v1.ProfileService.UpdateDraft:output_type -> healthscore.v1.Draft
-	10, // 42: healthscore.v1.ProfileService.ValidateDraft:output_type -> healthscore.v1.ValidateDraftResponse
-	2,  // 43: healthscore.v1.ProfileService.PublishDraft:output_type -> healthscore.v1.Version
-	26, // 44: healthscore.v1.ProfileService.GetProfile:output_type -> healthscore.v1.Profile
-	1,  // 45: healthscore.v1.ProfileService.CreateProfile:output_type -> healthscore.v1.Draft
-	1,  // 46: healthscore.v1.ProfileService.UpdateProfile:output_type -> healthscore.v1.Draft
-	1,  // 47: healthscore.v1.ProfileService.DeleteProfile:output_type -> healthscore.v1.Draft
-	1,  // 48: healthscore.v1.ProfileService.ReorderProfiles:output_type -> healthscore.v1.Draft
-	2,  // 49: healthscore.v1.ProfileService.GetVersion:output_type -> healthscore.v1.Version
-	19, // 50: healthscore.v1.ProfileService.ListVersions:output_type -> healthscore.v1.ListVersionsResponse
-	3,  // 51: healthscore.v1.ProfileService.ActivateVersion:output_type -> healthscore.v1.Activation
-	3,  // 52: healthscore.v1.ProfileService.GetActiveVersion:output_type -> healthscore.v1.Activation
-	23, // 53: healthscore.v1.ProfileService.ListActivations:output_type -> healthscore.v1.ListActivationsResponse
-	38, // [38:54] is the sub-list for method output_type
-	22, // [22:38] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	4,  // 4: healthscore.v1.Draft.warnings:type_name -> healthscore.v1.ValidationIssue
+	24, // 5: healthscore.v1.Version.model:type_name -> healthscore.v1.HealthModel
+	27, // 6: healthscore.v1.Version.create_time:type_name -> google.protobuf.Timestamp
+	28, // 7: healthscore.v1.Version.ruleset:type_name -> healthscore.v1.Ruleset
+	4,  // 8: healthscore.v1.Version.warnings:type_name -> healthscore.v1.ValidationIssue
+	27, // 9: healthscore.v1.Activation.activate_time:type_name -> google.protobuf.Timestamp
+	24, // 10: healthscore.v1.Activation.model:type_name -> healthscore.v1.HealthModel
+	29, // 11: healthscore.v1.UpdateCatalogRequest.catalog:type_name -> healthscore.v1.Catalog
+	30, // 12: healthscore.v1.UpdateCatalogRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 13: healthscore.v1.UpdateDraftRequest.draft:type_name -> healthscore.v1.Draft
+	30, // 14: healthscore.v1.UpdateDraftRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 15: healthscore.v1.ValidateDraftResponse.errors:type_name -> healthscore.v1.ValidationIssue
+	4,  // 16: healthscore.v1.ValidateDraftResponse.warnings:type_name -> healthscore.v1.ValidationIssue
+	26, // 17: healthscore.v1.CreateProfileRequest.profile:type_name -> healthscore.v1.Profile
+	26, // 18: healthscore.v1.UpdateProfileRequest.profile:type_name -> healthscore.v1.Profile
+	30, // 19: healthscore.v1.UpdateProfileRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 20: healthscore.v1.GetVersionRequest.view:type_name -> healthscore.v1.VersionView
+	0,  // 21: healthscore.v1.ListVersionsRequest.view:type_name -> healthscore.v1.VersionView
+	2,  // 22: healthscore.v1.ListVersionsResponse.versions:type_name -> healthscore.v1.Version
+	3,  // 23: healthscore.v1.ListActivationsResponse.activations:type_name -> healthscore.v1.Activation
+	5,  // 24: healthscore.v1.ProfileService.GetCatalog:input_type -> healthscore.v1.GetCatalogRequest
+	6,  // 25: healthscore.v1.ProfileService.UpdateCatalog:input_type -> healthscore.v1.UpdateCatalogRequest
+	7,  // 26: healthscore.v1.ProfileService.GetDraft:input_type -> healthscore.v1.GetDraftRequest
+	8,  // 27: healthscore.v1.ProfileService.UpdateDraft:input_type -> healthscore.v1.UpdateDraftRequest
+	9,  // 28: healthscore.v1.ProfileService.ValidateDraft:input_type -> healthscore.v1.ValidateDraftRequest
+	11, // 29: healthscore.v1.ProfileService.PublishDraft:input_type -> healthscore.v1.PublishDraftRequest
+	12, // 30: healthscore.v1.ProfileService.GetProfile:input_type -> healthscore.v1.GetProfileRequest
+	13, // 31: healthscore.v1.ProfileService.CreateProfile:input_type -> healthscore.v1.CreateProfileRequest
+	14, // 32: healthscore.v1.ProfileService.UpdateProfile:input_type -> healthscore.v1.UpdateProfileRequest
+	15, // 33: healthscore.v1.ProfileService.DeleteProfile:input_type -> healthscore.v1.DeleteProfileRequest
+	16, // 34: healthscore.v1.ProfileService.ReorderProfiles:input_type -> healthscore.v1.ReorderProfilesRequest
+	17, // 35: healthscore.v1.ProfileService.GetVersion:input_type -> healthscore.v1.GetVersionRequest
+	18, // 36: healthscore.v1.ProfileService.ListVersions:input_type -> healthscore.v1.ListVersionsRequest
+	20, // 37: healthscore.v1.ProfileService.ActivateVersion:input_type -> healthscore.v1.ActivateVersionRequest
+	21, // 38: healthscore.v1.ProfileService.GetActiveVersion:input_type -> healthscore.v1.GetActiveVersionRequest
+	22, // 39: healthscore.v1.ProfileService.ListActivations:input_type -> healthscore.v1.ListActivationsRequest
+	29, // 40: healthscore.v1.ProfileService.GetCatalog:output_type -> healthscore.v1.Catalog
+	29, // 41: healthscore.v1.ProfileService.UpdateCatalog:output_type -> healthscore.v1.Catalog
+	1,  // 42: healthscore.v1.ProfileService.GetDraft:output_type -> healthscore.v1.Draft
+	1,  // 43: healthscore.v1.ProfileService.UpdateDraft:output_type -> healthscore.v1.Draft
+	10, // 44: healthscore.v1.ProfileService.ValidateDraft:output_type -> healthscore.v1.ValidateDraftResponse
+	2,  // 45: healthscore.v1.ProfileService.PublishDraft:output_type -> healthscore.v1.Version
+	26, // 46: healthscore.v1.ProfileService.GetProfile:output_type -> healthscore.v1.Profile
+	1,  // 47: healthscore.v1.ProfileService.CreateProfile:output_type -> healthscore.v1.Draft
+	1,  // 48: healthscore.v1.ProfileService.UpdateProfile:output_type -> healthscore.v1.Draft
+	1,  // 49: healthscore.v1.ProfileService.DeleteProfile:output_type -> healthscore.v1.Draft
+	1,  // 50: healthscore.v1.ProfileService.ReorderProfiles:output_type -> healthscore.v1.Draft
+	2,  // 51: healthscore.v1.ProfileService.GetVersion:output_type -> healthscore.v1.Version
+	19, // 52: healthscore.v1.ProfileService.ListVersions:output_type -> healthscore.v1.ListVersionsResponse
+	3,  // 53: healthscore.v1.ProfileService.ActivateVersion:output_type -> healthscore.v1.Activation
+	3,  // 54: healthscore.v1.ProfileService.GetActiveVersion:output_type -> healthscore.v1.Activation
+	23, // 55: healthscore.v1.ProfileService.ListActivations:output_type -> healthscore.v1.ListActivationsResponse
+	40, // [40:56] is the sub-list for method output_type
+	24, // [24:40] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_healthscore_v1_profile_service_proto_init() }

@@ -60,6 +60,7 @@ class Draft(_message.Message):
     ETAG_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATER_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Identifier: `models/{model}/draft`."""
     model: _ruleset_pb2.HealthModel.ValueType
@@ -82,6 +83,13 @@ class Draft(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. When the draft last changed."""
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidationIssue]:
+        """Output only. The warnings `ValidateDraft` gives for this draft, e.g. a profile after a
+        default profile, which can never match. Set in every draft a method returns; empty when
+        the draft does not validate (`ValidateDraft` lists its errors).
+        """
+
     def __init__(
         self,
         *,
@@ -92,10 +100,11 @@ class Draft(_message.Message):
         etag: _builtins.str = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         updater: _builtins.str = ...,
+        warnings: _abc.Iterable[Global___ValidationIssue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "model", b"model", "name", b"name", "profiles", b"profiles", "settings", b"settings", "update_time", b"update_time", "updater", b"updater"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "model", b"model", "name", b"name", "profiles", b"profiles", "settings", b"settings", "update_time", b"update_time", "updater", b"updater", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -114,6 +123,7 @@ class Version(_message.Message):
     CREATOR_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     RULESET_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Identifier: `models/{model}/versions/{version}`."""
     model: _ruleset_pb2.HealthModel.ValueType
@@ -134,6 +144,12 @@ class Version(_message.Message):
         `version` is the version's name.
         """
 
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidationIssue]:
+        """Output only (with the ruleset: `PublishDraft`, `GetVersion` in the FULL view). The warnings
+        `ValidateDraft` gave for the ruleset, e.g. a profile that can never match.
+        """
+
     def __init__(
         self,
         *,
@@ -144,10 +160,11 @@ class Version(_message.Message):
         creator: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         ruleset: _ruleset_pb2.Ruleset | None = ...,
+        warnings: _abc.Iterable[Global___ValidationIssue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "ruleset", b"ruleset"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "create_time", b"create_time", "creator", b"creator", "model", b"model", "name", b"name", "ruleset", b"ruleset", "version_number", b"version_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "create_time", b"create_time", "creator", b"creator", "model", b"model", "name", b"name", "ruleset", b"ruleset", "version_number", b"version_number", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
