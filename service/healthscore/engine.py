@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from healthscore import _core
 from healthscore.errors import (
+    AllocationError,
     CancelledError,
     DeadlineExceededError,
     EngineError,
@@ -49,6 +50,7 @@ _TRANSLATION: dict[type[Exception], type[HealthScoreError]] = {
     _core.InvalidRulesetError: InvalidRulesetError,
     _core.InvalidAccountsError: InvalidAccountsError,
     _core.MalformedInputError: MalformedInputError,
+    _core.ResourceExhaustedError: AllocationError,
     _core.CancelledError: CancelledError,
     _core.DeadlineExceededError: DeadlineExceededError,
 }
@@ -78,12 +80,13 @@ def _as_unix_nanos(instant: dt.datetime) -> int:
 
 class CancelToken:
     """Stops a scoring call early: `cancel()` from any thread, or a deadline `timeout` seconds
-    from its creation (None: none). Checked between chunks of accounts."""
+    from its creation (None, infinite, or past the clock's range: none; 0 or negative: already
+    passed; NaN: `MalformedInputError`). Checked between chunks of accounts."""
 
     __slots__ = ("_native",)
 
     def __init__(self, timeout: float | None = None) -> None:
-        self._native = _core.CancelToken(timeout)
+        self._native = _call(lambda: _core.CancelToken(timeout))
 
     def cancel(self) -> None:
         self._native.cancel()
@@ -152,12 +155,14 @@ def id_hashes(ids: pa.Array) -> npt.NDArray[np.uint64]:
 
 class IdSet:
     """A set of 64-bit id hashes in the core (open addressing, at most 3/4 full: 8 bytes a slot,
-    touched only where keys land)."""
+    touched only where keys land). `expected` sizes it (it grows past that); a size whose table
+    cannot be had raises `AllocationError` (RESOURCE_EXHAUSTED, a `MemoryError`), as does a table
+    that cannot grow."""
 
     __slots__ = ("_native",)
 
     def __init__(self, expected: int = 0) -> None:
-        self._native = _core.IdSet(expected)
+        self._native = _call(lambda: _core.IdSet(expected))
 
     def __len__(self) -> int:
         return len(self._native)

@@ -79,6 +79,11 @@ class ResourceExhaustedError(HealthScoreError):
     """A limit of the server was reached (RESOURCE_EXHAUSTED)."""
 
 
+class AllocationError(ResourceExhaustedError, MemoryError):
+    """A size (an argument, or a count an input declares) needs more memory than the engine can
+    have: refused cleanly instead of failing the process."""
+
+
 class ResponseTooLargeError(ResourceExhaustedError):
     """The response is larger than the server may send (`--max-message-bytes`)."""
 

@@ -74,7 +74,7 @@ pub(crate) fn score_request_via_prost(
     let (table, violations) = match req.account_columns.as_mut() {
         Some(cols) => columns::table_from_columns(&names, cols),
         None => {
-            let (t, v) = rows::table_from_accounts(&names, &req.accounts, as_of);
+            let (t, v) = rows::table_from_accounts(&names, &req.accounts, as_of)?;
             (t, sorted_violations(v))
         }
     };

@@ -47,6 +47,10 @@ pub enum Error {
     /// Bytes that are not the expected protobuf message, or an Arrow batch of the wrong shape.
     #[error("malformed input: {0}")]
     Malformed(String),
+    /// The work needs more memory than can be had: a size asked for (an argument, or a count
+    /// read from the input) whose allocation fails or cannot exist. Never an abort.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
     /// The caller cancelled the work.
     #[error("cancelled")]
     Cancelled,

@@ -3,7 +3,9 @@
 //! id, the exact string comparison behind every hash found again, the messages.
 
 use arrow_array::Array;
+use arrow_schema::DataType;
 
+use crate::alloc::{try_reserve, try_zeroed_u64};
 use crate::arrow_io::for_each_str;
 use crate::error::{Error, Result};
 use crate::table::id_hash;
@@ -11,9 +13,17 @@ use crate::table::id_hash;
 /// The hash of every value of a string column (Utf8, LargeUtf8 or Utf8View); a null hashes
 /// like "". Never 0: that is the set's empty slot.
 pub fn hash_ids(ids: &dyn Array) -> Result<Vec<u64>> {
-    let mut out = vec![0u64; ids.len()];
+    // An array's length need not be backed by memory (a null array of 2^40 rows holds none):
+    // the type is checked before the output is sized, and its allocation may fail.
+    let mut out = if is_string(ids) {
+        try_zeroed_u64("ids", ids.len())?
+    } else {
+        Vec::new()
+    };
     let ok = for_each_str(ids, |i, v| {
-        out[i] = id_hash(v.unwrap_or("").as_bytes()).max(1);
+        if let Some(slot) = out.get_mut(i) {
+            *slot = id_hash(v.unwrap_or("").as_bytes()).max(1);
+        }
     });
     if !ok {
         return Err(Error::Malformed(format!(
@@ -22,6 +32,13 @@ pub fn hash_ids(ids: &dyn Array) -> Result<Vec<u64>> {
         )));
     }
     Ok(out)
+}
+
+fn is_string(ids: &dyn Array) -> bool {
+    matches!(
+        ids.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 /// A set of non-zero u64 hashes: open addressing with linear probing, at most 3/4 full. A key's
@@ -36,23 +53,36 @@ const MIN_SLOTS: usize = 1 << 12;
 /// How many keys ahead `insert_all` fetches a home slot: enough to cover a memory access.
 const PREFETCH_DISTANCE: usize = 16;
 
-fn slots_for(keys: usize) -> usize {
-    // At most 3/4 full; a power of two.
-    (keys.saturating_mul(4) / 3 + 1)
-        .max(MIN_SLOTS)
-        .next_power_of_two()
+/// The most slots a table can have: the largest power of two of 8-byte slots that is a possible
+/// allocation (at most `isize::MAX` bytes: 2^59 slots on 64 bits).
+const MAX_SLOTS: usize = 1 << (usize::BITS - 5);
+/// The most keys a set can be sized for (its table at most 3/4 full).
+pub const MAX_KEYS: usize = MAX_SLOTS / 4 * 3 - 1;
+
+/// The slots for `keys` keys: at most 3/4 full; a power of two. `None` past `MAX_KEYS`.
+fn slots_for(keys: usize) -> Option<usize> {
+    if keys > MAX_KEYS {
+        return None;
+    }
+    Some((keys * 4 / 3 + 1).max(MIN_SLOTS).next_power_of_two())
+}
+
+fn too_many(keys: usize) -> Error {
+    Error::ResourceExhausted(format!(
+        "a set of {keys} ids is more than one table can hold (at most {MAX_KEYS})"
+    ))
 }
 
 impl IdSet {
     /// A set sized for `expected` keys (it grows past them). The table's memory is only touched
-    /// where keys land.
-    pub fn with_capacity(expected: usize) -> Self {
-        let n = slots_for(expected);
-        Self {
-            slots: vec![0; n],
+    /// where keys land. `Error::ResourceExhausted` when that table cannot be had.
+    pub fn with_capacity(expected: usize) -> Result<Self> {
+        let n = slots_for(expected).ok_or_else(|| too_many(expected))?;
+        Ok(Self {
+            slots: try_zeroed_u64("id set slots", n)?,
             shift: 64 - n.trailing_zeros(),
             len: 0,
-        }
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -70,20 +100,23 @@ impl IdSet {
 
     /// Inserts every key (0 counts as 1); returns, per key, whether it was in the set already
     /// (a key given twice is found the second time).
-    pub fn insert_all(&mut self, keys: &[u64]) -> Vec<bool> {
-        if (self.len + keys.len()) * 4 > self.slots.len() * 3 {
-            self.grow(self.len + keys.len());
+    /// `Error::ResourceExhausted` (the set unchanged) when the table cannot grow to hold them.
+    pub fn insert_all(&mut self, keys: &[u64]) -> Result<Vec<bool>> {
+        let total = self.len.saturating_add(keys.len());
+        if total > self.slots.len() / 4 * 3 {
+            self.grow(total)?;
         }
         // A big table is mostly out of cache, and a batch's keys land far apart: each key's
         // home slot is fetched a few keys ahead, so the misses overlap.
-        let mut found = Vec::with_capacity(keys.len());
+        let mut found = Vec::new();
+        try_reserve(&mut found, "id set flags", keys.len())?;
         for (i, &k) in keys.iter().enumerate() {
             if let Some(&ahead) = keys.get(i + PREFETCH_DISTANCE) {
                 self.prefetch(ahead.max(1));
             }
             found.push(!self.insert(k.max(1)));
         }
-        found
+        Ok(found)
     }
 
     #[inline]
@@ -119,15 +152,16 @@ impl IdSet {
         }
     }
 
-    fn grow(&mut self, keys: usize) {
-        let old = std::mem::take(&mut self.slots);
-        let n = slots_for(keys);
-        self.slots = vec![0; n];
+    /// A table for `keys` keys with every key so far; unchanged when it cannot be had.
+    fn grow(&mut self, keys: usize) -> Result<()> {
+        let n = slots_for(keys).ok_or_else(|| too_many(keys))?;
+        let old = std::mem::replace(&mut self.slots, try_zeroed_u64("id set slots", n)?);
         self.shift = 64 - n.trailing_zeros();
         self.len = 0;
         for k in old.into_iter().filter(|&k| k != 0) {
             self.insert(k);
         }
+        Ok(())
     }
 }
 
@@ -152,25 +186,46 @@ mod tests {
 
     #[test]
     fn found_flags_follow_insertion_and_survive_growth() {
-        let mut set = IdSet::with_capacity(0);
+        let mut set = IdSet::with_capacity(0).unwrap();
         let keys: Vec<u64> = (1..=50_000u64)
             .map(|k| k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
             .collect();
         for part in keys.chunks(7_001) {
-            assert!(set.insert_all(part).iter().all(|&found| !found));
+            assert!(set.insert_all(part).unwrap().iter().all(|&found| !found));
         }
         assert_eq!(set.len(), keys.len());
         assert!(set.nbytes() >= keys.len() * 8 * 4 / 3);
-        assert!(set.insert_all(&keys).iter().all(|&found| found));
-        assert_eq!(set.insert_all(&[5, 5]), [false, true]);
+        assert!(set.insert_all(&keys).unwrap().iter().all(|&found| found));
+        assert_eq!(set.insert_all(&[5, 5]).unwrap(), [false, true]);
     }
 
     #[test]
     fn keys_sharing_their_top_bits_probe_past_each_other() {
-        let mut set = IdSet::with_capacity(10);
+        let mut set = IdSet::with_capacity(10).unwrap();
         let crowded: Vec<u64> = (1..5_000).collect(); // all in slot 0's neighbourhood
-        assert!(set.insert_all(&crowded).iter().all(|&f| !f));
-        assert!(set.insert_all(&crowded).iter().all(|&f| f));
-        assert_eq!(set.insert_all(&[0, 1]), [true, true]); // 0 counts as 1
+        assert!(set.insert_all(&crowded).unwrap().iter().all(|&f| !f));
+        assert!(set.insert_all(&crowded).unwrap().iter().all(|&f| f));
+        assert_eq!(set.insert_all(&[0, 1]).unwrap(), [true, true]); // 0 counts as 1
+    }
+
+    #[test]
+    fn impossible_sizes_are_errors_not_aborts() {
+        // 2^33 keys: a 128 GiB table, more than this machine has; 2^62 and up: no table at all.
+        for expected in [1usize << 33, 1 << 40, 1 << 62, MAX_KEYS + 1, usize::MAX] {
+            match IdSet::with_capacity(expected) {
+                Err(Error::ResourceExhausted(_)) => {}
+                Err(e) => panic!("expected ResourceExhausted for {expected}, got {e}"),
+                // A machine that can map it lazily: fine, as long as it is a real table.
+                Ok(set) => assert!(set.nbytes() >= expected * 8),
+            }
+        }
+        assert_eq!(slots_for(MAX_KEYS), Some(MAX_SLOTS));
+        assert_eq!(slots_for(MAX_KEYS + 1), None);
+    }
+
+    #[test]
+    fn a_null_array_of_many_rows_is_refused_before_any_allocation() {
+        let nulls = arrow_array::NullArray::new(1 << 40);
+        assert!(matches!(hash_ids(&nulls), Err(Error::Malformed(_))));
     }
 }

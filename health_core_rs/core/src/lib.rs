@@ -4,6 +4,7 @@
 //! points take that and a batch of accounts (protobuf bytes or Arrow) and return results in the
 //! same form; `enterprise` rolls health up a hierarchy.
 
+pub mod alloc;
 pub mod api;
 pub mod arrow_io;
 pub mod cancel;

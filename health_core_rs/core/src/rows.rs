@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use crate::error::Violation;
+use crate::alloc::{try_filled, try_resize};
+use crate::error::{Result, Violation};
 use crate::ir::{AttrType, BOOL_FALSE, BOOL_MISSING, BOOL_TRUE, CODE_MISSING, TIME_MISSING};
 use crate::proto;
 use crate::table::{check_ids, lookback_instant, timestamp_nanos, AccountTable, Column, Names};
@@ -32,21 +33,26 @@ enum Col {
 }
 
 impl Col {
-    fn missing(ty: AttrType, len: usize) -> Col {
-        match ty {
-            AttrType::Number => Col::Number(vec![f64::NAN; len]),
-            AttrType::Text | AttrType::Ordinal => Col::Code(vec![CODE_MISSING; len]),
-            AttrType::Bool => Col::Bool(vec![BOOL_MISSING; len]),
-            AttrType::Time => Col::Time(vec![TIME_MISSING; len]),
-        }
+    fn missing(ty: AttrType, len: usize) -> Result<Col> {
+        let mut c = match ty {
+            AttrType::Number => Col::Number(Vec::new()),
+            AttrType::Text | AttrType::Ordinal => Col::Code(Vec::new()),
+            AttrType::Bool => Col::Bool(Vec::new()),
+            AttrType::Time => Col::Time(Vec::new()),
+        };
+        c.resize(len)?;
+        Ok(c)
     }
 
-    fn resize(&mut self, len: usize) {
+    /// Rows a request's size or count asks for: the allocation may fail (an error, not an
+    /// abort).
+    fn resize(&mut self, len: usize) -> Result<()> {
+        const WHAT: &str = "account table column";
         match self {
-            Col::Number(v) => v.resize(len, f64::NAN),
-            Col::Code(v) => v.resize(len, CODE_MISSING),
-            Col::Bool(v) => v.resize(len, BOOL_MISSING),
-            Col::Time(v) => v.resize(len, TIME_MISSING),
+            Col::Number(v) => try_resize(v, WHAT, len, f64::NAN),
+            Col::Code(v) => try_resize(v, WHAT, len, CODE_MISSING),
+            Col::Bool(v) => try_resize(v, WHAT, len, BOOL_MISSING),
+            Col::Time(v) => try_resize(v, WHAT, len, TIME_MISSING),
         }
     }
 
@@ -87,24 +93,24 @@ fn kind_name(v: &ValueRef<'_>) -> &'static str {
 
 impl<'n, 'r> RowSink<'n, 'r> {
     /// A sink for `len` rows (see `resize`), all without values.
-    pub fn new(names: &'n Names<'r>, len: usize, as_of: i128) -> Self {
+    pub fn new(names: &'n Names<'r>, len: usize, as_of: i128) -> Result<Self> {
         let rules = names.rules;
-        Self {
+        Ok(Self {
             names,
             as_of,
             columns: rules
                 .attributes
                 .iter()
                 .map(|a| Col::missing(a.ty, len))
-                .collect(),
-            cancelled: vec![false; len],
+                .collect::<Result<_>>()?,
+            cancelled: try_filled("account table column", len, false)?,
             lookbacks: rules
                 .lookbacks
                 .iter()
-                .map(|_| vec![f64::NAN; len])
-                .collect(),
+                .map(|_| try_filled("look-back column", len, f64::NAN))
+                .collect::<Result<_>>()?,
             violations: Vec::new(),
-        }
+        })
     }
 
     /// The number of rows.
@@ -116,15 +122,17 @@ impl<'n, 'r> RowSink<'n, 'r> {
         self.cancelled.is_empty()
     }
 
-    /// Grows (new rows without values) or truncates to `len` rows.
-    pub fn resize(&mut self, len: usize) {
+    /// Grows (new rows without values) or truncates to `len` rows; `Error::ResourceExhausted`
+    /// when the memory cannot be had.
+    pub fn resize(&mut self, len: usize) -> Result<()> {
         for c in &mut self.columns {
-            c.resize(len);
+            c.resize(len)?;
         }
-        self.cancelled.resize(len, false);
+        try_resize(&mut self.cancelled, "account table column", len, false)?;
         for l in &mut self.lookbacks {
-            l.resize(len, f64::NAN);
+            try_resize(l, "look-back column", len, f64::NAN)?;
         }
+        Ok(())
     }
 
     /// The instant "change in" look-backs are measured from (used by `set_history*`).
@@ -336,8 +344,8 @@ pub fn table_from_accounts(
     names: &Names<'_>,
     accounts: &[proto::Account],
     as_of: i128,
-) -> (AccountTable<'static>, Vec<(usize, Violation)>) {
-    let mut sink = RowSink::new(names, accounts.len(), as_of);
+) -> Result<(AccountTable<'static>, Vec<(usize, Violation)>)> {
+    let mut sink = RowSink::new(names, accounts.len(), as_of)?;
     let mut points: Vec<PointRef> = Vec::new();
     for (row, a) in accounts.iter().enumerate() {
         sink.set_status(row, a.status);
@@ -362,5 +370,5 @@ pub fn table_from_accounts(
         }
     }
     let ids: Vec<Option<&str>> = accounts.iter().map(|a| Some(a.id.as_str())).collect();
-    sink.finish_with_ids(&ids)
+    Ok(sink.finish_with_ids(&ids))
 }

@@ -296,7 +296,7 @@ impl<'b, 'n, 'r> Rows<'b, 'n, 'r> {
     fn account(&mut self, mut buf: &'b [u8]) -> Result<()> {
         let row = self.ids.len();
         if row >= self.sink.len() {
-            self.sink.resize(row + row / 2 + 64);
+            self.sink.resize(row + row / 2 + 64)?;
         }
         let mut id = "";
         let mut status = 0i32;
@@ -548,7 +548,7 @@ pub fn decode_request<'b>(
     let empty = keys.get(b"");
     let mut rows = Rows {
         keys,
-        sink: RowSink::new(names, 0, default_as_of),
+        sink: RowSink::new(names, 0, default_as_of)?,
         ids: Vec::new(),
         next_key: vec![(&[][..], empty); n_attrs + 2],
         prev: n_attrs,
@@ -573,8 +573,8 @@ pub fn decode_request<'b>(
                     // one per 32 bytes; smaller accounts grow the table as they come).
                     let guess = (request.len() / (body.len() + 2)).min(request.len() / 32);
                     let guess = guess + guess / 8 + 1;
-                    rows.sink.resize(guess);
-                    rows.ids.reserve(guess);
+                    rows.sink.resize(guess)?;
+                    crate::alloc::try_reserve(&mut rows.ids, "account ids", guess)?;
                 }
                 rows.account(body)?;
             }
@@ -612,7 +612,7 @@ pub fn decode_request<'b>(
         points,
         ..
     } = rows;
-    sink.resize(ids.len());
+    sink.resize(ids.len())?;
     sink.set_as_of(as_of);
     for (row, attr, start, end) in deferred {
         sink.set_history_at(row, attr, points.get(start..end).unwrap_or(&[]));

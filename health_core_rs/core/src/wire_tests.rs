@@ -169,7 +169,7 @@ fn reference_table(names: &Names<'_>, bytes: &[u8], default_as_of: i128) -> Resu
     let as_of = req.as_of.map_or(default_as_of, |t| {
         i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos)
     });
-    let (t, v) = table_from_accounts(names, &req.accounts, as_of);
+    let (t, v) = table_from_accounts(names, &req.accounts, as_of).expect("a small table");
     Ok((t, v, req.accounts.into_iter().map(|a| a.id).collect()))
 }
 

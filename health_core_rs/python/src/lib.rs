@@ -43,6 +43,12 @@ create_exception!(
 );
 create_exception!(
     _core,
+    ResourceExhaustedError,
+    CoreError,
+    "A size (an argument, or a count read from the input) whose memory cannot be had."
+);
+create_exception!(
+    _core,
     CancelledError,
     CoreError,
     "The caller cancelled the work."
@@ -60,6 +66,11 @@ create_exception!(
     "A bug in the core (including a panic)."
 );
 
+/// The instants a `google.protobuf.Timestamp` can hold (seconds an i64, nanos below 1e9), in
+/// nanoseconds: every time computation on them fits an i128.
+const MIN_AS_OF: i128 = i64::MIN as i128 * 1_000_000_000;
+const MAX_AS_OF: i128 = i64::MAX as i128 * 1_000_000_000 + 999_999_999;
+
 const ARROW_SCHEMA: &std::ffi::CStr = c"arrow_schema";
 const ARROW_ARRAY: &std::ffi::CStr = c"arrow_array";
 
@@ -75,6 +86,7 @@ fn to_py_err(err: Error) -> PyErr {
         Error::InvalidRuleset(_) => InvalidRulesetError::new_err(args),
         Error::InvalidAccounts(_) => InvalidAccountsError::new_err(args),
         Error::Malformed(_) => MalformedInputError::new_err(args),
+        Error::ResourceExhausted(_) => ResourceExhaustedError::new_err(args),
         Error::Cancelled => CancelledError::new_err(args),
         Error::DeadlineExceeded => DeadlineExceededError::new_err(args),
         Error::Internal(_) => InternalError::new_err(args),
@@ -87,6 +99,19 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// `bytes` holding `data`; a failed allocation is a Python `MemoryError`, never a panic
+/// (`PyBytes::new` panics when Python cannot allocate).
+fn py_bytes<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, data.len(), |buf| {
+        buf.copy_from_slice(data);
+        Ok(())
+    })
+}
+
+fn malformed_arg(message: String) -> PyErr {
+    to_py_err(Error::Malformed(message))
 }
 
 /// Runs `work` with the GIL released; a panic becomes an `InternalError`.
@@ -157,7 +182,7 @@ impl CompiledRuleset {
                 cancel.as_deref().unwrap_or(&health_core::cancel::NEVER),
             )
         })?;
-        Ok(PyBytes::new(py, &out))
+        py_bytes(py, &out)
     }
 
     /// Scores an Arrow record batch given as C data interface capsules (the pair returned by
@@ -172,13 +197,14 @@ impl CompiledRuleset {
         view: i32,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyTuple>> {
+        if !(MIN_AS_OF..=MAX_AS_OF).contains(&as_of_unix_nanos) {
+            return Err(malformed_arg(format!(
+                "as_of_unix_nanos {as_of_unix_nanos} is outside what a Timestamp can hold"
+            )));
+        }
+        let view = proto::ScoreView::try_from(view)
+            .map_err(|_| malformed_arg(format!("unknown view {view}")))?;
         let batch = import_batch(schema_capsule, array_capsule)?;
-        let view = proto::ScoreView::try_from(view).map_err(|_| {
-            MalformedInputError::new_err((
-                format!("unknown view {view}"),
-                Vec::<(String, String)>::new(),
-            ))
-        })?;
         let rules = Arc::clone(&self.inner);
         let threads = threads.unwrap_or_else(health_core::pool::default_threads);
         let out = run_detached(py, move || {
@@ -252,13 +278,11 @@ impl CancelToken {
     #[new]
     #[pyo3(signature = (timeout_seconds=None))]
     fn new(timeout_seconds: Option<f64>) -> PyResult<Self> {
-        let within = match timeout_seconds {
-            None => None,
-            Some(s) if s.is_finite() => Some(std::time::Duration::from_secs_f64(s.max(0.0))),
-            Some(_) => None, // an infinite timeout is no deadline
-        };
+        // Negative: already expired; infinite or past the clock's range: none; NaN: refused.
+        let cancel = health_core::cancel::Cancel::with_timeout_seconds(timeout_seconds)
+            .map_err(to_py_err)?;
         Ok(Self {
-            inner: Arc::new(health_core::cancel::Cancel::new(within)),
+            inner: Arc::new(cancel),
         })
     }
 
@@ -278,8 +302,12 @@ fn id_hashes<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let ids = arrow_array::make_array(import_data(schema_capsule, array_capsule)?);
     let hashes = run_detached(py, move || health_core::idset::hash_ids(ids.as_ref()))?;
-    let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
-    Ok(PyBytes::new(py, &bytes))
+    PyBytes::new_with(py, hashes.len() * 8, |buf| {
+        for (out, h) in buf.chunks_exact_mut(8).zip(&hashes) {
+            out.copy_from_slice(&h.to_le_bytes());
+        }
+        Ok(())
+    })
 }
 
 /// A set of 64-bit id hashes (`health_core::idset::IdSet`).
@@ -300,12 +328,15 @@ impl IdSet {
 
 #[pymethods]
 impl IdSet {
+    /// `expected` is a hint (the set grows past it); one whose table cannot be had raises
+    /// `ResourceExhaustedError`.
     #[new]
     #[pyo3(signature = (expected=0))]
-    fn new(expected: usize) -> Self {
-        Self {
-            inner: std::sync::Mutex::new(health_core::idset::IdSet::with_capacity(expected)),
-        }
+    fn new(py: Python<'_>, expected: usize) -> PyResult<Self> {
+        let set = run_detached(py, || health_core::idset::IdSet::with_capacity(expected))?;
+        Ok(Self {
+            inner: std::sync::Mutex::new(set),
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -327,13 +358,21 @@ impl IdSet {
                 keys.len()
             ))));
         }
-        let keys: Vec<u64> = keys
-            .chunks_exact(8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-            .collect();
-        let found = run_detached(py, || Ok(self.locked().insert_all(&keys)))?;
-        let bytes: Vec<u8> = found.into_iter().map(u8::from).collect();
-        Ok(PyBytes::new(py, &bytes))
+        let found = run_detached(py, || {
+            let mut words = Vec::new();
+            health_core::alloc::try_reserve(&mut words, "keys", keys.len() / 8)?;
+            words.extend(
+                keys.chunks_exact(8)
+                    .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())),
+            );
+            self.locked().insert_all(&words)
+        })?;
+        PyBytes::new_with(py, found.len(), |buf| {
+            for (out, &f) in buf.iter_mut().zip(&found) {
+                *out = u8::from(f);
+            }
+            Ok(())
+        })
     }
 }
 
@@ -353,7 +392,7 @@ fn roll_up_enterprise_health<'py>(
     request: &[u8],
 ) -> PyResult<Bound<'py, PyBytes>> {
     let out = run_detached(py, || health_core::roll_up_enterprise_health_bytes(request))?;
-    Ok(PyBytes::new(py, &out))
+    py_bytes(py, &out)
 }
 
 /// The scoring options of a serialized `ScoreAccountsRequest`, read past its accounts without
@@ -377,7 +416,7 @@ fn retag_results<'py>(
     field: u32,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let out = run_detached(py, || health_core::envelope::retag_results(response, field))?;
-    Ok(PyBytes::new(py, &out))
+    py_bytes(py, &out)
 }
 
 /// Panics inside the core, to prove a panic surfaces as `InternalError` (used by tests).
@@ -407,6 +446,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<InvalidAccountsError>(),
     )?;
     m.add("MalformedInputError", py.get_type::<MalformedInputError>())?;
+    m.add(
+        "ResourceExhaustedError",
+        py.get_type::<ResourceExhaustedError>(),
+    )?;
     m.add("CancelledError", py.get_type::<CancelledError>())?;
     m.add(
         "DeadlineExceededError",

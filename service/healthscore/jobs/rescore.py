@@ -24,7 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from healthscore import engine
-from healthscore.errors import InvalidInputError, MalformedInputError, Violation
+from healthscore.errors import (
+    AllocationError,
+    InvalidInputError,
+    MalformedInputError,
+    Violation,
+)
 from healthscore.jobs import convert, sinks, sources
 from healthscore.jobs.dedupe import DuplicateFinder
 from healthscore.jobs.rulesets import JobRuleset
@@ -471,10 +476,7 @@ def run_local(
                 )
                 for partition in job_plan.partitions:
                     scoring = scoring_for(config, compiled, partition, config.cores)
-                    expected = sum(
-                        sources.count_work([f]) for f in partition.files if f.format == "parquet"
-                    )
-                    finder = DuplicateFinder(output.staging.parent, expected)
+                    finder = _duplicate_finder(output.staging.parent, partition.files)
                     writer = _Writer(
                         sinks.open_writer(
                             output.part_path(partition.name, 0),
@@ -510,6 +512,23 @@ def run_local(
     summary.seconds = time.perf_counter() - started
     summary.output, summary.errors_file = output.target, output.errors_target
     return summary
+
+
+def _duplicate_finder(spill_dir: Path, files: list[InputFile]) -> DuplicateFinder:
+    """A duplicate check sized for the rows the Parquet footers declare; a size whose table
+    cannot be had (a damaged or forged footer claiming billions of rows) fails the job with
+    the files named, before any work."""
+    declared = {f.name: sources.count_work([f]) for f in files if f.format == "parquet"}
+    expected = sum(declared.values())
+    try:
+        return DuplicateFinder(spill_dir, expected)
+    except AllocationError as exc:
+        largest = sorted(declared, key=declared.__getitem__, reverse=True)[:3]
+        named = ", ".join(f"{name} ({declared[name]:,})" for name in largest)
+        raise AllocationError(
+            f"the Parquet footers declare {expected:,} rows ({named}): too many to check for "
+            f"duplicate ids in this process's memory (is a footer damaged?): {exc}"
+        ) from exc
 
 
 class _nothing:

@@ -198,11 +198,21 @@ def read_row_group(
     )
     metadata = file.metadata
     first = 1 + sum(metadata.row_group(g).num_rows for g in range(group))
+    declared = metadata.row_group(group).num_rows
     columns = schema.wanted(file.schema_arrow.names)
+    held = 0
     for batch in file.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
         rows = np.arange(first, first + batch.num_rows, dtype=np.int64)
         first += batch.num_rows
+        held += batch.num_rows
         yield Chunk(source.name, rows, batch, work=batch.num_rows)
+    if held != declared:
+        # pyarrow stops quietly where a column's data ends: a footer that claims other counts
+        # than the data holds would give wrong row numbers and a wrong total, so the job fails.
+        raise _invalid(
+            f"{source.name}: row group {group} declares {declared:,} rows in its footer but "
+            f"holds {held:,}: the file is damaged"
+        )
 
 
 def _first_field(text: str, position: int) -> str:
