@@ -1,0 +1,91 @@
+"""kill -9 during intake: every acknowledged write is there after a restart, no write is there in
+part, and every account's current health follows its data (written in the same transaction)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from healthscore.server.app import ACCOUNTS_FILE, App
+from tests.accounts.worker import BASE_US, BATCH
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER = [sys.executable, "-m", "tests.accounts.worker"]
+
+
+def check(data_dir: Path, acknowledged: list[int]) -> int:
+    """Asserts the invariants; returns how many batches are stored."""
+    App.open(data_dir).close()  # a restart: opens (and recovers) both stores
+    with sqlite3.connect(data_dir / ACCOUNTS_FILE) as conn:
+        per_batch = dict(
+            conn.execute(
+                "SELECT (observe_time - ?) / 1000, count(*) FROM account_data GROUP BY 1",
+                (BASE_US,),
+            ).fetchall()
+        )
+        # Each batch entirely there or entirely not.
+        assert set(per_batch.values()) <= {BATCH}, per_batch
+        for k in acknowledged:
+            assert per_batch.get(k) == BATCH, f"acknowledged batch {k} lost"
+        # Health exists for every account with data, computed from its latest record.
+        stale = conn.execute(
+            "SELECT d.account_id FROM (SELECT account_id, max(observe_time) AS latest"
+            " FROM account_data GROUP BY account_id) d"
+            " LEFT JOIN account_health h ON h.account_id = d.account_id"
+            " WHERE h.data_time IS NOT d.latest"
+        ).fetchall()
+        assert stale == []
+    return len(per_batch)
+
+
+@pytest.mark.timeout(180)
+def test_random_kills_lose_no_acknowledged_write(tmp_path):
+    data_dir = tmp_path / "data"
+    rng = random.Random(os.getpid())
+    stored = 0
+    for _ in range(4):
+        worker = subprocess.Popen(
+            [*WORKER, "loop", str(data_dir)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        )
+        acknowledged: list[int] = []
+        ready = threading.Event()
+
+        def read(stdout=worker.stdout, acknowledged=acknowledged, ready=ready) -> None:
+            for line in stdout:
+                acknowledged.append(int(line.split()[1]))
+                ready.set()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            assert ready.wait(timeout=60), "the worker never acknowledged a write"
+            time.sleep(rng.uniform(0.0, 0.3))
+        finally:
+            worker.kill()
+            worker.wait()
+            reader.join()
+        assert worker.returncode == -signal.SIGKILL
+        stored = check(data_dir, acknowledged)
+    assert stored > 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("point", ["before_commit", "after_commit"])
+def test_kill_inside_a_write(tmp_path, point):
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "HEALTHSCORE_STORE_CRASH": f"write_data:{point}"}
+    result = subprocess.run(
+        [*WORKER, "once", str(data_dir)], cwd=REPO, env=env, timeout=60, check=False
+    )
+    assert result.returncode == -signal.SIGKILL
+    stored = check(data_dir, [])
+    assert stored == (0 if point == "before_commit" else 1)
