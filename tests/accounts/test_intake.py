@@ -159,3 +159,19 @@ def test_change_in_compares_with_the_stored_value_of_the_period_before(tmp_path)
         [none] = new.lookbacks
         assert not none.HasField("value") and not none.HasField("observe_time")
         assert len(up.account.history["engagement_score"].points) == 4
+
+
+def test_several_records_of_one_account_are_each_checked(tmp_path):
+    with opened(tmp_path) as (app, data):
+        with pytest.raises(InvalidInputError) as caught:
+            write(
+                data,
+                record("acme", NOW - 3 * DAY, engagement_score=1.0),
+                record("acme", NOW - 2 * DAY, engagement_score=2.0),
+                record("acme", NOW - DAY, usage_frequency="hourly"),
+            )
+        [violation] = caught.value.violations
+        assert violation.path == 'records[2].attributes["usage_frequency"]'
+        assert "hourly" in violation.message
+        assert app.account_store is not None
+        assert app.account_store.count() == (0, 0)

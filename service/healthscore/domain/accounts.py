@@ -13,18 +13,23 @@ to the core once; "change in" criteria get the attribute's stored values as the 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import structlog
 from google.protobuf.message import Message
 
 from healthscore.domain import names
 from healthscore.domain.registry import Registry, Scorer
-from healthscore.errors import FailedPreconditionError, InvalidInputError, NotFoundError, Violation
+from healthscore.errors import (
+    FailedPreconditionError,
+    InvalidAccountsError,
+    InvalidInputError,
+    NotFoundError,
+    Violation,
+)
 from healthscore.store.accounts import (
     AccountRecords,
     AccountStore,
@@ -35,7 +40,6 @@ from healthscore.store.accounts import (
 from healthscore_client.v1 import (
     account_pb2,
     account_service_pb2,
-    catalog_pb2,
     criteria_pb2,
     ruleset_pb2,
     scoring_pb2,
@@ -51,23 +55,17 @@ _DAY_MICROS = 86_400 * 1_000_000
 # Accounts rescored per transaction when a new version is activated.
 _REFRESH_BATCH = 5_000
 
-_KIND_OF_TYPE = {
-    catalog_pb2.ATTRIBUTE_TYPE_NUMBER: "number_value",
-    catalog_pb2.ATTRIBUTE_TYPE_TEXT: "text_value",
-    catalog_pb2.ATTRIBUTE_TYPE_ORDINAL: "text_value",
-    catalog_pb2.ATTRIBUTE_TYPE_BOOL: "bool_value",
-    catalog_pb2.ATTRIBUTE_TYPE_TIME: "time_value",
-}
-_KIND_WORDS = {
-    "number_value": "a number",
-    "text_value": "a text",
-    "bool_value": "true or false",
-    "time_value": "a time",
-}
 _STATUSES = frozenset(account_pb2.AccountStatus.values())
 
 
+_SHORT_VARINTS = [
+    bytes([n]) if n < 0x80 else bytes([(n & 0x7F) | 0x80, n >> 7]) for n in range(1 << 14)
+]
+
+
 def _varint(n: int) -> bytes:
+    if n < 1 << 14:
+        return _SHORT_VARINTS[n]
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -79,42 +77,6 @@ def _varint(n: int) -> bytes:
 def _field1(body: bytes) -> bytes:
     """`body` as one `accounts` entry (field 1, length-delimited) of a request."""
     return b"\x0a" + _varint(len(body)) + body
-
-
-@dataclass(frozen=True)
-class CatalogCheck:
-    """What a record's attributes must be: the expected `Value` kind and the ordinal levels."""
-
-    kinds: dict[str, str]
-    levels: dict[str, frozenset[str]]
-
-    @classmethod
-    def of(cls, catalog: catalog_pb2.Catalog) -> CatalogCheck:
-        kinds = {
-            a.name: _KIND_OF_TYPE[a.type] for a in catalog.attributes if a.type in _KIND_OF_TYPE
-        }
-        levels = {
-            a.name: frozenset(a.ordinal_levels)
-            for a in catalog.attributes
-            if a.type == catalog_pb2.ATTRIBUTE_TYPE_ORDINAL
-        }
-        return cls(kinds, levels)
-
-    def value_problem(self, name: str, value: account_pb2.Value) -> str | None:
-        expected = self.kinds.get(name)
-        if expected is None:
-            return f"{name!r} is not an attribute of the catalog"
-        kind = value.WhichOneof("kind")
-        if kind is None:
-            return None  # no value from now on
-        if kind != expected:
-            return f"expected {_KIND_WORDS[expected]} for {name!r}, got {_KIND_WORDS[kind]}"
-        if kind == "number_value" and math.isinf(value.number_value):
-            return "an infinite number is not a value"
-        levels = self.levels.get(name)
-        if levels is not None and value.text_value not in levels:
-            return f"{value.text_value!r} is not a level of {name!r} ({', '.join(sorted(levels))})"
-        return None
 
 
 def change_periods(ruleset: ruleset_pb2.Ruleset) -> dict[str, frozenset[int]]:
@@ -218,30 +180,45 @@ class StoredScoring:
         ]
 
 
-def _results(response: bytes) -> list[bytes]:
-    """The `results` (field 1) of a serialized `ScoreAccountsResponse`, each still serialized:
-    the wire walked once, no message built."""
-    out: list[bytes] = []
-    position, end = 0, len(response)
-    while position < end:
-        key = response[position]
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[position]
         position += 1
-        if key & 0x80:
-            raise ValueError("unexpected multi-byte field key in a ScoreAccountsResponse")
-        if key & 7 != 2:
-            raise ValueError(f"unexpected wire type in a ScoreAccountsResponse: {key}")
-        length = shift = 0
-        while True:
-            byte = response[position]
-            position += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        if key == 0x0A:
-            out.append(response[position : position + length])
-        position += length
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, position
+
+
+def field1_entries(data: bytes) -> list[bytes]:
+    """The length-delimited occurrences of field 1 of a serialized message, each still
+    serialized (the wire walked once, no message built); other fields are skipped."""
+    out: list[bytes] = []
+    position, end = 0, len(data)
+    while position < end:
+        key, position = _read_varint(data, position)
+        wire = key & 7
+        if wire == 2:
+            length, position = _read_varint(data, position)
+            if key == 0x0A:
+                out.append(data[position : position + length])
+            position += length
+        elif wire == 0:
+            _, position = _read_varint(data, position)
+        elif wire == 1:
+            position += 8
+        elif wire == 5:
+            position += 4
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    if position != end:
+        raise ValueError("truncated message")
     return out
+
+
+_results = field1_entries
+_ACCOUNT_PATH = re.compile(r"accounts\[(\d+)\](.*)", re.DOTALL)
 
 
 _VERSION_PERIODS: dict[str, dict[str, frozenset[int]]] = {}
@@ -295,19 +272,28 @@ class AccountData:
         return micros(earliest), micros(now + CLOCK_SKEW), now
 
     def check(
-        self, records: Sequence[account_service_pb2.AccountData], scorer: Scorer
+        self,
+        records: Sequence[account_service_pb2.AccountData],
+        scorer: Scorer,
+        bodies: Sequence[bytes] | None = None,
     ) -> list[tuple[str, int, bytes]]:
-        """The records as store rows; InvalidInputError naming every bad field otherwise."""
+        """The records as store rows; InvalidInputError naming every bad field otherwise.
+        `bodies`: each record's bytes as received (default: serialized again). Values are
+        checked against the catalog by the core (types, ordinal levels, infinities, wire types),
+        all records in one call per layer of distinct ids; ids, observe times and attribute
+        names the catalog lacks, here."""
         if len(records) > MAX_RECORDS:
             raise InvalidInputError(
                 f"records: at most {MAX_RECORDS} per request, got {len(records)}",
                 [Violation("records", f"at most {MAX_RECORDS} per request")],
             )
-        catalog = _catalog_check(scorer)
+        if bodies is None:
+            bodies = [r.SerializeToString() for r in records]
+        known = _catalog_names(scorer)
         earliest, latest, _ = self._time_window()
         violations: list[Violation] = []
         rows: list[tuple[str, int, bytes]] = []
-        for i, record in enumerate(records):
+        for i, (record, body) in enumerate(zip(records, bodies, strict=True)):
             path = f"records[{i}]"
             if not record.account_id:
                 violations.append(Violation(f"{path}.account_id", "required"))
@@ -328,13 +314,13 @@ class AccountData:
                             f"before {from_micros(earliest).isoformat()} (the retention window)",
                         )
                     )
-            if record.status not in _STATUSES:
-                violations.append(Violation(f"{path}.status", f"unknown status {record.status}"))
-            for name, value in record.attributes.items():
-                problem = catalog.value_problem(name, value)
-                if problem is not None:
-                    violations.append(Violation(f'{path}.attributes["{name}"]', problem))
-            rows.append((record.account_id, observe, record.SerializeToString()))
+            if not known.issuperset(record.attributes):
+                violations += [
+                    Violation(f'{path}.attributes["{name}"]', "not an attribute of the catalog")
+                    for name in sorted(set(record.attributes).difference(known))
+                ]
+            rows.append((record.account_id, observe, body))
+        violations += _core_violations(scorer, rows)
         if violations:
             raise InvalidInputError(
                 f"{len(violations)} invalid field(s) in the records; nothing was written",
@@ -352,10 +338,12 @@ class AccountData:
         return touched, scorer
 
     def write(
-        self, request: account_service_pb2.WriteAccountDataRequest
+        self, request: account_service_pb2.WriteAccountDataRequest, data: bytes | None = None
     ) -> account_service_pb2.WriteAccountDataResponse:
+        """`data`: the request as received (its records' bytes are stored as they are)."""
         scorer = self._registry.active()
-        rows = self.check(request.records, scorer)
+        bodies = field1_entries(data) if data is not None else None
+        rows = self.check(request.records, scorer, bodies)
         touched, scorer = self.write_rows(rows, scorer)
         return account_service_pb2.WriteAccountDataResponse(
             record_count=len(rows), account_count=len(touched), ruleset=scorer.name
@@ -437,14 +425,43 @@ class AccountData:
             self._refreshing.release()
 
 
-def _catalog_check(scorer: Scorer) -> CatalogCheck:
-    return _catalog_cached(scorer.name, scorer.ruleset.catalog.SerializeToString())
+def _core_violations(scorer: Scorer, rows: list[tuple[str, int, bytes]]) -> list[Violation]:
+    """The core's findings on the records' values, with paths `records[i]...`. A request may hold
+    several records of one account, which the core would call duplicates: records go in layers,
+    the k-th record of each account in layer k."""
+    layers: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, (account_id, _, _) in enumerate(rows):
+        k = seen.get(account_id, 0)
+        seen[account_id] = k + 1
+        if k == len(layers):
+            layers.append([])
+        layers[k].append(i)
+    out: list[Violation] = []
+    for layer in layers:
+        request = b"".join(_field1(rows[i][2]) for i in layer)
+        try:
+            scorer.compiled.score_bytes(request)
+        except InvalidAccountsError as exc:
+            for v in exc.violations:
+                m = _ACCOUNT_PATH.fullmatch(v.path)
+                if m is None:
+                    out.append(v)
+                elif not m[2].startswith(".id"):  # empty ids are reported by `check`
+                    out.append(Violation(f"records[{layer[int(m[1])]}]{m[2]}", v.message))
+    return out
 
 
-@functools.lru_cache(maxsize=64)
-def _catalog_cached(name: str, catalog: bytes) -> CatalogCheck:
-    del name
-    return CatalogCheck.of(catalog_pb2.Catalog.FromString(catalog))
+def _catalog_names(scorer: Scorer) -> frozenset[str]:
+    """The attribute names of the scorer's catalog (a version's computed once)."""
+    names_ = _CATALOG_NAMES.get(scorer.name)
+    if names_ is None or scorer.name.endswith("/draft"):
+        names_ = frozenset(a.name for a in scorer.ruleset.catalog.attributes)
+        _CATALOG_NAMES[scorer.name] = names_
+    return names_
+
+
+_CATALOG_NAMES: dict[str, frozenset[str]] = {}
 
 
 class StaleRefresher:

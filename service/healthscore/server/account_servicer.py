@@ -1,9 +1,8 @@
 """AccountService on the wire: account data in, current health out.
 
-The writes are registered without a deserializer and parsed here: protobuf keeps a field sent with
-the wrong wire type as an unknown field, which would be stored with the record and refused by the
-core at every later rescoring. Dropping unknown fields is one C call; only when it dropped
-something is the request walked (`decoding.wire_type_violations`) to name the field.
+The writes are registered without a deserializer: each record is stored as the bytes it arrived
+as, and the core checks those bytes (every value against the catalog, every known field's wire
+type) before anything is stored, so what the store keeps always decodes at a later rescoring.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from healthscore.domain import names
 from healthscore.domain.accounts import MAX_BATCH_GET, AccountData
 from healthscore.errors import InvalidInputError, MalformedInputError, Violation
 from healthscore.server.context import note
-from healthscore.server.decoding import wire_type_violations
 from healthscore.server.status import handles_errors
 from healthscore_client.v1 import account_service_pb2
 
@@ -26,24 +24,14 @@ pb = account_service_pb2
 
 
 def parse_write(data: bytes) -> pb.WriteAccountDataRequest:
-    """A `WriteAccountDataRequest` with no unknown fields; MalformedInputError naming any field
-    sent with the wrong wire type."""
+    """The request; MalformedInputError when the bytes are not one."""
     try:
-        request = pb.WriteAccountDataRequest.FromString(data)
+        return pb.WriteAccountDataRequest.FromString(data)
     except DecodeError as exc:
         raise MalformedInputError(
             f"the request is not a valid healthscore.v1.WriteAccountDataRequest "
             f"({len(data)} bytes): {exc}"
         ) from exc
-    size = request.ByteSize()
-    request.DiscardUnknownFields()
-    if request.ByteSize() != size:
-        violations = wire_type_violations(pb.WriteAccountDataRequest.FromString(data))
-        if violations:
-            raise MalformedInputError(
-                "malformed healthscore.v1.WriteAccountDataRequest", violations
-            )
-    return request
 
 
 class AccountServicer:
@@ -56,7 +44,7 @@ class AccountServicer:
     def WriteAccountData(
         self, request: bytes, context: grpc.ServicerContext
     ) -> pb.WriteAccountDataResponse:
-        response = self._accounts.write(parse_write(request))
+        response = self._accounts.write(parse_write(request), request)
         note(
             records=response.record_count,
             accounts=response.account_count,
@@ -70,7 +58,7 @@ class AccountServicer:
     ) -> pb.WriteAccountDataResponse:
         total = pb.WriteAccountDataResponse()
         for batches, request in enumerate(requests, start=1):
-            response = self._accounts.write(parse_write(request))
+            response = self._accounts.write(parse_write(request), request)
             total.record_count += response.record_count
             total.account_count += response.account_count
             total.ruleset = response.ruleset
