@@ -1,4 +1,5 @@
-"""Every benchmark, one after the other: `python -m benchmarks` (core, service, rescore).
+"""Every benchmark, one after the other: `python -m benchmarks` (core, service, rescore,
+intake).
 
 Each prints its table and writes its `benchmarks/results/*.json`; flags go to none of them (run a
 single one, e.g. `python -m benchmarks.core --help`, to set its own)."""
@@ -7,11 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import core, rescore, service
+from benchmarks import core, intake, rescore, service
 
 
 def main() -> int:
-    for bench in (core, service, rescore):
+    for bench in (core, service, rescore, intake):
         print(f"== benchmarks.{bench.__name__.rsplit('.', 1)[-1]}", flush=True)
         code = bench.main([])
         if code:

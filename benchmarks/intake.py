@@ -150,6 +150,7 @@ def bulk(accounts: int, scratch: Path) -> list[dict[str, Any]]:
             ],
         ),
     ]
+    _check_stored(data_dir, accounts)
     out = []
     for run in runs:
         row = run.as_dict()
@@ -161,6 +162,41 @@ def bulk(accounts: int, scratch: Path) -> list[dict[str, Any]]:
     for row in out:
         row["vs_sqlite_floor"] = round(row["values_per_s"] / floor, 3)
     return out
+
+
+def _check_stored(data_dir: Path, accounts: int) -> None:
+    """Every account of the file is stored once, with its health."""
+    from healthscore.store.accounts import AccountStore
+
+    with AccountStore(data_dir / "accounts.db") as store:
+        counts = store.count()
+    if counts != (accounts, accounts):
+        raise SystemExit(f"ingest stored {counts} (health, records), expected {accounts} each")
+
+
+def _check_health(target: str, score: bytes, accounts: int) -> None:
+    """The health the writes stored is what ScoreAccounts gives for the same accounts."""
+    import grpc
+
+    from healthscore_client.v1 import (
+        account_service_pb2_grpc,
+        scoring_pb2,
+        scoring_service_pb2_grpc,
+    )
+
+    with grpc.insecure_channel(target) as channel:
+        scored = scoring_service_pb2_grpc.ScoringServiceStub(channel).ScoreAccounts(
+            scoring_pb2.ScoreAccountsRequest.FromString(score), timeout=60
+        )
+        ids = [r.account_id for r in scored.results[: min(accounts, 1_000)]]
+        stored = account_service_pb2_grpc.AccountServiceStub(channel).BatchGetAccountHealth(
+            account_service_pb2.BatchGetAccountHealthRequest(names=[f"accounts/{i}" for i in ids]),
+            timeout=60,
+        )
+    want = [(r.score, r.rank) for r in scored.results[: len(ids)]]
+    got = [(h.health.score, h.health.rank) for h in stored.healths]
+    if want != got:
+        raise SystemExit("stored health differs from ScoreAccounts' for the same accounts")
 
 
 def _write_request(accounts: int) -> bytes:
@@ -199,6 +235,7 @@ def rpc(seconds: float, scratch: Path, accounts: int = 1_000) -> list[dict[str, 
         for case in cases:
             report = service.run_load(case, server.target, payloads[case.payload], seconds, 0.5)
             out.append({"name": case.name, **{k: round(v, 2) for k, v in report.items()}})
+        _check_health(server.target, score.read_bytes(), accounts)
         out[1]["vs_score_accounts"] = round(out[1]["calls_per_s"] / out[0]["calls_per_s"], 3)
         return out
     finally:
