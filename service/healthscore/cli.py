@@ -335,6 +335,23 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     flag("--grace-seconds", "then, time in-flight calls get to finish", type=float)
     flag("--threads", "calls handled at once", type=int)
     flag(
+        "--max-calls-per-caller",
+        "calls (queued or running) one caller may have at once; past it RESOURCE_EXHAUSTED",
+        type=int,
+    )
+    flag("--max-streams-per-caller", "streaming calls one caller may have open", type=int)
+    flag(
+        "--stream-idle-seconds",
+        "a call waiting this long for its next request message is cancelled",
+        type=float,
+    )
+    flag("--max-connection-age-seconds", "connections are closed after this long", type=float)
+    flag(
+        "--handshake-timeout-seconds",
+        "connections that have not completed their handshake by then are dropped",
+        type=float,
+    )
+    flag(
         "--workers",
         "server processes sharing the port (SO_REUSEPORT, Linux); each runs --threads threads",
         type=int,

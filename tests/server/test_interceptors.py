@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import yaml
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -237,3 +238,27 @@ def test_a_cancelled_stream_is_logged_cancelled(
     finally:
         gate.set()
     assert [(line["method"], line["code"]) for line in lines] == [(STREAM_SCORE, "CANCELLED")]
+
+
+def test_a_token_removed_from_the_file_stops_working_without_a_restart(
+    secured: Running, tokens_file: Path
+) -> None:
+    assert json.loads(secured.unary(SCORE, metadata=bearer(TOKENS["viewer"])))["name"] == "viewer"
+    document = yaml.safe_load(tokens_file.read_text())
+    document["tokens"] = [t for t in document["tokens"] if t["name"] != "viewer"]
+    tokens_file.write_text(yaml.safe_dump(document))
+    deadline = time.monotonic() + 10  # the file is looked at once a second at most
+    while time.monotonic() < deadline:
+        try:
+            secured.unary(SCORE, metadata=bearer(TOKENS["viewer"]))
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAUTHENTICATED
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the revoked token still works")
+    assert json.loads(secured.unary(SCORE, metadata=bearer(TOKENS["admin"])))["name"] == "admin"
+    # A file that no longer parses keeps the tokens in use.
+    tokens_file.write_text("tokens: [")
+    time.sleep(1.5)
+    assert json.loads(secured.unary(SCORE, metadata=bearer(TOKENS["admin"])))["name"] == "admin"

@@ -185,7 +185,8 @@ def test_every_setting_has_an_environment_variable() -> None:
             "HOST", "PORT", "DATA_DIR", "TOKENS", "TLS_CERT", "TLS_KEY", "TLS_CLIENT_CA",
             "REQUIRE_CLIENT_CERT", "MAX_MESSAGE_BYTES", "DRAIN_SECONDS", "GRACE_SECONDS",
             "RPC_THREADS", "WORKERS", "HISTORY_URI", "SNAPSHOT_TIME", "SNAPSHOT_ZONE",
-            "HISTORY_RETENTION_DAYS",
+            "HISTORY_RETENTION_DAYS", "MAX_CALLS_PER_CALLER", "MAX_STREAMS_PER_CALLER",
+            "STREAM_IDLE_SECONDS", "MAX_CONNECTION_AGE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS",
         ]
     }  # fmt: skip
 

@@ -22,21 +22,34 @@ import os
 import re
 import secrets
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+import structlog
 import yaml
 
 from healthscore.errors import (
     InvalidInputError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     UnauthenticatedError,
     Violation,
 )
 from healthscore.server.context import LOCAL, METHOD_ROLES, Identity, Role, calling_as, note
+from healthscore.server.limits import (
+    Admission,
+    IdleWatch,
+    Limits,
+    Slot,
+    in_lane,
+    mark_single_request,
+)
 from healthscore.server.rpc_log import around_handler
 from healthscore.server.status import to_status
 
@@ -47,6 +60,10 @@ PUBLIC_SERVICES = (
     "/grpc.reflection.v1.ServerReflection/",
 )
 ANONYMOUS = Identity("anonymous", Role.VIEWER)
+# How often a call may look whether the tokens file changed.
+_LOOK_EVERY_S = 1.0
+
+log = structlog.get_logger("healthscore.server")
 
 ROLE_NAMES = {role.name.lower(): role for role in Role}
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -159,18 +176,55 @@ def _document(entries: list[TokenEntry]) -> dict[str, Any]:
 
 
 class Authenticator:
-    """Who a call's metadata says the caller is, and whether that caller may call a method."""
+    """Who a call's metadata says the caller is, and whether that caller may call a method.
 
-    def __init__(self, entries: list[TokenEntry]) -> None:
-        self._by_hash = {entry.sha256: Identity(entry.name, entry.role) for entry in entries}
+    Made from a file (`from_file`), it follows the file: `reload()` (on SIGHUP) re-reads it, and
+    so does the first call after the file changed (its size, time or inode; looked at most once
+    a second), so that a token removed from the file stops working without a restart. A file
+    that no longer parses is logged and the tokens in use are kept."""
+
+    def __init__(self, entries: list[TokenEntry], path: Path | None = None) -> None:
+        self._by_hash = self._table(entries)
+        self._path = path
+        self._lock = threading.Lock()
+        self._seen = _file_state(path) if path is not None else None
+        self._next_look = time.monotonic() + _LOOK_EVERY_S
+
+    @staticmethod
+    def _table(entries: list[TokenEntry]) -> dict[str, Identity]:
+        return {entry.sha256: Identity(entry.name, entry.role) for entry in entries}
 
     @classmethod
     def from_file(cls, path: Path) -> Authenticator:
-        return cls(load_tokens(path))
+        return cls(load_tokens(path), path)
+
+    def reload(self) -> bool:
+        """Re-reads the tokens file; False (and the tokens kept) if it cannot be read."""
+        if self._path is None:
+            return False
+        with self._lock:
+            self._seen = _file_state(self._path)
+            try:
+                entries = load_tokens(self._path)
+            except (InvalidInputError, OSError) as exc:
+                log.error("tokens_reload_failed", file=str(self._path), error=str(exc))
+                return False
+            self._by_hash = self._table(entries)
+        log.info("tokens_reloaded", file=str(self._path), tokens=len(entries))
+        return True
+
+    def _follow_file(self) -> None:
+        now = time.monotonic()
+        if self._path is None or now < self._next_look:
+            return
+        self._next_look = now + _LOOK_EVERY_S
+        if _file_state(self._path) != self._seen:
+            self.reload()
 
     def identify(self, authorization: Sequence[str | bytes]) -> Identity:
         """The caller named by the call's `authorization` metadata values, which must be exactly one
         `Bearer <token>` with a known token; UnauthenticatedError otherwise."""
+        self._follow_file()
         if not authorization:
             raise UnauthenticatedError("missing `authorization: Bearer <token>` metadata")
         if len(authorization) > 1:
@@ -214,13 +268,34 @@ class Authenticator:
             )
 
 
-class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """Authenticates each call and runs its handler as the caller (`context.calling_as`), inside
-    the handler's own call so that streaming handlers see it too. Notes `caller` for the log.
-    With `authenticator=None` (no tokens file) every caller is `LOCAL`."""
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def __init__(self, authenticator: Authenticator | None) -> None:
+
+class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    """Authenticates each call, checks its role and its caller's caps (`limits.Admission`) when
+    gRPC hands it over, before any request message is read: a refused call never has its
+    message buffered, and ends UNAUTHENTICATED, PERMISSION_DENIED or RESOURCE_EXHAUSTED on the
+    control lane. An admitted call runs as the caller (`context.calling_as`), inside the
+    handler's own call so that streaming handlers see it too, with its request messages read
+    under the idle timeout (`limits.IdleWatch`); health and reflection run on the control lane.
+    Notes `caller` for the log. With `authenticator=None` (no tokens file) every caller is
+    `LOCAL`."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator | None,
+        limits: Limits | None = None,
+        lane: futures.ThreadPoolExecutor | None = None,
+    ) -> None:
         self._authenticator = authenticator
+        self._admission = Admission(limits or Limits())
+        self._idle = IdleWatch(self._admission.limits.stream_idle_seconds)
+        self._lane = lane
 
     def intercept_service(
         self,
@@ -232,27 +307,93 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return None
         authenticator = self._authenticator
         method = handler_call_details.method
-        authorization = [
-            value
-            for key, value in handler_call_details.invocation_metadata or ()
-            if key == "authorization"
-        ]
+        public = method.startswith(PUBLIC_SERVICES)
+        identity = LOCAL
+        if authenticator is not None:
+            authorization = [
+                value
+                for key, value in handler_call_details.invocation_metadata or ()
+                if key == "authorization"
+            ]
+            try:
+                identity = authenticator.identify_for(method, authorization)
+            except UnauthenticatedError as exc:
+                return self._refusal(handler, None, exc)
+            try:
+                authenticator.check_role(method, identity)
+            except PermissionDeniedError as exc:
+                return self._refusal(handler, identity.name, exc)
+        streaming = handler.request_streaming or handler.response_streaming
+        slot = self._admission.admit(identity.name, streaming, public)
+        if isinstance(slot, str):
+            return self._refusal(handler, identity.name, ResourceExhaustedError(slot))
+        return self._admitted(handler, identity, slot, method, self._lane if public else None)
+
+    def _refusal(
+        self, handler: grpc.RpcMethodHandler[Any, Any], caller: str | None, exc: Exception
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """A handler that ends the call with `exc`'s status without reading its request."""
+        status = to_status(exc)
+
+        def refuse(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            if caller is not None:
+                note(caller=caller)
+            context.abort_with_status(status)
+
+        in_lane(refuse, self._lane)
+        build = (
+            grpc.stream_stream_rpc_method_handler
+            if handler.response_streaming
+            else grpc.stream_unary_rpc_method_handler
+        )
+        return build(refuse, None, handler.response_serializer)
+
+    def _admitted(
+        self,
+        handler: grpc.RpcMethodHandler[Any, Any],
+        identity: Identity,
+        slot: Slot,
+        method: str,
+        lane: futures.ThreadPoolExecutor | None,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        idle = self._idle
+        build: Callable[..., grpc.RpcMethodHandler[Any, Any]]
+        if handler.request_streaming:
+            inner_streaming = handler.stream_stream or handler.stream_unary
+            assert inner_streaming is not None
+
+            def reading(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                return inner_streaming(idle.requests(requests, context, method), context)
+
+        else:
+            inner_unary = handler.unary_stream or handler.unary_unary
+            assert inner_unary is not None
+
+            # Read by us, as the one message of a request stream: gRPC would read it before the
+            # handler runs, and not run the handler (which frees the slot) for a call given up
+            # while it waited for a thread.
+            def reading(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+                for request in idle.requests(requests, context, method):
+                    return inner_unary(request, context)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
+
+            mark_single_request(reading)
+        in_lane(reading, lane)
+        build = (
+            grpc.stream_stream_rpc_method_handler
+            if handler.response_streaming
+            else grpc.stream_unary_rpc_method_handler
+        )
+        converted = build(reading, handler.request_deserializer, handler.response_serializer)
 
         @contextlib.contextmanager
-        def authenticated(context: grpc.ServicerContext) -> Iterator[None]:
-            identity = LOCAL
-            if authenticator is not None:
-                try:
-                    identity = authenticator.identify_for(method, authorization)
-                except UnauthenticatedError as exc:
-                    context.abort_with_status(to_status(exc))
-            note(caller=identity.name)
-            if authenticator is not None:
-                try:
-                    authenticator.check_role(method, identity)
-                except PermissionDeniedError as exc:
-                    context.abort_with_status(to_status(exc))
-            with calling_as(identity):
-                yield
+        def as_caller(context: grpc.ServicerContext) -> Iterator[None]:
+            context.add_callback(slot.release)
+            try:
+                note(caller=identity.name)
+                with calling_as(identity):
+                    yield
+            finally:
+                slot.release()
 
-        return around_handler(handler, authenticated)
+        return around_handler(converted, as_caller)

@@ -47,7 +47,19 @@ class ServerConfig:
     drain_seconds: float = 5.0
     grace_seconds: float = 10.0
     # Concurrent calls being handled; a streaming call holds one thread for its whole life.
+    # Health, reflection and refusals have their own few threads (`limits.CONTROL_THREADS`).
     threads: int = 16
+    # What one caller (one token; `local` with authentication off) may hold at once: calls,
+    # queued or running, streams included, and streaming calls. Past either: RESOURCE_EXHAUSTED.
+    max_calls_per_caller: int = 64
+    max_streams_per_caller: int = 8
+    # A call waiting longer than this for its next request message is cancelled.
+    stream_idle_seconds: float = 120.0
+    # A connection is closed (GOAWAY, then its calls get 5 minutes) after this long, so that
+    # none is held forever and load spreads again; a connection that has not finished its TLS
+    # and HTTP/2 handshake after `handshake_timeout_seconds` is dropped.
+    max_connection_age_seconds: float = 3600.0
+    handshake_timeout_seconds: float = 10.0
     # Server processes sharing the port (SO_REUSEPORT; Linux), each with `threads` threads: one
     # Python process handles calls on about one core.
     workers: int = 1
@@ -100,6 +112,14 @@ class ServerConfig:
             problems.append(Violation("grace_seconds", "must not be negative"))
         if self.threads < 1:
             problems.append(Violation("threads", "must be at least 1"))
+        for name in ("max_calls_per_caller", "max_streams_per_caller"):
+            if getattr(self, name) < 1:
+                problems.append(Violation(name, "must be at least 1"))
+        for name in ("stream_idle_seconds", "max_connection_age_seconds"):
+            if getattr(self, name) <= 0:
+                problems.append(Violation(name, "must be positive"))
+        if not 0 < self.handshake_timeout_seconds <= 3600:
+            problems.append(Violation("handshake_timeout_seconds", "must be 0-3600 s, not 0"))
         if not 1 <= self.workers <= MAX_WORKERS:
             problems.append(Violation("workers", f"must be 1-{MAX_WORKERS}"))
         if self.snapshot_time != "off" and _time_of_day(self.snapshot_time) is None:
@@ -192,6 +212,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "drain_seconds": float,
     "grace_seconds": float,
     "threads": int,
+    "max_calls_per_caller": int,
+    "max_streams_per_caller": int,
+    "stream_idle_seconds": float,
+    "max_connection_age_seconds": float,
+    "handshake_timeout_seconds": float,
     "workers": int,
     "history_uri": str,
     "snapshot_time": str,

@@ -23,6 +23,7 @@ import grpc
 import structlog
 
 from healthscore.server.context import collecting_notes
+from healthscore.server.limits import carry_marks, single_request
 from healthscore.server.status import to_status
 
 log = structlog.get_logger("healthscore.server")
@@ -141,6 +142,8 @@ def around_handler(
         def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             return _stream_in_scope(inner_stream, request, context, scope)
 
+        carry_marks(streaming, inner_stream)
+
         build = (
             grpc.stream_stream_rpc_method_handler
             if handler.request_streaming
@@ -154,6 +157,8 @@ def around_handler(
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         with scope(context):
             return inner_unary(request, context)
+
+    carry_marks(unary, inner_unary)
 
     build = (
         grpc.stream_unary_rpc_method_handler
@@ -221,7 +226,10 @@ class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return None
         method = handler_call_details.method
-        request_streaming = handler.request_streaming
+        # A unary call read as a one-message stream (`limits`) is unary to its caller.
+        request_streaming = handler.request_streaming and not single_request(
+            handler.stream_unary or handler.stream_stream
+        )
 
         @contextlib.contextmanager
         def logged(context: grpc.ServicerContext) -> Iterator[None]:

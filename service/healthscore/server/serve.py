@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from healthscore.server.auth import Authenticator, AuthInterceptor, load_tokens
 from healthscore.server.config import CORE_THREADS_ENV, ServerConfig
 from healthscore.server.decoding import DecodingInterceptor
+from healthscore.server.limits import Limits, control_lane
 from healthscore.server.rpc_log import LoggingInterceptor, configure_logging, tag_process
 from healthscore.server.workers import STOP_SIGNALS, supervise
 
@@ -33,6 +34,18 @@ if TYPE_CHECKING:
 log = structlog.get_logger("healthscore.server")
 
 
+_KEEPALIVE_MS = 60_000
+_KEEPALIVE_TIMEOUT_MS = 20_000
+# A connection without a call for 10 minutes is closed (the client reconnects when it needs to).
+_MAX_IDLE_MS = 600_000
+# After max_connection_age, the calls on the connection get this long to finish.
+_AGE_GRACE_MS = 300_000
+
+
+def _ms(seconds: float) -> int:
+    return max(1, min(2**31 - 1, round(seconds * 1000)))
+
+
 def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A server (not started) with the app's services, health (every service SERVING) and
     reflection, bound to `config.address`; returns it with the bound port (port 0 picks one)."""
@@ -40,18 +53,32 @@ def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, heal
     authenticator = Authenticator.from_file(config.tokens) if config.tokens else None
     if authenticator is None:
         log.warning("authentication_off", reason="no tokens file", host=config.host)
+    limits = Limits(
+        calls_per_caller=config.max_calls_per_caller,
+        streams_per_caller=config.max_streams_per_caller,
+        stream_idle_seconds=config.stream_idle_seconds,
+    )
+    auth = AuthInterceptor(authenticator, limits, control_lane())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="rpc"),
         # Logging outermost, so that calls refused by authentication are logged too; requests
         # are parsed innermost, after authentication (`decoding.py`: never by gRPC itself).
         interceptors=[
             LoggingInterceptor(),
-            AuthInterceptor(authenticator),
+            auth,
             DecodingInterceptor(max_response_bytes=config.max_message_bytes),
         ],
         options=[
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.max_receive_message_length", config.max_message_bytes),
+            # Dead peers are found (a ping after a minute without traffic, 20 s to answer);
+            # no connection lives forever; a handshake that stalls is dropped.
+            ("grpc.keepalive_time_ms", _KEEPALIVE_MS),
+            ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
+            ("grpc.max_connection_idle_ms", _MAX_IDLE_MS),
+            ("grpc.max_connection_age_ms", _ms(config.max_connection_age_seconds)),
+            ("grpc.max_connection_age_grace_ms", _AGE_GRACE_MS),
+            ("grpc.server_handshake_timeout_ms", _ms(config.handshake_timeout_seconds)),
             # Workers share the port on purpose; a single server refuses to, so that a second
             # server started on the same port fails instead of silently sharing it.
             ("grpc.so_reuseport", int(config.workers > 1)),
