@@ -175,3 +175,16 @@ def test_several_records_of_one_account_are_each_checked(tmp_path):
         assert "hourly" in violation.message
         assert app.account_store is not None
         assert app.account_store.count() == (0, 0)
+
+
+def test_health_for_an_instant_over_a_day_ago_is_recomputed(tmp_path):
+    # Written two days ago: last_touch was then 1 day old (good); now it is 3 days old.
+    with opened(tmp_path, NOW - 2 * DAY) as (_, then):
+        write(then, record("acme", NOW - 3 * DAY, last_touch=NOW - 3 * DAY))
+    with opened(tmp_path) as (_, data):
+        assert data.refresh_stale() == 0  # same version: nothing to do without an age limit
+        assert get(data, "acme")[0].as_of.ToDatetime(dt.UTC) == NOW - 2 * DAY
+        assert data.refresh_stale(dt.timedelta(days=1)) == 1
+        [acme] = get(data, "acme")
+        assert acme.as_of.ToDatetime(dt.UTC) == NOW
+        assert data.refresh_stale(dt.timedelta(days=1)) == 0

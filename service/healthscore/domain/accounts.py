@@ -16,6 +16,7 @@ import datetime as dt
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -51,6 +52,8 @@ MAX_RECORDS = 100_000
 MAX_BATCH_GET = 1_000
 DEFAULT_RETENTION_DAYS = 400
 CLOCK_SKEW = dt.timedelta(minutes=5)
+# Health for an older instant is recomputed in the background.
+MAX_HEALTH_AGE = dt.timedelta(days=1)
 _DAY_MICROS = 86_400 * 1_000_000
 # Accounts rescored per transaction when a new version is activated.
 _REFRESH_BATCH = 5_000
@@ -401,22 +404,32 @@ class AccountData:
 
     # After an activation.
 
-    def refresh_stale(self) -> int:
+    def refresh_stale(self, max_age: dt.timedelta | None = None) -> int:
         """Rescores, with the active version, every account whose health another version
-        computed; logs progress. Returns how many it rescored. One run at a time."""
+        computed, and with `max_age` also every one whose health is for an instant longer ago
+        than that (TIME criteria move with the clock); logs progress. Returns how many it
+        rescored. One run at a time."""
         if not self._refreshing.acquire(blocking=False):
             return 0
         try:
             scorer = self._registry.active()
-            ref = names.parse_ruleset(scorer.name, "ruleset")
-            assert ref.number is not None
+            number = names.parse_ruleset(scorer.name, "ruleset").number
+            assert number is not None
+            cutoff = micros(self._clock() - max_age) if max_age is not None else None
+
+            def next_batch() -> list[str]:
+                stale = self.store.stale_accounts(scorer.model, number, limit=_REFRESH_BATCH)
+                if stale or cutoff is None:
+                    return stale
+                return self.store.accounts_computed_before(cutoff, limit=_REFRESH_BATCH)
+
             done = 0
-            while True:
-                stale = self.store.stale_accounts(scorer.model, ref.number, limit=_REFRESH_BATCH)
-                if not stale:
-                    break
+            while stale := next_batch():
                 as_of = micros(self._clock())
-                done += self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
+                rescored = self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
+                if not rescored:
+                    break  # nothing to recompute them from (cannot happen: health follows data)
+                done += rescored
                 log.info("health_refresh", version=scorer.name, rescored=done)
                 if self._registry.active() is not scorer:
                     break  # another activation: its own refresh takes over
@@ -465,14 +478,22 @@ _CATALOG_NAMES: dict[str, frozenset[str]] = {}
 
 
 class StaleRefresher:
-    """A background thread that, whenever the active version changes (in this process or
-    another on the same data directory) and once at start, rescores every account whose current
-    health another version computed (`AccountData.refresh_stale`)."""
+    """A background thread that keeps current health current: whenever the active version
+    changes (in this process or another on the same data directory) and once at start, it
+    rescores every account another version computed; every hour, also every account whose health
+    is for an instant more than a day ago (`AccountData.refresh_stale`)."""
 
-    def __init__(self, data: AccountData, registry: Registry, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        data: AccountData,
+        registry: Registry,
+        interval: float = 1.0,
+        age_check_seconds: float = 3600.0,
+    ) -> None:
         self._data = data
         self._registry = registry
         self._interval = interval
+        self._age_check_seconds = age_check_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="health-refresh", daemon=True)
 
@@ -481,14 +502,18 @@ class StaleRefresher:
 
     def _run(self) -> None:
         seen = ""
+        aged_at = time.monotonic()
         while not self._stop.is_set():
             try:
                 active = self._registry.active().name
-                if active != seen:
-                    done = self._data.refresh_stale()
+                aged = time.monotonic() - aged_at >= self._age_check_seconds
+                if active != seen or aged:
+                    done = self._data.refresh_stale(MAX_HEALTH_AGE if aged else None)
                     if done:
                         log.info("health_refreshed", version=active, rescored=done)
                     seen = active
+                    if aged:
+                        aged_at = time.monotonic()
             except Exception:  # keep refreshing; the next activation or tick retries
                 log.exception("health_refresh_failed")
             self._stop.wait(self._interval)

@@ -67,6 +67,8 @@ MIGRATIONS: list[Sequence[str]] = [
     ),
     # Health rows no longer copy the account's data (it is in account_data).
     ("ALTER TABLE account_health DROP COLUMN account",),
+    # Health computed long ago is recomputed (TIME criteria move with the clock).
+    ("CREATE INDEX account_health_as_of ON account_health (as_of)",),
 ]
 
 # A record's upsert: appended to a stored body of the same key unless that body already ends
@@ -239,6 +241,15 @@ class AccountStore:
                 "SELECT account_id FROM account_health WHERE model <> ? OR version <> ?"
                 " ORDER BY account_id LIMIT ?",
                 (model, version, limit),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def accounts_computed_before(self, as_of: int, *, limit: int) -> list[str]:
+        """Up to `limit` accounts whose health is for an instant before `as_of`, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT account_id FROM account_health WHERE as_of < ? ORDER BY as_of LIMIT ?",
+                (as_of, limit),
             ).fetchall()
         return [row[0] for row in rows]
 
