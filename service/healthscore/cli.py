@@ -211,7 +211,9 @@ def _ingest(args: argparse.Namespace) -> int:
     from healthscore.jobs import ingest
     from healthscore.server.app import DATABASE_FILE, App
 
-    if not (args.data_dir / DATABASE_FILE).is_file():
+    if (args.data_dir is None) == (args.server is None):
+        raise InvalidInputError("give exactly one of --data-dir and --server")
+    if args.data_dir is not None and not (args.data_dir / DATABASE_FILE).is_file():
         raise InvalidInputError(f"{args.data_dir} is not a healthscore data directory")
     console: Console | None = None
     if not args.quiet:
@@ -226,12 +228,32 @@ def _ingest(args: argparse.Namespace) -> int:
         observe_time=args.observe_time,
         batch_rows=args.batch_rows,
     )
-    app = App.open(args.data_dir)
-    try:
-        assert app.accounts is not None
-        summary = ingest.run(config, app.accounts, console=console, quiet=args.quiet)
-    finally:
-        app.close()
+    if args.server is not None:
+        from healthscore.admin import common
+
+        args.timeout = 300.0
+        args.output = "table"
+
+        def remote(args: argparse.Namespace) -> int:
+            with common.connect(args) as client:
+                args.summary = ingest.run(
+                    config, ingest.RemoteTarget(client), console=console, quiet=args.quiet
+                )
+            return EXIT_OK
+
+        code = common.remote(remote)(args)
+        if code != EXIT_OK:
+            return code
+        summary = args.summary
+    else:
+        app = App.open(args.data_dir)
+        try:
+            assert app.accounts is not None
+            summary = ingest.run(
+                config, ingest.LocalTarget(app.accounts), console=console, quiet=args.quiet
+            )
+        finally:
+            app.close()
     if console is not None:
         ingest.print_summary(summary, console)
     if args.summary_json is not None:
@@ -245,13 +267,23 @@ def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="load account data files into a data directory's account store",
         description="Records account data (the columns of rescore's input plus observe_time) "
         "from Parquet, CSV or JSON Lines files, directories, globs or object storage URIs "
-        "(s3://bucket/prefix, ...) into a data directory's account store, and rescores every "
-        "account it touches with the active version. Each batch is one durable transaction; "
+        "(s3://bucket/prefix, ...) into a data directory's account store (--data-dir) or "
+        "through a running server (--server), and rescores every account it touches with the "
+        "active version. Each batch is one durable transaction; "
         "records already stored (same account, attribute, observe time) are stored once. Bad "
         "rows go to the errors file (file,row,id,reason); the rest is stored.",
     )
     ingest.add_argument("inputs", nargs="+", metavar="FILE|URI", help="what to load")
-    ingest.add_argument("--data-dir", type=Path, required=True, help="the service's data directory")
+    ingest.add_argument(
+        "--data-dir", type=Path, help="write into this data directory's store, in this process"
+    )
+    ingest.add_argument(
+        "--server", help="or write through a server, HOST:PORT (WriteAccountData, editor role)"
+    )
+    ingest.add_argument(
+        "--token", default=os.environ.get("HEALTHSCORE_TOKEN"), help="[HEALTHSCORE_TOKEN]"
+    )
+    ingest.add_argument("--tls-ca", type=Path, help="PEM CA bundle: TLS to --server")
     ingest.add_argument(
         "--observe-time",
         type=_instant,

@@ -142,3 +142,16 @@ def test_object_storage_uris_are_read_through_pyarrow_fs(data_dir, tmp_path):
         health_pb2.HEALTH_RANK_GOOD,
         health_pb2.HEALTH_RANK_POOR,
     )
+
+
+def test_values_the_core_refuses_reject_their_rows_only(data_dir, tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text(
+        "id,engagement_score,usage_frequency\ngood,82,daily\nlevel,82,hourly\ninfinite,inf,daily\n"
+    )
+    summary = ingest(data_dir, path, extra=("--observe-time", YESTERDAY.isoformat()))
+    assert (summary["records"], summary["rejected"]) == (1, 2)
+    rows = {e["id"]: e["reason"] for e in errors(data_dir)}
+    assert set(rows) == {"level", "infinite"}
+    assert "usage_frequency" in rows["level"] and "engagement_score" in rows["infinite"]
+    assert health(data_dir, "good")[0].health.rank == health_pb2.HEALTH_RANK_GOOD

@@ -221,6 +221,7 @@ def field1_entries(data: bytes) -> list[bytes]:
 
 
 _results = field1_entries
+_RECORD_PATH = re.compile(r"records\[(\d+)\]")
 _ACCOUNT_PATH = re.compile(r"accounts\[(\d+)\](.*)", re.DOTALL)
 
 
@@ -330,6 +331,20 @@ class AccountData:
                 violations,
             )
         return rows
+
+    def value_problems(
+        self, rows: Sequence[tuple[str, int, bytes]], scorer: Scorer
+    ) -> dict[int, str]:
+        """The rows whose values the core refuses (by index), with the reasons."""
+        problems: dict[int, str] = {}
+        for v in _core_violations(scorer, list(rows)):
+            m = _RECORD_PATH.match(v.path)
+            if m is None:
+                raise InvalidInputError(v.message, [v])
+            row = int(m[1])
+            reason = f"{v.path[m.end() :].lstrip('.')}: {v.message}"
+            problems[row] = f"{problems[row]}; {reason}" if row in problems else reason
+        return problems
 
     def write_rows(
         self, rows: Sequence[tuple[str, int, bytes]], scorer: Scorer | None = None

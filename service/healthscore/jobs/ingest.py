@@ -17,6 +17,7 @@ object per value; one per account only for the id's and the row's bytes in the s
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import tempfile
 import time
@@ -34,7 +35,7 @@ from healthscore.errors import InvalidInputError, Violation
 from healthscore.jobs import convert, sinks, sources
 from healthscore.jobs.convert import Schema
 from healthscore.jobs.sources import RowError
-from healthscore_client.v1 import account_pb2, catalog_pb2
+from healthscore_client.v1 import account_pb2, catalog_pb2, ruleset_pb2
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_ROWS = 1 << 15
 _OBSERVE_TIME = "observe_time"
 _PARENT_ID = "parent_id"
+_RECORD_PATH = re.compile(r"records\[(\d+)\]")
 _URI_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://", "file://")
 
 
@@ -280,25 +282,90 @@ def _chunks(
         yield from sources.read(source, schema, batch_rows)
 
 
+# Where a job's records go (`LocalTarget`, `RemoteTarget`): `write(rows)` stores them (rescoring
+# their accounts) and returns how many accounts they touched, the ruleset that rescored them, and
+# the rows it refused (by index into `rows`, with the reason).
+
+
+class LocalTarget:
+    """A data directory's account store, in this process."""
+
+    def __init__(self, accounts: AccountData) -> None:
+        self._accounts = accounts
+        self._scorer = accounts.active()
+
+    def catalog(self) -> catalog_pb2.Catalog:
+        return self._scorer.ruleset.catalog
+
+    def write(self, rows: list[tuple[str, int, bytes]]) -> tuple[int, str, dict[int, str]]:
+        # Values the conversion leaves to the core (undeclared levels, infinities) refuse rows.
+        refused = self._accounts.value_problems(rows, self._scorer)
+        kept = [r for i, r in enumerate(rows) if i not in refused] if refused else rows
+        touched: list[str] = []
+        if kept:
+            touched, self._scorer = self._accounts.write_rows(kept, self._scorer)
+        return len(touched), self._scorer.name, refused
+
+
+class RemoteTarget:
+    """A server, through the SDK (`WriteAccountData`, one call a batch; retried on UNAVAILABLE,
+    as writes are idempotent)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def catalog(self) -> catalog_pb2.Catalog:
+        catalog: catalog_pb2.Catalog = self._client.get_catalog()
+        return catalog
+
+    def write(self, rows: list[tuple[str, int, bytes]]) -> tuple[int, str, dict[int, str]]:
+        from healthscore_client import InvalidArgumentError
+        from healthscore_client.v1 import account_service_pb2
+
+        refused: dict[int, str] = {}
+        index = list(range(len(rows)))
+        while index:
+            data = b"".join(_delimited(1, rows[i][2]) for i in index)
+            request = account_service_pb2.WriteAccountDataRequest.FromString(data)
+            try:
+                response = self._client.write_account_data(request.records)
+                return int(response.account_count), str(response.ruleset), refused
+            except InvalidArgumentError as error:
+                bad: dict[int, str] = {}
+                for v in error.field_violations:
+                    m = _RECORD_PATH.match(v.field)
+                    if m is None:
+                        raise
+                    row = index[int(m[1])]
+                    reason = (
+                        f"{v.field.removeprefix(m[0]).lstrip('.') or 'record'}: {v.description}"
+                    )
+                    bad[row] = f"{bad[row]}; {reason}" if row in bad else reason
+                if not bad:
+                    raise
+                refused.update(bad)
+                index = [i for i in index if i not in bad]
+        return 0, "", refused
+
+
 def run(
     config: IngestConfig,
-    accounts: AccountData,
+    target: LocalTarget | RemoteTarget,
     console: Console | None = None,
     quiet: bool = False,
 ) -> IngestSummary:
-    """Reads every input and writes it into `accounts`' store, batch by batch."""
+    """Reads every input and writes it to `target`, batch by batch."""
     from healthscore.jobs.rescore import pipelined, progress_for
 
     started = time.perf_counter()
-    scorer = accounts.active()
     schema = Schema(
         {
-            **convert.Schema.of(scorer.ruleset).kinds,
+            **convert.Schema.of(ruleset_pb2.Ruleset(catalog=target.catalog())).kinds,
             _OBSERVE_TIME: catalog_pb2.ATTRIBUTE_TYPE_TIME,
             _PARENT_ID: catalog_pb2.ATTRIBUTE_TYPE_TEXT,
         }
     )
-    summary = IngestSummary(ruleset=scorer.name, errors_file=config.errors)
+    summary = IngestSummary(errors_file=config.errors)
     with ExitStack() as stack:
         files = [
             f
@@ -323,13 +390,22 @@ def run(
             (chunk, *_prepare(chunk, schema, config.observe_time))
             for chunk in _chunks(files, schema, config.batch_rows)
         )
-        for chunk, rows, refused, values in pipelined(prepared):
+        for chunk, rows, positions, refused, values in pipelined(prepared):
+            stored = len(rows)
             if rows:
-                touched, scorer = accounts.write_rows(rows, scorer)
-                summary.accounts += len(touched)
+                touched, summary.ruleset, rejected = target.write(rows)
+                summary.accounts += touched
+                if rejected:
+                    refused += [
+                        RowError(chunk.file, int(chunk.rows[positions[i]]), rows[i][0], reason)
+                        for i, reason in rejected.items()
+                    ]
+                    refused.sort(key=lambda e: e.row)
+                    values -= values * len(rejected) // len(rows)
+                    stored -= len(rejected)
             errors.write(refused)
             summary.read += chunk.batch.num_rows + len(chunk.unreadable)
-            summary.records += len(rows)
+            summary.records += stored
             summary.values += values
             summary.rejected += len(refused)
             for e in refused:
@@ -343,8 +419,9 @@ def run(
 
 def _prepare(
     chunk: sources.Chunk, schema: Schema, observe_time: dt.datetime | None
-) -> tuple[list[tuple[str, int, bytes]], list[RowError], int]:
-    """A chunk's store rows, its refused rows, and how many attribute values the rows carry."""
+) -> tuple[list[tuple[str, int, bytes]], list[int], list[RowError], int]:
+    """A chunk's store rows, each one's position in the chunk, its refused rows, and how many
+    attribute values the rows carry."""
     converted = convert.convert(chunk.batch, schema)
     batch = converted.batch
     stamp = pa.timestamp("us", "UTC")
@@ -362,15 +439,17 @@ def _prepare(
             reasons[row] = f"{reasons[row]}; {reason}" if row in reasons else reason
     refused = list(chunk.unreadable)
     rows = encoded.rows
+    positions = list(range(len(rows)))
     if reasons:
         ids = batch.column("id").to_pylist()
         refused += [
             RowError(chunk.file, int(chunk.rows[row]), ids[row] or "", reason)
             for row, reason in sorted(reasons.items())
         ]
-        rows = [r for row, r in enumerate(rows) if row not in reasons]
+        positions = [row for row in positions if row not in reasons]
+        rows = [rows[row] for row in positions]
     values = _value_count(batch, schema, len(rows), batch.num_rows)
-    return rows, refused, values
+    return rows, positions, refused, values
 
 
 def _value_count(batch: pa.RecordBatch, schema: Schema, kept: int, total: int) -> int:
