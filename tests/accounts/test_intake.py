@@ -188,3 +188,27 @@ def test_health_for_an_instant_over_a_day_ago_is_recomputed(tmp_path):
         [acme] = get(data, "acme")
         assert acme.as_of.ToDatetime(dt.UTC) == NOW
         assert data.refresh_stale(dt.timedelta(days=1)) == 0
+
+
+def test_compaction_merges_records_older_than_retention_and_keeps_the_account(tmp_path):
+    with opened(tmp_path, NOW - 300 * DAY) as (_, then):
+        write(
+            then,
+            record("acme", NOW - 330 * DAY, engagement_score=10.0, usage_frequency="daily"),
+            record("acme", NOW - 320 * DAY, engagement_score=20.0),
+            record("acme", NOW - 310 * DAY, engagement_score=82.0),
+        )
+    with opened(tmp_path, NOW - 5 * DAY) as (_, later):
+        write(later, record("acme", NOW - 6 * DAY, active_users=4.0))
+        before = get(later, "acme", view=FULL)[0]
+    # A year later the first three records are out of the 400-day window.
+    with opened(tmp_path, NOW + 95 * DAY) as (app, data):
+        assert app.account_store is not None
+        assert data.compact() == 2
+        assert data.compact() == 0
+        [merged, recent] = app.account_store.records(["acme"], until=10**18)[0].records
+        assert merged[0] == int((NOW - 310 * DAY).timestamp() * 1_000_000)
+        assert recent[0] == int((NOW - 6 * DAY).timestamp() * 1_000_000)
+        after = get(data, "acme", view=FULL)[0]
+        assert after.account == before.account
+        assert after.health == before.health

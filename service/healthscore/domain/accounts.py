@@ -417,6 +417,15 @@ class AccountData:
         item.account.DiscardUnknownFields()  # the records' observe times
         item.lookbacks.extend(lookbacks(item.account, row.as_of, _periods_of(scorer)))
 
+    def compact(self) -> int:
+        """Retention: each account's records older than the retention window merged into one
+        (`AccountStore.compact`); returns how many records went."""
+        earliest, _, _ = self._time_window()
+        removed = self.store.compact(earliest)
+        if removed:
+            log.info("account_data_compacted", removed=removed)
+        return removed
+
     # After an activation.
 
     def refresh_stale(self, max_age: dt.timedelta | None = None) -> int:
@@ -496,7 +505,8 @@ class StaleRefresher:
     """A background thread that keeps current health current: whenever the active version
     changes (in this process or another on the same data directory) and once at start, it
     rescores every account another version computed; every hour, also every account whose health
-    is for an instant more than a day ago (`AccountData.refresh_stale`)."""
+    is for an instant more than a day ago (`AccountData.refresh_stale`), and it merges records
+    older than the retention window (`AccountData.compact`)."""
 
     def __init__(
         self,
@@ -528,6 +538,7 @@ class StaleRefresher:
                         log.info("health_refreshed", version=active, rescored=done)
                     seen = active
                     if aged:
+                        self._data.compact()
                         aged_at = time.monotonic()
             except Exception:  # keep refreshing; the next activation or tick retries
                 log.exception("health_refresh_failed")

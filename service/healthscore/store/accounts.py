@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from healthscore.history.schema import HEALTH_DAILY
 from healthscore.store.sqlite import SchemaTooNewError
-from healthscore_client.v1 import account_pb2, health_pb2, ruleset_pb2
+from healthscore_client.v1 import account_pb2, account_service_pb2, health_pb2, ruleset_pb2
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -214,6 +214,38 @@ class AccountStore:
             if records:
                 conn.executemany(_PUT_HEALTH, _health_params(rescore(records)))
         return len(records)
+
+    def compact(self, before: int, *, batch: int = 5_000) -> int:
+        """Merges each account's records observed before `before` into one record at the latest
+        of their times (parsed and serialized again: each field and attribute once). The account
+        as of any instant from that record on is unchanged; the history before it is gone (that
+        is retention). Returns how many records it removed; one transaction per `batch`
+        accounts."""
+        removed = 0
+        while True:
+            with self._transaction("compact") as conn:
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT account_id FROM account_data WHERE observe_time < ?"
+                        " GROUP BY account_id HAVING count(*) > 1 LIMIT ?",
+                        (before, batch),
+                    )
+                ]
+                if not ids:
+                    return removed
+                for account in _records(conn, ids, before - 1):
+                    body = account_service_pb2.AccountData.FromString(account.body)
+                    conn.execute(
+                        "DELETE FROM account_data WHERE account_id = ? AND observe_time < ?",
+                        (account.account_id, before),
+                    )
+                    conn.execute(
+                        "INSERT INTO account_data (account_id, observe_time, body)"
+                        " VALUES (?, ?, ?)",
+                        (account.account_id, account.data_time, body.SerializeToString()),
+                    )
+                    removed += len(account.records) - 1
 
     # Reads.
 
