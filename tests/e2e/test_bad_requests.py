@@ -95,16 +95,18 @@ def test_undecodable_requests_leave_nothing_behind(served: Server) -> None:
     assert live_calls() - before < calls // 20
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    """Field `number`, length-delimited, holding `payload`."""
-    length = bytearray()
-    n = len(payload)
+def _varint(n: int) -> bytes:
+    out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7
-        length.append(byte | (0x80 if n else 0))
+        out.append(byte | (0x80 if n else 0))
         if not n:
-            break
-    return bytes([(number << 3) | 2]) + bytes(length) + payload
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """Field `number`, length-delimited, holding `payload`."""
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
 
 
 def test_a_field_of_the_wrong_wire_type_is_refused_and_the_draft_unchanged(
@@ -140,3 +142,16 @@ def test_a_nested_message_of_the_wrong_wire_type_is_named(served: Server) -> Non
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     name = ruleset_pb2.Metric.DESCRIPTOR.fields_by_number[3].name
     assert [f for f, _ in violations(error)] == [f"profile.metrics[0].{name}"]
+
+
+def test_valid_but_unusual_encodings_are_accepted(served: Server) -> None:
+    # An explicit default (an empty etag: proto3 encoders leave it out) and a field number this
+    # schema does not declare (a newer client's): both parse, neither is a wrong wire type.
+    request = profile_service_pb2.CreateProfileRequest(
+        parent=MD_DRAFT, profile=engagement_profile(name="unusual")
+    ).SerializeToString()
+    request += _field(profile_service_pb2.CreateProfileRequest.ETAG_FIELD_NUMBER, b"")
+    request += _field(999, b"from the future")
+    create = served.channel.unary_unary(f"/{_PROFILES.full_name}/CreateProfile")
+    draft = profile_service_pb2.Draft.FromString(create(request, timeout=10))
+    assert [p.name for p in draft.profiles][-1] == "unusual"

@@ -11,7 +11,8 @@ Parsed here, bytes that are not the request message end the call as any other er
 
 A message that parses can still be malformed: a known field sent with the wrong wire type is
 kept by protobuf as an unknown field, stored with the message (a draft, say) and refused later
-by the core's decoder. `wire_type_violations` finds those, each with its field path.
+by the core's decoder. `wire_type_violations` finds those, each with its field path. Field
+numbers the schema does not declare (a newer client's) are dropped: nothing stored carries them.
 """
 
 from __future__ import annotations
@@ -104,9 +105,15 @@ def decoder(deserializer: Callable[[bytes], Any], method: str) -> Callable[[byte
                 f"the request is not a valid {type_name} ({len(data)} bytes): {exc}"
             ) from exc
         if isinstance(request, Message):
-            violations = wire_type_violations(request)
-            if violations:
-                raise MalformedInputError(f"malformed {type_name}", violations)
+            # Walking every field in Python costs ~6 us a message (44 ms for a draft of 1,000
+            # profiles); dropping the unknown fields in C and sizing what is left costs about a
+            # parse. Only when the sizes differ (unknown fields, or an encoder's unusual but valid
+            # choices: unpacked repeated fields, explicit defaults) is the walk needed.
+            request.DiscardUnknownFields()
+            if request.ByteSize() != len(data):
+                violations = wire_type_violations(deserializer(data))
+                if violations:
+                    raise MalformedInputError(f"malformed {type_name}", violations)
         return request
 
     return decode
