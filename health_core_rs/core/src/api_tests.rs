@@ -1209,7 +1209,7 @@ fn to_batch(rules: &CompiledRuleset, accounts: &[Account]) -> RecordBatch {
                     .enumerate()
                     .map(|(i, &b)| valid(i).then_some(b)),
             )),
-            Values::Times(v) if accounts.len() % 2 == 0 => Arc::new(
+            Values::Times(v) if accounts.len().is_multiple_of(2) => Arc::new(
                 TimestampNanosecondArray::from_iter(
                     v.unix_nanos
                         .iter()

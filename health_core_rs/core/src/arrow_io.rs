@@ -80,7 +80,7 @@ fn report_infinite(name: &str, values: &[f64], nulls: Option<&NullBuffer>, error
         return;
     }
     for (i, x) in values.iter().enumerate() {
-        if x.is_infinite() && nulls.map_or(true, |nb| nb.is_valid(i)) {
+        if x.is_infinite() && nulls.is_none_or(|nb| nb.is_valid(i)) {
             errors.push((i, format!("{name}: infinite number")));
         }
     }
@@ -319,7 +319,7 @@ pub(crate) fn check_id_column(
         let bytes = a.values().as_slice();
         let nulls = a.nulls();
         let get = |i: usize| &bytes[offsets[i] as usize..offsets[i + 1] as usize];
-        let valid = |i: usize| nulls.map_or(true, |nb| nb.is_valid(i));
+        let valid = |i: usize| nulls.is_none_or(|nb| nb.is_valid(i));
         if ids_ascending(a.len(), |i| valid(i).then(|| get(i))) {
             return Ok(());
         }
@@ -328,7 +328,7 @@ pub(crate) fn check_id_column(
             threads,
             |i| {
                 let s = get(i);
-                (!s.is_empty() && nulls.map_or(true, |nb| nb.is_valid(i))).then(|| id_hash(s))
+                (!s.is_empty() && nulls.is_none_or(|nb| nb.is_valid(i))).then(|| id_hash(s))
             },
             |x, y| same_bytes(get(x), get(y)),
             &mut report,

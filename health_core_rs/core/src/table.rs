@@ -37,13 +37,13 @@ impl Column<'_> {
     pub fn is_missing(&self, row: usize) -> bool {
         match self {
             Column::Absent => true,
-            Column::Number(v) => v.get(row).map_or(true, |x| x.is_nan()),
+            Column::Number(v) => v.get(row).is_none_or(|x| x.is_nan()),
             Column::NumberMasked(v, valid) => {
-                v.get(row).map_or(true, |x| x.is_nan()) || row >= valid.len() || valid.is_null(row)
+                v.get(row).is_none_or(|x| x.is_nan()) || row >= valid.len() || valid.is_null(row)
             }
-            Column::Code(v) => v.get(row).map_or(true, |&x| x == CODE_MISSING),
-            Column::Bool(v) => v.get(row).map_or(true, |&x| x == BOOL_MISSING),
-            Column::Time(v) => v.get(row).map_or(true, |&x| x == TIME_MISSING),
+            Column::Code(v) => v.get(row).is_none_or(|&x| x == CODE_MISSING),
+            Column::Bool(v) => v.get(row).is_none_or(|&x| x == BOOL_MISSING),
+            Column::Time(v) => v.get(row).is_none_or(|&x| x == TIME_MISSING),
         }
     }
 

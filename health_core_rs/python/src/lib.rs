@@ -352,7 +352,7 @@ impl IdSet {
     /// Inserts the keys (little-endian u64 bytes); returns one byte per key, 1 where the key was
     /// in the set already.
     fn add<'py>(&self, py: Python<'py>, keys: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        if keys.len() % 8 != 0 {
+        if !keys.len().is_multiple_of(8) {
             return Err(to_py_err(Error::Malformed(format!(
                 "keys: {} bytes is not a whole number of u64",
                 keys.len()
