@@ -8,7 +8,7 @@ Spark `format("delta")`):
 - one commit per snapshot: a day is written with `overwrite` restricted to `day = D`, so a
   re-run replaces that day atomically (never a duplicate, never half a day);
 - compaction (`optimize.z_order` on `account_id`, per month) rewrites a month's daily files into
-  files that each hold a range of accounts, sorted, in row groups of 16,384 rows: a one-account
+  files that each hold a range of accounts, sorted, in row groups of 4,096 rows: a one-account
   read then opens about one file per month and one row group in it (file statistics, then row
   group statistics, skip the rest);
 - retention deletes whole days (partition months drop as metadata only) and `vacuum` removes the
@@ -35,7 +35,9 @@ from healthscore.history.schema import HEALTH_DAILY
 TABLE_NAME = "health_daily"
 PARTITION = "month"
 TABLE_SCHEMA = HEALTH_DAILY.append(pa.field(PARTITION, pa.string(), nullable=False))
-ROW_GROUP_ROWS = 16_384
+ROW_GROUP_ROWS = 4096
+# Rows handed to the writer at a time: a multiple of ROW_GROUP_ROWS (see `_chunks`).
+CHUNK_ROWS = 16 * ROW_GROUP_ROWS
 # A month's partition is compacted once it holds this many single-day files (or when it is over).
 COMPACT_AFTER_DAILY_FILES = 7
 # A remote table re-reads its log (other writers: `healthscore snapshot`, workers) at most this
@@ -135,18 +137,8 @@ class HistoryTable:
 
         def checked() -> Iterator[pa.RecordBatch]:
             nonlocal rows
-            for batch in batches:
-                if not batch.schema.equals(HEALTH_DAILY):
-                    raise ValueError(
-                        f"a snapshot batch must have the HEALTH_DAILY schema, got {batch.schema}"
-                    )
-                days = pc.unique(batch.column("day"))
-                if len(days) > 1 or (len(days) == 1 and days[0].as_py() != day):
-                    raise ValueError(f"a snapshot of {day} holds rows of other days: {days}")
+            for batch in _chunks(_validated(day, batches), CHUNK_ROWS):
                 rows += batch.num_rows
-                # Sorted row groups make one-account reads of uncompacted days cheap when the
-                # source yields accounts in id order (the account store does).
-                batch = batch.sort_by("account_id")
                 yield batch.append_column(
                     TABLE_SCHEMA.field(PARTITION), pa.repeat(month, batch.num_rows)
                 )
@@ -400,6 +392,38 @@ class HistoryTable:
         if marker is not None:
             return snapshot.marker == marker
         return now - snapshot.checked < REFRESH_SECONDS
+
+
+def _validated(day: dt.date, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if not batch.schema.equals(HEALTH_DAILY):
+            raise ValueError(
+                f"a snapshot batch must have the HEALTH_DAILY schema, got {batch.schema}"
+            )
+        days = pc.unique(batch.column("day"))
+        if len(days) > 1 or (len(days) == 1 and days[0].as_py() != day):
+            raise ValueError(f"a snapshot of {day} holds rows of other days: {days}")
+        yield batch
+
+
+def _chunks(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """The rows of `batches` in chunks of exactly `size` rows (the last one shorter), each sorted
+    by account_id. The writer may reorder the batches it is given, but cuts row groups in
+    order within each: with `size` a multiple of `ROW_GROUP_ROWS`, every row group holds a
+    narrow, sorted range of accounts (when the source yields them in id order, as the account
+    store does), whatever the size of the source's batches."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= size:
+            whole = pa.Table.from_batches(pending).combine_chunks()
+            yield from whole.slice(0, size).sort_by("account_id").to_batches()
+            rest = whole.slice(size)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield from pa.Table.from_batches(pending).sort_by("account_id").to_batches()
 
 
 _EMPTY_FILES = pa.table(
