@@ -4,6 +4,7 @@ table's batches."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 import pyarrow as pa
 import pytest
@@ -138,3 +139,23 @@ def test_stale_accounts_are_those_of_another_version(store):
     store.write([body("a", T0, engagement_score=1.0)], Recorder(), as_of=T0_US)
     assert store.stale_accounts(ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL, 1, limit=10) == []
     assert store.stale_accounts(ruleset_pb2.HEALTH_MODEL_MULTIDIMENSIONAL, 2, limit=10) == ["a"]
+
+
+def test_a_store_of_the_first_schema_is_migrated_and_keeps_its_rows(tmp_path):
+    from healthscore.store.accounts import MIGRATIONS
+
+    path = tmp_path / "accounts.db"
+    with sqlite3.connect(path) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO account_data VALUES ('a', ?, x'0a0161')", (T0_US,))
+        conn.execute(
+            "INSERT INTO account_health VALUES ('a', 2, 1, ?, ?, x'', x'0a0161', 0)",
+            (T0_US, T0_US),
+        )
+    with AccountStore(path) as store:
+        assert store.health(["a"])["a"].data_time == T0_US
+        assert store.records(["a"], until=T0_US)[0].body == b"\x0a\x01a"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
