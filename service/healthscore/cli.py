@@ -402,7 +402,8 @@ def _add_tokens_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "add",
         help="generate a token and store its hash",
         description="Generates a random bearer token, appends its SHA-256 to the tokens file "
-        "(created if missing) and prints the token once, on stdout. Restart the server to use it.",
+        "(created if missing) and prints the token once, on stdout. A running server picks the "
+        "change up within a second (or at once on SIGHUP).",
     )
     add.add_argument("--file", type=Path, required=True, help="tokens file (YAML)")
     add.add_argument("--name", required=True, help="who the token is for (shown in logs)")

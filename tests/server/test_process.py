@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from healthscore.server.auth import hash_token
 from tests.server.conftest import TOKENS, bearer
 from tests.server.fake_app import SCORE
 
@@ -224,6 +225,38 @@ def test_sigterm_keeps_serving_through_the_drain_delay_then_lets_calls_finish(
     )
     slow_line = next(line for line in process.lines if line.get("method") == SCORE)
     assert slow_line["code"] == "OK"
+
+
+def test_sighup_reloads_the_tokens_file(
+    tmp_path: Path, tokens_file: Path, processes: list[Process]
+) -> None:
+    argv = [*SERVE_FAKE, "--port", "0", "--data-dir", str(tmp_path), "--tokens", str(tokens_file)]
+    process = Process(argv)
+    processes.append(process)
+    port = process.wait_for("server_started")["port"]
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        score = channel.unary_unary(SCORE)
+        assert json.loads(score(b"", metadata=bearer(TOKENS["viewer"]), timeout=10))["name"] == (
+            "viewer"
+        )
+        # Revoke the viewer's token in place, leaving the file's size and time as they were:
+        # only the signal can tell the server.
+        before = tokens_file.stat()
+        text = tokens_file.read_text()
+        revoked = text.replace(hash_token(TOKENS["viewer"]), "ab" * 32)
+        assert revoked != text and len(revoked) == len(text)
+        with tokens_file.open("r+") as out:
+            out.write(revoked)
+        os.utime(tokens_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+        process.popen.send_signal(signal.SIGHUP)
+        process.wait_for("tokens_reloaded")
+        with pytest.raises(grpc.RpcError) as caught:
+            score(b"", metadata=bearer(TOKENS["viewer"]), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert json.loads(score(b"", metadata=bearer(TOKENS["admin"]), timeout=10))["name"] == (
+            "admin"
+        )
+    assert process.stop() == 0
 
 
 # The log writer sends SIGTERM to its own process from inside the write of `TRIGGER`'s line, so

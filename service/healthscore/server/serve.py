@@ -25,7 +25,7 @@ from healthscore.server.config import CORE_THREADS_ENV, ServerConfig
 from healthscore.server.decoding import DecodingInterceptor
 from healthscore.server.limits import Limits, control_lane
 from healthscore.server.rpc_log import LoggingInterceptor, configure_logging, tag_process
-from healthscore.server.workers import STOP_SIGNALS, supervise
+from healthscore.server.workers import HANDLED_SIGNALS, RELOAD_SIGNAL, STOP_SIGNALS, supervise
 
 if TYPE_CHECKING:
     # Imported when serving only: the CLI reads ServerConfig before the native core is built.
@@ -46,11 +46,14 @@ def _ms(seconds: float) -> int:
     return max(1, min(2**31 - 1, round(seconds * 1000)))
 
 
-def build_server(config: ServerConfig, app: App) -> tuple[grpc.Server, int, health.HealthServicer]:
+def build_server(
+    config: ServerConfig, app: App, authenticator: Authenticator | None = None
+) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A server (not started) with the app's services, health (every service SERVING) and
     reflection, bound to `config.address`; returns it with the bound port (port 0 picks one)."""
     config.check()
-    authenticator = Authenticator.from_file(config.tokens) if config.tokens else None
+    if authenticator is None and config.tokens is not None:
+        authenticator = Authenticator.from_file(config.tokens)
     if authenticator is None:
         log.warning("authentication_off", reason="no tokens file", host=config.host)
     limits = Limits(
@@ -163,11 +166,11 @@ def _serve_one(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         """The work is done by the main thread, woken through the wakeup fd."""
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, on_signal) for sig in HANDLED_SIGNALS}
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     # A supervisor forks with these blocked, so that a signal sent before the handlers above
     # exist is not lost (it is delivered now), nor handled by the supervisor's own handler.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
     try:
         _run(config, open_app, wake_read)
     finally:
@@ -184,7 +187,9 @@ def _run(config: ServerConfig, open_app: Callable[[Path], App], wake_read: int) 
     """Serves until a stop signal's number arrives on `wake_read`, then drains and closes."""
     app = open_app(config.data_dir)
     try:
-        server, port, health_servicer = build_server(config, app)
+        authenticator = Authenticator.from_file(config.tokens) if config.tokens else None
+        server, port, health_servicer = build_server(config, app, authenticator)
+        reload = authenticator.reload if authenticator is not None else None
         server.start()
         log.info(
             "server_started",
@@ -198,13 +203,13 @@ def _run(config: ServerConfig, open_app: Callable[[Path], App], wake_read: int) 
             data_dir=str(config.data_dir),
             max_message_bytes=config.max_message_bytes,
         )
-        signum = _wait_for_stop_signal(wake_read)
+        signum = _wait_for_stop_signal(wake_read, on_reload=reload)
         log.info("shutdown_requested", signal=signal.Signals(signum).name)
         # Health first, listener later: load balancers see NOT_SERVING and stop sending while
         # calls still arrive and are served; then no new call, and those in flight finish.
         health_servicer.enter_graceful_shutdown()
         log.info("drain_started", drain_seconds=config.drain_seconds)
-        if _wait_for_stop_signal(wake_read, timeout=config.drain_seconds) is not None:
+        if _wait_for_stop_signal(wake_read, config.drain_seconds, reload) is not None:
             log.info("drain_cut_short", reason="second stop signal")
         log.info("draining", grace_seconds=config.grace_seconds)
         server.stop(config.grace_seconds).wait()
@@ -213,12 +218,19 @@ def _run(config: ServerConfig, open_app: Callable[[Path], App], wake_read: int) 
 
 
 @overload
-def _wait_for_stop_signal(wake_read: int) -> int: ...
+def _wait_for_stop_signal(
+    wake_read: int, timeout: None = None, on_reload: Callable[[], object] | None = None
+) -> int: ...
 @overload
-def _wait_for_stop_signal(wake_read: int, timeout: float) -> int | None: ...
-def _wait_for_stop_signal(wake_read: int, timeout: float | None = None) -> int | None:
+def _wait_for_stop_signal(
+    wake_read: int, timeout: float, on_reload: Callable[[], object] | None = None
+) -> int | None: ...
+def _wait_for_stop_signal(
+    wake_read: int, timeout: float | None = None, on_reload: Callable[[], object] | None = None
+) -> int | None:
     """Blocks until the wakeup fd carries a stop signal's number (any other signal with a Python
-    handler writes its number too) and returns it; None once `timeout` seconds passed."""
+    handler writes its number too) and returns it; None once `timeout` seconds passed. SIGHUP
+    runs `on_reload` (re-reads the tokens file) and waits on."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         if deadline is not None:
@@ -228,3 +240,7 @@ def _wait_for_stop_signal(wake_read: int, timeout: float | None = None) -> int |
         for signum in os.read(wake_read, 64):
             if signum in STOP_SIGNALS:
                 return signum
+            if signum == RELOAD_SIGNAL:
+                log.info("reload_requested", signal=signal.Signals(signum).name)
+                if on_reload is not None:
+                    on_reload()

@@ -18,7 +18,8 @@ Port 0 works: the supervisor binds a SO_REUSEPORT socket to pick the port (never
 it, so it takes no connections), holds it for its whole life so that the port stays reserved,
 and gives the workers that port.
 
-Lifetime: SIGTERM/SIGINT to the supervisor is forwarded to every worker, which drains as a single
+Lifetime: SIGTERM/SIGINT (and SIGHUP: re-read the tokens file) to the supervisor is forwarded to
+every worker, which drains as a single
 server does; the supervisor waits for them and exits 0 when all exited 0. A worker that ends on
 its own (crash, kill, failed start) stops the others and the supervisor exits 1: the service is
 either whole or down, and restarting is the init system's job. A worker that outlives
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger("healthscore.server")
 
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+# Re-read the tokens file; forwarded to the workers.
+RELOAD_SIGNAL = signal.SIGHUP
+HANDLED_SIGNALS = STOP_SIGNALS | {RELOAD_SIGNAL}
 # Beyond the workers' own grace period: time to close the store and exit.
 _KILL_MARGIN_S = 10.0
 _POLL_S = 0.05
@@ -109,16 +113,21 @@ def supervise(config: ServerConfig, run_worker: Worker) -> int:
                 os.kill(pid, signum)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if signum == RELOAD_SIGNAL:
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+            return
         stop_workers(signal.Signals(signum).name, signum)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, on_signal) for sig in HANDLED_SIGNALS}
     try:
         for index in range(config.workers):
             if stopping:
                 break
             # Blocked across the fork: the child must not run `on_signal` (the supervisor's),
             # and keeps a signal pending until its server installs its own handlers.
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
             try:
                 pid = os.fork()
             except OSError as exc:  # out of processes or memory: the ones started drain
