@@ -98,11 +98,15 @@ def test_calls_past_the_callers_cap_are_resource_exhausted_and_slots_come_back(
 ) -> None:
     running = start(tokens=tokens_file, max_calls_per_caller=2)
     score = running.channel.unary_unary(SCORE)
-    slow = [score.future(b"slow:1.5", metadata=VIEWER, timeout=30) for _ in range(2)]
-    time.sleep(0.5)  # both are in flight
-    assert code_of(lambda: score(b"", metadata=VIEWER, timeout=10)) == (
-        grpc.StatusCode.RESOURCE_EXHAUSTED
-    )
+    slow = [score.future(b"slow:4", metadata=VIEWER, timeout=30) for _ in range(2)]
+    refused = None
+    while refused is None and not all(call.done() for call in slow):
+        try:  # admitted (and answered at once) until both slow calls are in flight
+            score(b"", metadata=VIEWER, timeout=10)
+            time.sleep(0.05)
+        except grpc.RpcError as exc:
+            refused = exc.code()
+    assert refused == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert b"editor" in score(b"", metadata=EDITOR, timeout=10)  # a cap per caller
     for call in slow:
         assert b"viewer" in call.result()
@@ -115,9 +119,8 @@ def test_a_call_given_up_while_waiting_for_a_thread_gives_its_slot_back(
     running = start(threads=1, max_calls_per_caller=2)
     score = running.channel.unary_unary(SCORE)
     busy = score.future(b"slow:2", timeout=30)  # takes the one thread
-    time.sleep(0.3)
-    # Queued behind it, and given up before a thread is free.
-    assert code_of(lambda: score(b"", timeout=0.5)) == grpc.StatusCode.DEADLINE_EXCEEDED
+    # Queued behind it (or, should it come first, too slow), and given up before it is done.
+    assert code_of(lambda: score(b"slow:1", timeout=0.5)) == grpc.StatusCode.DEADLINE_EXCEEDED
     busy.result()
     for _ in range(3):  # a leaked slot would leave room for one call, then none
         futures = [score.future(b"slow:0.2", timeout=30) for _ in range(2)]
