@@ -159,3 +159,19 @@ def test_serve_settings_make_the_history_configuration() -> None:
         with pytest.raises(InvalidInputError) as caught:
             ServerConfig(**{field: value}).check()  # type: ignore[arg-type]
         assert [v.path for v in caught.value.violations] == [field]
+
+
+def test_upkeep_in_the_background_compacts_after_the_snapshot_returns(tmp_path: Path) -> None:
+    history = _history(tmp_path)
+    last_month_end = history.today().replace(day=1) - dt.timedelta(days=1)
+    days = [last_month_end - dt.timedelta(days=n) for n in range(8, 0, -1)]
+    for day in days:
+        history.table.write_day(day, history.source.iter_current_health(day, 100))  # type: ignore[union-attr]
+    result = history.snapshot(last_month_end, upkeep_in_background=True)
+    assert result.rows == 200 and result.compacted == []  # a closed month: compacted later
+    deadline = time.monotonic() + 60
+    while history.table.months()[0].daily_files and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (month,) = history.table.months()
+    assert (month.files, month.daily_files) == (1, 0)
+    assert history.table.days() == [*days, last_month_end]

@@ -110,9 +110,13 @@ class History:
     def oldest_day(self, today: dt.date | None = None) -> dt.date:
         return (today or self.today()) - dt.timedelta(days=self.config.retention_days)
 
-    def snapshot(self, day: dt.date | None = None) -> SnapshotResult:
+    def snapshot(
+        self, day: dt.date | None = None, *, upkeep_in_background: bool = False
+    ) -> SnapshotResult:
         """Writes `day` (default: today) from the current health, replacing it if stored, then
-        applies retention, compaction and vacuum."""
+        applies retention, compaction and vacuum: before returning, or with
+        `upkeep_in_background` in a thread of its own (a call that must answer soon: compacting
+        a month of a million accounts takes minutes)."""
         if self.source is None:
             raise FailedPreconditionError(
                 "no account store: snapshots need the accounts' current health"
@@ -139,8 +143,23 @@ class History:
             rows = self.table.write_day(day, itertools.chain([first], batches))
             written = time.perf_counter() - start
             log.info("snapshot_written", day=day.isoformat(), rows=rows, seconds=round(written, 3))
+            if upkeep_in_background:
+                threading.Thread(
+                    target=self._background_upkeep,
+                    args=(today,),
+                    name="history-upkeep",
+                    daemon=True,
+                ).start()
+                return SnapshotResult(day, rows, written, [], 0)
             compacted, removed = self.upkeep(today)
         return SnapshotResult(day, rows, written, compacted, removed)
+
+    def _background_upkeep(self, today: dt.date) -> None:
+        with self._snapshot_lock:  # no snapshot meanwhile: they would conflict at commit
+            try:
+                self.upkeep(today)
+            except Exception:
+                log.exception("history_upkeep_failed")
 
     def upkeep(self, today: dt.date) -> tuple[list[str], int]:
         """Retention, then compaction, then vacuum; returns (months compacted, files removed)."""

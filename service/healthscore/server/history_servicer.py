@@ -199,7 +199,7 @@ class HistoryServicer(history_service_pb2_grpc.HistoryServiceServicer):
         self, request: pb.CreateSnapshotRequest, context: grpc.ServicerContext
     ) -> pb.Snapshot:
         day = _day(request.snapshot_id, "snapshot_id")
-        result = self._history.snapshot(day)
+        result = self._history.snapshot(day, upkeep_in_background=True)
         note(accounts=result.rows)
         return _snapshot(result.day, result.rows)
 

@@ -48,7 +48,8 @@ type HistoryServiceClient interface {
 	// account id order, paginated.
 	ListHealthTrends(ctx context.Context, in *ListHealthTrendsRequest, opts ...grpc.CallOption) (*ListHealthTrendsResponse, error)
 	// Takes a day's snapshot now from every account's current health, replacing that day if it is
-	// stored (atomically: readers see the previous day or the new one, never a mix).
+	// stored (atomically: readers see the previous day or the new one, never a mix). Retention and
+	// compaction follow in the background.
 	CreateSnapshot(ctx context.Context, in *CreateSnapshotRequest, opts ...grpc.CallOption) (*Snapshot, error)
 	// Lists the stored days, newest first.
 	ListSnapshots(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
@@ -125,7 +126,8 @@ type HistoryServiceServer interface {
 	// account id order, paginated.
 	ListHealthTrends(context.Context, *ListHealthTrendsRequest) (*ListHealthTrendsResponse, error)
 	// Takes a day's snapshot now from every account's current health, replacing that day if it is
-	// stored (atomically: readers see the previous day or the new one, never a mix).
+	// stored (atomically: readers see the previous day or the new one, never a mix). Retention and
+	// compaction follow in the background.
 	CreateSnapshot(context.Context, *CreateSnapshotRequest) (*Snapshot, error)
 	// Lists the stored days, newest first.
 	ListSnapshots(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)

@@ -99,7 +99,8 @@ class HistoryServiceServicer:
 
     def CreateSnapshot(self, request, context):
         """Takes a day's snapshot now from every account's current health, replacing that day if it is
-        stored (atomically: readers see the previous day or the new one, never a mix).
+        stored (atomically: readers see the previous day or the new one, never a mix). Retention and
+        compaction follow in the background.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -54,7 +54,8 @@ class HistoryServiceStub:
     """
     CreateSnapshot: _grpc.UnaryUnaryMultiCallable[_history_service_pb2.CreateSnapshotRequest, _history_service_pb2.Snapshot]
     """Takes a day's snapshot now from every account's current health, replacing that day if it is
-    stored (atomically: readers see the previous day or the new one, never a mix).
+    stored (atomically: readers see the previous day or the new one, never a mix). Retention and
+    compaction follow in the background.
     """
     ListSnapshots: _grpc.UnaryUnaryMultiCallable[_history_service_pb2.ListSnapshotsRequest, _history_service_pb2.ListSnapshotsResponse]
     """Lists the stored days, newest first."""
@@ -85,7 +86,8 @@ class HistoryServiceAsyncStub(HistoryServiceStub):
     """
     CreateSnapshot: _aio.UnaryUnaryMultiCallable[_history_service_pb2.CreateSnapshotRequest, _history_service_pb2.Snapshot]  # type: ignore[assignment]
     """Takes a day's snapshot now from every account's current health, replacing that day if it is
-    stored (atomically: readers see the previous day or the new one, never a mix).
+    stored (atomically: readers see the previous day or the new one, never a mix). Retention and
+    compaction follow in the background.
     """
     ListSnapshots: _aio.UnaryUnaryMultiCallable[_history_service_pb2.ListSnapshotsRequest, _history_service_pb2.ListSnapshotsResponse]  # type: ignore[assignment]
     """Lists the stored days, newest first."""
@@ -131,7 +133,8 @@ class HistoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_history_service_pb2.Snapshot, _abc.Awaitable[_history_service_pb2.Snapshot]]:
         """Takes a day's snapshot now from every account's current health, replacing that day if it is
-        stored (atomically: readers see the previous day or the new one, never a mix).
+        stored (atomically: readers see the previous day or the new one, never a mix). Retention and
+        compaction follow in the background.
         """
 
     @_abc_1.abstractmethod

@@ -549,7 +549,8 @@ export const HistoryService: GenService<{
   },
   /**
    * Takes a day's snapshot now from every account's current health, replacing that day if it is
-   * stored (atomically: readers see the previous day or the new one, never a mix).
+   * stored (atomically: readers see the previous day or the new one, never a mix). Retention and
+   * compaction follow in the background.
    *
    * @generated from rpc healthscore.v1.HistoryService.CreateSnapshot
    */
