@@ -35,6 +35,7 @@ def test_sync_client_snapshots_and_trends(served: Served) -> None:
         assert trend.account == "accounts/globex"
         assert [p.start_date for p in trend.points] == [yesterday.isoformat(), today.isoformat()]
         assert trend.points[1].score > trend.points[0].score
+        assert client.get_health_trend("globex") == trend  # default: 30 days up to today
         children = list(
             client.list_health_trends(
                 yesterday, today, parent="acme", granularity="week", page_size=1
@@ -86,7 +87,7 @@ def test_cli_snapshot_and_trend(
         yesterday.isoformat(),
     ]
     span = ["--from", yesterday.isoformat(), "--to", today.isoformat()]
-    assert cli.main(["trend", "globex", *span, *server, "--output", "json"]) == 0
+    assert cli.main(["trend", "globex", *server, "--output", "json"]) == 0
     (trend,) = json.loads(capsys.readouterr().out)
     assert [p["start_date"] for p in trend["points"]] == [yesterday.isoformat(), today.isoformat()]
     where = ["--parent", "acme", "--where", "engagement_score=20", *span, *server]

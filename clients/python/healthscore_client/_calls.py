@@ -513,7 +513,7 @@ def _value(value: Any) -> account_pb2.Value:
 
 
 def get_health_trend(
-    account: str, start: Day, end: Day, every: GranularityLike
+    account: str, start: Day | None, end: Day | None, every: GranularityLike
 ) -> Call[history_service_pb2.HealthTrend]:
     request = history_service_pb2.GetHealthTrendRequest(
         account=account_name(account),
@@ -527,8 +527,8 @@ def get_health_trend(
 def list_health_trends(
     accounts: Sequence[str] | None,
     where: history_service_pb2.AccountFilter | None,
-    start: Day,
-    end: Day,
+    start: Day | None,
+    end: Day | None,
     every: GranularityLike,
     page_size: int,
     page_token: str,

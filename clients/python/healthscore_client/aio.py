@@ -459,8 +459,8 @@ class AsyncHealthScoreClient:
     async def get_health_trend(
         self,
         account: str,
-        start: Day,
-        end: Day,
+        start: Day | None = None,
+        end: Day | None = None,
         *,
         granularity: GranularityLike = None,
         timeout: float | None = None,
@@ -472,8 +472,8 @@ class AsyncHealthScoreClient:
 
     async def list_health_trends_page(
         self,
-        start: Day,
-        end: Day,
+        start: Day | None = None,
+        end: Day | None = None,
         *,
         accounts: Sequence[str] | None = None,
         parent: str | None = None,
@@ -495,8 +495,8 @@ class AsyncHealthScoreClient:
 
     def list_health_trends(
         self,
-        start: Day,
-        end: Day,
+        start: Day | None = None,
+        end: Day | None = None,
         *,
         accounts: Sequence[str] | None = None,
         parent: str | None = None,

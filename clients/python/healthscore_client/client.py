@@ -484,20 +484,21 @@ class HealthScoreClient:
     def get_health_trend(
         self,
         account: str,
-        start: Day,
-        end: Day,
+        start: Day | None = None,
+        end: Day | None = None,
         *,
         granularity: GranularityLike = None,
         timeout: float | None = None,
     ) -> history_service_pb2.HealthTrend:
         """One account's stored health per "day" (default), "week" or "month" from `start` to
-        `end` (dates or `YYYY-MM-DD`, inclusive); `account`: an id or `accounts/{id}`."""
+        `end` (dates or `YYYY-MM-DD`, inclusive; default: the 30 days up to the server's today);
+        `account`: an id or `accounts/{id}`."""
         return self._invoke(_calls.get_health_trend(account, start, end, granularity), timeout)
 
     def list_health_trends_page(
         self,
-        start: Day,
-        end: Day,
+        start: Day | None = None,
+        end: Day | None = None,
         *,
         accounts: Sequence[str] | None = None,
         parent: str | None = None,
@@ -520,8 +521,8 @@ class HealthScoreClient:
 
     def list_health_trends(
         self,
-        start: Day,
-        end: Day,
+        start: Day | None = None,
+        end: Day | None = None,
         *,
         accounts: Sequence[str] | None = None,
         parent: str | None = None,

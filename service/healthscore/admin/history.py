@@ -100,8 +100,7 @@ def _snapshots(args: argparse.Namespace) -> int:
 def _trend(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
 
-    end = args.to or dt.datetime.now(dt.UTC).date()
-    start = args.start or end - dt.timedelta(days=29)
+    end, start = args.to, args.start  # unset: the server's today, and 29 days before the end
     attributes: dict[str, list[Any]] = {}
     for name, value in args.where or []:
         attributes.setdefault(name, []).append(_typed(value))
@@ -121,11 +120,11 @@ def _trend(args: argparse.Namespace) -> int:
                 )
             )
     data = [MessageToDict(t, preserving_proto_field_name=True) for t in trends]
-    common.emit(args, data, lambda: _render_trends(trends, args.every, start, end))
+    common.emit(args, data, lambda: _render_trends(trends, args.every))
     return common.EXIT_OK
 
 
-def _render_trends(trends: list[Any], every: str, start: dt.date, end: dt.date) -> None:
+def _render_trends(trends: list[Any], every: str) -> None:
     from healthscore_client.v1 import health_pb2
 
     names: list[str] = []
@@ -155,7 +154,7 @@ def _render_trends(trends: list[Any], every: str, start: dt.date, end: dt.date) 
                 ]
             )
     _table(
-        f"health per {every}, {start} to {end}",
+        f"health per {every}",
         ["account", every, "days", "score", "rank", *names],
         rows,
     )
@@ -208,7 +207,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--where", type=_condition, action="append", help="NAME=VALUE: an attribute's value"
     )
     trend.add_argument("--from", dest="start", type=_day, help="first day (default: --to - 29)")
-    trend.add_argument("--to", type=_day, help="last day (default: today, UTC)")
+    trend.add_argument("--to", type=_day, help="last day (default: the server's today)")
     trend.add_argument("--every", choices=["day", "week", "month"], default="day")
     common.add_connection_flags(trend)
     trend.set_defaults(run=common.remote(_trend))

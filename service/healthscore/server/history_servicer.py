@@ -25,6 +25,7 @@ SERVICE = pb.DESCRIPTOR.services_by_name["HistoryService"].full_name
 DEFAULT_TRENDS_PAGE = 50
 DEFAULT_SNAPSHOTS_PAGE = 100
 MAX_PAGE = 1000
+DEFAULT_RANGE_DAYS = 30
 
 _GRANULARITY = {
     pb.TREND_GRANULARITY_UNSPECIFIED: Granularity.DAY,
@@ -136,9 +137,13 @@ class HistoryServicer(history_service_pb2_grpc.HistoryServiceServicer):
         self._history = history
 
     def _range(self, start: str, end: str, granularity: int) -> trends.Range:
+        """The checked range; an empty end_date is today (in the snapshot zone), an empty
+        start_date the 30th day up to end_date."""
+        last = _day(end, "end_date") or self._history.today()
+        first = _day(start, "start_date") or last - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)
         return trends.check_range(
-            _day(start, "start_date"),
-            _day(end, "end_date"),
+            first,
+            last,
             _granularity(granularity),
             today=self._history.today(),
             retention_days=self._history.config.retention_days,

@@ -83,9 +83,11 @@ type GetHealthTrendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The account, `accounts/{account}`.
 	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	// Required. The first day, `YYYY-MM-DD`, not before the retention window.
+	// The first day, `YYYY-MM-DD`, not before the retention window (default: 29 days before
+	// end_date).
 	StartDate string `protobuf:"bytes,2,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	// Required. The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date.
+	// The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date (default:
+	// today, in the server's snapshot time zone).
 	EndDate string `protobuf:"bytes,3,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
 	// The length of the periods (default: a day).
 	Granularity   TrendGranularity `protobuf:"varint,4,opt,name=granularity,proto3,enum=healthscore.v1.TrendGranularity" json:"granularity,omitempty"`
@@ -508,9 +510,11 @@ type ListHealthTrendsRequest struct {
 	Accounts []string `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
 	// The accounts a filter selects. Give this or `accounts`, not both.
 	Filter *AccountFilter `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
-	// Required. The first day, `YYYY-MM-DD`, not before the retention window.
+	// The first day, `YYYY-MM-DD`, not before the retention window (default: 29 days before
+	// end_date).
 	StartDate string `protobuf:"bytes,3,opt,name=start_date,json=startDate,proto3" json:"start_date,omitempty"`
-	// Required. The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date.
+	// The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date (default:
+	// today, in the server's snapshot time zone).
 	EndDate string `protobuf:"bytes,4,opt,name=end_date,json=endDate,proto3" json:"end_date,omitempty"`
 	// The length of the periods (default: a day).
 	Granularity TrendGranularity `protobuf:"varint,5,opt,name=granularity,proto3,enum=healthscore.v1.TrendGranularity" json:"granularity,omitempty"`

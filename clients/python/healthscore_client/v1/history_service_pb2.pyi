@@ -62,9 +62,13 @@ class GetHealthTrendRequest(_message.Message):
     account: _builtins.str
     """Required. The account, `accounts/{account}`."""
     start_date: _builtins.str
-    """Required. The first day, `YYYY-MM-DD`, not before the retention window."""
+    """The first day, `YYYY-MM-DD`, not before the retention window (default: 29 days before
+    end_date).
+    """
     end_date: _builtins.str
-    """Required. The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date."""
+    """The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date (default:
+    today, in the server's snapshot time zone).
+    """
     granularity: Global___TrendGranularity.ValueType
     """The length of the periods (default: a day)."""
     def __init__(
@@ -277,9 +281,13 @@ class ListHealthTrendsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     start_date: _builtins.str
-    """Required. The first day, `YYYY-MM-DD`, not before the retention window."""
+    """The first day, `YYYY-MM-DD`, not before the retention window (default: 29 days before
+    end_date).
+    """
     end_date: _builtins.str
-    """Required. The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date."""
+    """The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date (default:
+    today, in the server's snapshot time zone).
+    """
     granularity: Global___TrendGranularity.ValueType
     """The length of the periods (default: a day)."""
     page_size: _builtins.int

@@ -30,14 +30,16 @@ export type GetHealthTrendRequest = Message<"healthscore.v1.GetHealthTrendReques
   account: string;
 
   /**
-   * Required. The first day, `YYYY-MM-DD`, not before the retention window.
+   * The first day, `YYYY-MM-DD`, not before the retention window (default: 29 days before
+   * end_date).
    *
    * @generated from field: string start_date = 2;
    */
   startDate: string;
 
   /**
-   * Required. The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date.
+   * The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date (default:
+   * today, in the server's snapshot time zone).
    *
    * @generated from field: string end_date = 3;
    */
@@ -278,14 +280,16 @@ export type ListHealthTrendsRequest = Message<"healthscore.v1.ListHealthTrendsRe
   filter?: AccountFilter | undefined;
 
   /**
-   * Required. The first day, `YYYY-MM-DD`, not before the retention window.
+   * The first day, `YYYY-MM-DD`, not before the retention window (default: 29 days before
+   * end_date).
    *
    * @generated from field: string start_date = 3;
    */
   startDate: string;
 
   /**
-   * Required. The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date.
+   * The last day (inclusive), `YYYY-MM-DD`, not after today and not before start_date (default:
+   * today, in the server's snapshot time zone).
    *
    * @generated from field: string end_date = 4;
    */
