@@ -185,8 +185,9 @@ def exit_code(error: HealthScoreError) -> int:
 def report(error: HealthScoreError) -> int:
     """Prints a server error with every field or precondition violation; returns the exit code."""
     print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
-    for violation in error.field_violations:
-        print(f"  {violation.field}: {violation.description}", file=sys.stderr)
-    for failure in error.precondition_violations:
-        print(f"  {failure.subject}: {failure.description}", file=sys.stderr)
+    entries = [(v.field, v.description) for v in error.field_violations]
+    entries += [(f.subject, f.description) for f in error.precondition_violations]
+    for where, description in entries:
+        # No field or subject: the server's count of the violations it did not list.
+        print(f"  {where}: {description}" if where else f"  {description}", file=sys.stderr)
     return exit_code(error)
