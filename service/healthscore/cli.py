@@ -2,8 +2,9 @@
 
 Run the service (`serve`, `tokens`), design health profiles on a running server (`profiles`,
 `publish`, `activate`, `rollback`, `versions`, `activations`), score accounts (`score`, `preview`,
-`hierarchy`), rescore files in bulk (`rescore`), and load account data into a data directory
-(`ingest`). `healthscore COMMAND --help` for each.
+`hierarchy`), rescore files in bulk (`rescore`), load account data into a data directory or
+through a server (`ingest`) and read stored accounts' current health (`health`). `healthscore
+COMMAND --help` for each.
 Exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 denied, 6 server unreachable.
 """
 

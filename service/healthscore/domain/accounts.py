@@ -382,9 +382,8 @@ class AccountData:
                 raise NotFoundError(f"{field}: {names.account_name(account_id)} has no data")
         stale = [a for a, h in stored.items() if (h.model, h.version) != (scorer.model, ref.number)]
         if stale:
-            self.store.rescore(
-                stale, StoredScoring(scorer, micros(self._clock())), as_of=micros(self._clock())
-            )
+            as_of = micros(self._clock())
+            self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
             stored.update(self.store.health(stale))
         out = []
         for account_id in account_ids:
