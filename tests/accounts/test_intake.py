@@ -212,3 +212,12 @@ def test_compaction_merges_records_older_than_retention_and_keeps_the_account(tm
         after = get(data, "acme", view=FULL)[0]
         assert after.account == before.account
         assert after.health == before.health
+
+
+def test_an_unknown_status_is_refused_naming_the_field(tmp_path):
+    with opened(tmp_path) as (_, data):
+        bad = record("acme", NOW - DAY, engagement_score=1.0)
+        bad.status = 7  # type: ignore[assignment]
+        with pytest.raises(InvalidInputError) as caught:
+            write(data, record("ok", NOW - DAY), bad)
+        assert [v.path for v in caught.value.violations] == ["records[1].status"]

@@ -58,8 +58,6 @@ _DAY_MICROS = 86_400 * 1_000_000
 # Accounts rescored per transaction when a new version is activated.
 _REFRESH_BATCH = 5_000
 
-_STATUSES = frozenset(account_pb2.AccountStatus.values())
-
 
 _SHORT_VARINTS = [
     bytes([n]) if n < 0x80 else bytes([(n & 0x7F) | 0x80, n >> 7]) for n in range(1 << 14)
