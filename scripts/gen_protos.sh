@@ -31,3 +31,5 @@ rm -f "$dest"/*_pb2*.py "$dest"/*_pb2*.pyi
 mkdir -p "$dest"
 cp "$scratch"/healthscore/v1/*_pb2*.py "$scratch"/healthscore/v1/*_pb2*.pyi "$dest"/
 touch "$dest/__init__.py"
+# The service config every client shares (retries, deadlines), beside the generated code.
+cp proto/healthscore/v1/service_config.json "$dest"/

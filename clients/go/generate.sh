@@ -29,3 +29,5 @@ install protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc "$proto
 
 rm -f "$here"/healthscore/v1/*.pb.go
 PATH="$bin:$PATH" "$buf" generate "$root/proto" --template "$here/buf.gen.yaml" --output "$here"
+# The service config every client shares (retries, deadlines), embedded by healthscore.go.
+cp "$root/proto/healthscore/v1/service_config.json" "$here/healthscore/v1/"

@@ -3,6 +3,7 @@ DataFrames: every form scores the same."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import subprocess
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from healthscore_client import HealthScoreClient, from_arrow, from_dicts, from_pandas
+from healthscore_client import (
+    AsyncHealthScoreClient,
+    HealthScoreClient,
+    ResourceExhaustedError,
+    from_arrow,
+    from_dicts,
+    from_pandas,
+)
 from healthscore_client.v1 import account_pb2, catalog_pb2, health_pb2, scoring_pb2
 from tests.client.conftest import Live
 
@@ -218,3 +226,24 @@ def test_text_times_in_a_dataframe_are_times() -> None:
         from_pandas(pd.DataFrame({"id": ["a", "b"], "t": ["2024-01-01", ""]}), catalog)
     with pytest.raises(ValueError, match=r"account_columns\.columns\[0\]\.times\.unix_nanos\[1\]"):
         from_pandas(pd.DataFrame({"id": ["a", "b"], "t": ["2024-01-01", "yesterday"]}), catalog)
+
+
+def test_a_response_larger_than_grpcs_4_mib_default_arrives(live: Live) -> None:
+    # The server sends up to 64 MiB; the client takes as much (gRPC's default is 4 MiB).
+    rows = [{"id": f"account-{i:06d}", "engagement_score": float(i % 100)} for i in range(12_000)]
+    with live.client() as client:
+        response = client.score_accounts(rows, view="full")
+    assert response.ByteSize() > 4 * 1024 * 1024
+    assert [r.account_id for r in response.results] == [row["id"] for row in rows]
+
+    async def run() -> int:
+        async with AsyncHealthScoreClient(live.address, timeout=60) as client:
+            return (await client.score_accounts(rows, view="full")).ByteSize()
+
+    assert asyncio.run(run()) == response.ByteSize()
+    # The limit is the client's to set.
+    with (
+        live.client(max_message_bytes=4 * 1024 * 1024) as small,
+        pytest.raises(ResourceExhaustedError),
+    ):
+        small.score_accounts(rows, view="full")

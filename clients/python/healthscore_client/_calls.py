@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import random
-import time
+import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 import grpc
@@ -156,28 +156,25 @@ def serialize(message: Message) -> bytes:
 
 @dataclass(frozen=True)
 class Call(Generic[ResponseT]):
-    """One RPC ready to send: its method path, request and response type, and whether it may be
-    retried (reads and scoring: sending them twice changes nothing)."""
+    """One RPC ready to send: its method path, request and response type. Which calls gRPC
+    retries, and their default deadlines, is the service config's (`service_config`)."""
 
     method: str
     request: Message
     response_type: type[ResponseT]
-    retryable: bool
 
 
-def _profiles(
-    method: str, request: Message, response_type: type[ResponseT], *, retryable: bool
-) -> Call[ResponseT]:
-    return Call(_PROFILE_SERVICE + method, request, response_type, retryable)
+def _profiles(method: str, request: Message, response_type: type[ResponseT]) -> Call[ResponseT]:
+    return Call(_PROFILE_SERVICE + method, request, response_type)
 
 
-# ProfileService: reads are retryable, writes never (a write may have happened before the
-# connection broke).
+# ProfileService: the service config retries reads, never writes (a write may have happened
+# before the connection broke).
 
 
 def get_catalog() -> Call[catalog_pb2.Catalog]:
     request = profile_service_pb2.GetCatalogRequest(name="catalog")
-    return _profiles("GetCatalog", request, catalog_pb2.Catalog, retryable=True)
+    return _profiles("GetCatalog", request, catalog_pb2.Catalog)
 
 
 def update_catalog(
@@ -188,12 +185,12 @@ def update_catalog(
     )
     if etag is not None:
         request.catalog.etag = etag
-    return _profiles("UpdateCatalog", request, catalog_pb2.Catalog, retryable=False)
+    return _profiles("UpdateCatalog", request, catalog_pb2.Catalog)
 
 
 def get_draft(model: ModelLike) -> Call[profile_service_pb2.Draft]:
     request = profile_service_pb2.GetDraftRequest(name=draft_name(model))
-    return _profiles("GetDraft", request, profile_service_pb2.Draft, retryable=True)
+    return _profiles("GetDraft", request, profile_service_pb2.Draft)
 
 
 def update_draft(
@@ -208,14 +205,12 @@ def update_draft(
     request.draft.name = draft_name(model)
     if etag is not None:
         request.draft.etag = etag
-    return _profiles("UpdateDraft", request, profile_service_pb2.Draft, retryable=False)
+    return _profiles("UpdateDraft", request, profile_service_pb2.Draft)
 
 
 def validate_draft(model: ModelLike) -> Call[profile_service_pb2.ValidateDraftResponse]:
     request = profile_service_pb2.ValidateDraftRequest(name=draft_name(model))
-    return _profiles(
-        "ValidateDraft", request, profile_service_pb2.ValidateDraftResponse, retryable=True
-    )
+    return _profiles("ValidateDraft", request, profile_service_pb2.ValidateDraftResponse)
 
 
 def publish_draft(
@@ -224,12 +219,12 @@ def publish_draft(
     request = profile_service_pb2.PublishDraftRequest(
         name=draft_name(model), comment=comment, etag=etag or ""
     )
-    return _profiles("PublishDraft", request, profile_service_pb2.Version, retryable=False)
+    return _profiles("PublishDraft", request, profile_service_pb2.Version)
 
 
 def get_profile(model: ModelLike, profile: str) -> Call[ruleset_pb2.Profile]:
     request = profile_service_pb2.GetProfileRequest(name=profile_name(model, profile))
-    return _profiles("GetProfile", request, ruleset_pb2.Profile, retryable=True)
+    return _profiles("GetProfile", request, ruleset_pb2.Profile)
 
 
 def create_profile(
@@ -238,7 +233,7 @@ def create_profile(
     request = profile_service_pb2.CreateProfileRequest(
         parent=draft_name(model), profile=profile, etag=etag or "", position=position
     )
-    return _profiles("CreateProfile", request, profile_service_pb2.Draft, retryable=False)
+    return _profiles("CreateProfile", request, profile_service_pb2.Draft)
 
 
 def update_profile(
@@ -254,7 +249,7 @@ def update_profile(
         update_mask=field_mask(update_mask),
         etag=etag or "",
     )
-    return _profiles("UpdateProfile", request, profile_service_pb2.Draft, retryable=False)
+    return _profiles("UpdateProfile", request, profile_service_pb2.Draft)
 
 
 def delete_profile(
@@ -263,7 +258,7 @@ def delete_profile(
     request = profile_service_pb2.DeleteProfileRequest(
         name=profile_name(model, name), etag=etag or ""
     )
-    return _profiles("DeleteProfile", request, profile_service_pb2.Draft, retryable=False)
+    return _profiles("DeleteProfile", request, profile_service_pb2.Draft)
 
 
 def reorder_profiles(
@@ -274,7 +269,7 @@ def reorder_profiles(
     request = profile_service_pb2.ReorderProfilesRequest(
         parent=draft_name(model), profile_names=list(names), etag=etag or ""
     )
-    return _profiles("ReorderProfiles", request, profile_service_pb2.Draft, retryable=False)
+    return _profiles("ReorderProfiles", request, profile_service_pb2.Draft)
 
 
 def get_version(
@@ -283,7 +278,7 @@ def get_version(
     request = profile_service_pb2.GetVersionRequest(
         name=version_name(model_or_name, version), view=version_view(view)
     )
-    return _profiles("GetVersion", request, profile_service_pb2.Version, retryable=True)
+    return _profiles("GetVersion", request, profile_service_pb2.Version)
 
 
 def list_versions(
@@ -295,9 +290,7 @@ def list_versions(
         page_token=page_token,
         view=version_view(view),
     )
-    return _profiles(
-        "ListVersions", request, profile_service_pb2.ListVersionsResponse, retryable=True
-    )
+    return _profiles("ListVersions", request, profile_service_pb2.ListVersionsResponse)
 
 
 def activate_version(
@@ -306,24 +299,23 @@ def activate_version(
     request = profile_service_pb2.ActivateVersionRequest(
         name=version_name(model_or_name, version), comment=comment
     )
-    return _profiles("ActivateVersion", request, profile_service_pb2.Activation, retryable=False)
+    return _profiles("ActivateVersion", request, profile_service_pb2.Activation)
 
 
 def get_active_version() -> Call[profile_service_pb2.Activation]:
     request = profile_service_pb2.GetActiveVersionRequest()
-    return _profiles("GetActiveVersion", request, profile_service_pb2.Activation, retryable=True)
+    return _profiles("GetActiveVersion", request, profile_service_pb2.Activation)
 
 
 def list_activations(
     page_size: int, page_token: str
 ) -> Call[profile_service_pb2.ListActivationsResponse]:
     request = profile_service_pb2.ListActivationsRequest(page_size=page_size, page_token=page_token)
-    return _profiles(
-        "ListActivations", request, profile_service_pb2.ListActivationsResponse, retryable=True
-    )
+    return _profiles("ListActivations", request, profile_service_pb2.ListActivationsResponse)
 
 
-# ScoringService: every method is a pure function of its request, hence retryable.
+# ScoringService: every method is a pure function of its request: the service config retries
+# the unary ones.
 
 STREAM_SCORE_ACCOUNTS = _SCORING_SERVICE + "StreamScoreAccounts"
 
@@ -359,7 +351,6 @@ def score_accounts(
         _SCORING_SERVICE + "ScoreAccounts",
         options.request(accounts),
         scoring_pb2.ScoreAccountsResponse,
-        True,
     )
 
 
@@ -377,7 +368,7 @@ def preview_draft(
     )
     _accounts.fill(request, accounts, catalog)
     return Call(
-        _SCORING_SERVICE + "PreviewDraft", request, scoring_service_pb2.PreviewDraftResponse, True
+        _SCORING_SERVICE + "PreviewDraft", request, scoring_service_pb2.PreviewDraftResponse
     )
 
 
@@ -396,12 +387,11 @@ def score_hierarchy(
         _SCORING_SERVICE + "ScoreHierarchy",
         request,
         scoring_service_pb2.ScoreHierarchyResponse,
-        True,
     )
 
 
-# AccountService: writes are idempotent (a record written twice is stored once), so every
-# method is retryable.
+# AccountService: writes are idempotent (a record written twice is stored once), so the service
+# config retries every unary method.
 
 STREAM_WRITE_ACCOUNT_DATA = _ACCOUNT_SERVICE + "StreamWriteAccountData"
 
@@ -435,7 +425,6 @@ def write_account_data(
         _ACCOUNT_SERVICE + "WriteAccountData",
         write_request(records, catalog, observe_time),
         account_service_pb2.WriteAccountDataResponse,
-        True,
     )
 
 
@@ -449,7 +438,6 @@ def get_account_health(
         _ACCOUNT_SERVICE + "GetAccountHealth",
         request,
         account_service_pb2.StoredAccountHealth,
-        True,
     )
 
 
@@ -463,12 +451,11 @@ def batch_get_account_health(
         _ACCOUNT_SERVICE + "BatchGetAccountHealth",
         request,
         account_service_pb2.BatchGetAccountHealthResponse,
-        True,
     )
 
 
-# HistoryService: reads are retryable, and so is CreateSnapshot (it replaces the day: taking it
-# twice stores it once).
+# HistoryService: the service config retries reads, and CreateSnapshot too (it replaces the day:
+# taking it twice stores it once).
 
 Day: TypeAlias = "dt.date | str"
 GranularityLike: TypeAlias = "history_service_pb2.TrendGranularity.ValueType | str | None"
@@ -521,7 +508,7 @@ def get_health_trend(
         end_date=day_text(end),
         granularity=granularity(every),
     )
-    return Call(_HISTORY_SERVICE + "GetHealthTrend", request, history_service_pb2.HealthTrend, True)
+    return Call(_HISTORY_SERVICE + "GetHealthTrend", request, history_service_pb2.HealthTrend)
 
 
 def list_health_trends(
@@ -547,13 +534,12 @@ def list_health_trends(
         _HISTORY_SERVICE + "ListHealthTrends",
         request,
         history_service_pb2.ListHealthTrendsResponse,
-        True,
     )
 
 
 def create_snapshot(day: Day | None) -> Call[history_service_pb2.Snapshot]:
     request = history_service_pb2.CreateSnapshotRequest(snapshot_id=day_text(day))
-    return Call(_HISTORY_SERVICE + "CreateSnapshot", request, history_service_pb2.Snapshot, True)
+    return Call(_HISTORY_SERVICE + "CreateSnapshot", request, history_service_pb2.Snapshot)
 
 
 def list_snapshots(
@@ -564,7 +550,6 @@ def list_snapshots(
         _HISTORY_SERVICE + "ListSnapshots",
         request,
         history_service_pb2.ListSnapshotsResponse,
-        True,
     )
 
 
@@ -607,20 +592,50 @@ class WriteStream:
 
 # Connection and retries.
 
+SERVICE_CONFIG = Path(__file__).parent / "v1" / "service_config.json"
+"""gRPC's service config for healthscore.v1, shared by every client (its source is
+proto/healthscore/v1/service_config.json): reads, scoring and AccountService calls are retried on
+UNAVAILABLE only, with exponential backoff and jitter; writes of ProfileService never are (a
+write may have happened before the connection broke); unary calls have a 30 s deadline."""
+
+MAX_ATTEMPTS = 5
+"""The most attempts gRPC makes of a call, whatever a service config asks."""
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""The largest message sent or received: the server's own limit (`--max-message-bytes`)."""
+
 # Reconnect quickly after a refused connection, so that a retry after a short backoff finds a
 # server that has just come up (gRPC's own default waits a second or more).
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.enable_retries", 1),
 )
+
+
+def service_config(*, max_attempts: int = MAX_ATTEMPTS, timeouts: bool = True) -> str:
+    """The shared service config as JSON, with at most `max_attempts` attempts of a retried call
+    (1: no retries) and, unless `timeouts` is False, its per-method deadlines."""
+    if not 1 <= max_attempts <= MAX_ATTEMPTS:
+        raise ValueError(f"max_attempts: expected 1 to {MAX_ATTEMPTS} (gRPC's limit)")
+    config = json.loads(SERVICE_CONFIG.read_text(encoding="utf-8"))
+    for method in config["methodConfig"]:
+        if not timeouts:
+            method.pop("timeout", None)
+        if "retryPolicy" in method:
+            if max_attempts == 1:
+                del method["retryPolicy"]
+            else:
+                method["retryPolicy"]["maxAttempts"] = max_attempts
+    return json.dumps(config)
 
 
 @dataclass(frozen=True)
 class Connection:
-    """How to reach the server: the address, channel credentials (None: insecure), options, and
-    the metadata each call sends (the bearer token, on insecure channels only: on TLS channels it
-    travels as call credentials)."""
+    """How to reach the server: the address, channel credentials (None: insecure), options (the
+    service config, message limits), and the metadata each call sends (the bearer token, on
+    insecure channels only: on TLS channels it travels as call credentials)."""
 
     address: str
     credentials: grpc.ChannelCredentials | None
@@ -638,9 +653,22 @@ class Connection:
         certificate_chain: bytes | None,
         private_key: bytes | None,
         options: Sequence[tuple[str, Any]],
+        max_attempts: int = MAX_ATTEMPTS,
+        timeouts: bool = True,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> Connection:
+        """`timeouts` False drops the service config's per-method deadlines (the client then sets
+        every call's deadline itself)."""
+        defaults = (
+            *DEFAULT_CHANNEL_OPTIONS,
+            ("grpc.service_config", service_config(max_attempts=max_attempts, timeouts=timeouts)),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            # A call is retried only while gRPC still holds its request: as large as it may be.
+            ("grpc.per_rpc_retry_buffer_size", max_message_bytes),
+        )
         given = {key for key, _ in options}
-        merged = tuple(options) + tuple(o for o in DEFAULT_CHANNEL_OPTIONS if o[0] not in given)
+        merged = tuple(options) + tuple(o for o in defaults if o[0] not in given)
         if not (tls or root_certificates or certificate_chain or private_key):
             metadata = (("authorization", f"Bearer {token}"),) if token else ()
             return cls(address, None, merged, metadata)
@@ -655,46 +683,6 @@ class Connection:
                 credentials, grpc.access_token_call_credentials(token)
             )
         return cls(address, credentials, merged, ())
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of UNAVAILABLE, only for retryable calls: at most `max_attempts` attempts in all,
-    within the call's deadline, with exponential backoff and jitter between them."""
-
-    max_attempts: int = 4
-    initial_backoff: float = 0.2
-    max_backoff: float = 5.0
-    multiplier: float = 2.0
-
-    def delay(
-        self, call: Call[Any], code: grpc.StatusCode | None, attempt: int, deadline: Deadline
-    ) -> float | None:
-        """Seconds to wait before attempt `attempt + 1` of `call`, which failed with `code`; None
-        not to retry (not retryable, not UNAVAILABLE, no attempts or no time left)."""
-        if not call.retryable or code != grpc.StatusCode.UNAVAILABLE:
-            return None
-        if attempt >= self.max_attempts:
-            return None
-        ceiling = min(self.max_backoff, self.initial_backoff * self.multiplier ** (attempt - 1))
-        # Half fixed, half random: many clients retrying after one outage spread out.
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-        return delay if deadline.allows(delay) else None
-
-
-class Deadline:
-    """A call's overall deadline, shared by its attempts."""
-
-    def __init__(self, timeout: float | None) -> None:
-        self._end = None if timeout is None else time.monotonic() + timeout
-
-    def remaining(self) -> float | None:
-        return None if self._end is None else max(0.0, self._end - time.monotonic())
-
-    def allows(self, delay: float) -> bool:
-        """Whether waiting `delay` seconds leaves time for another attempt."""
-        remaining = self.remaining()
-        return remaining is None or delay < remaining
 
 
 class RequestStream:

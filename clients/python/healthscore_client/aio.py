@@ -7,7 +7,6 @@ the sync client (`healthscore_client.client`): both build their calls with `_cal
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -65,8 +64,9 @@ class AsyncHealthScoreClient:
         root_certificates: bytes | None = None,
         certificate_chain: bytes | None = None,
         private_key: bytes | None = None,
-        timeout: float = 30.0,
-        max_attempts: int = 4,
+        timeout: float | None = None,
+        max_attempts: int = _calls.MAX_ATTEMPTS,
+        max_message_bytes: int = _calls.DEFAULT_MAX_MESSAGE_BYTES,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self._connection = _calls.Connection.build(
@@ -77,9 +77,11 @@ class AsyncHealthScoreClient:
             certificate_chain=certificate_chain,
             private_key=private_key,
             options=options,
+            max_attempts=max_attempts,
+            timeouts=timeout is None,
+            max_message_bytes=max_message_bytes,
         )
         self._timeout = timeout
-        self._retry = _calls.RetryPolicy(max_attempts=max_attempts)
         connection = self._connection
         self._channel = (
             grpc.aio.insecure_channel(address, options=connection.options)
@@ -109,28 +111,22 @@ class AsyncHealthScoreClient:
         await self.close()
 
     async def _invoke(self, call: Call[ResponseT], timeout: float | None) -> ResponseT:
-        """Sends `call`, retrying as the policy allows; a failure raises `HealthScoreError`."""
+        """Sends `call` (gRPC retries it as the service config says); a failure raises
+        `HealthScoreError`."""
         method = self._channel.unary_unary(
             call.method,
             request_serializer=_calls.serialize,
             response_deserializer=call.response_type.FromString,
         )
-        deadline = _calls.Deadline(self._timeout if timeout is None else timeout)
-        attempt = 1
-        while True:
-            try:
-                response = await method(
-                    call.request,
-                    timeout=deadline.remaining(),
-                    metadata=self._connection.metadata,
-                )
-                return cast(ResponseT, response)
-            except grpc.aio.AioRpcError as error:
-                delay = self._retry.delay(call, error.code(), attempt, deadline)
-                if delay is None:
-                    raise from_rpc_error(error) from error
-            await asyncio.sleep(delay)
-            attempt += 1
+        try:
+            response = await method(
+                call.request,
+                timeout=self._timeout if timeout is None else timeout,
+                metadata=self._connection.metadata,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from error
+        return cast(ResponseT, response)
 
     # ProfileService. Each method is documented on `HealthScoreClient`.
 

@@ -1,15 +1,15 @@
 """`HealthScoreClient`: the blocking client, one typed method per RPC of both services.
 
 Every method takes an optional `timeout` (seconds; default: the client's `timeout`): the deadline
-of the whole call, retries included. Reads, scoring and account data writes (idempotent: a record
-written twice is stored once) are retried on UNAVAILABLE with exponential backoff and jitter;
-design writes never are (a write may have been applied before the connection broke).
-Failures raise `HealthScoreError` subclasses (`healthscore_client.errors`).
+of the whole call, retries included. Retries and default deadlines are gRPC's, from the service
+config every healthscore client shares (`_calls.SERVICE_CONFIG`): reads, scoring and account data
+writes (idempotent: a record written twice is stored once) are retried on UNAVAILABLE only, with
+exponential backoff and jitter; design writes never are (a write may have been applied before the
+connection broke). Failures raise `HealthScoreError` subclasses (`healthscore_client.errors`).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -51,8 +51,11 @@ class HealthScoreClient:
     `address` is `host:port`. `token` is sent as `authorization: Bearer <token>`. `tls` (implied by
     any certificate argument) verifies the server against `root_certificates` (PEM; None: the
     system's roots); `certificate_chain` and `private_key` (PEM) authenticate the client (mTLS).
-    `timeout` is each call's default deadline in seconds; `max_attempts` bounds the attempts of a
-    retried call; `options` are gRPC channel options. Use as a context manager, or `close()`.
+    `timeout` is each call's default deadline in seconds; None: the service config's (30 s for a
+    unary call, none for a stream), which then also bounds a per-call `timeout`. `max_attempts`
+    (1 to 5, gRPC's limit) bounds the attempts of a retried call. `max_message_bytes` bounds the
+    messages sent and received (default 64 MiB, the server's limit; gRPC's own is 4 MiB).
+    `options` are gRPC channel options. Use as a context manager, or `close()`.
     """
 
     def __init__(
@@ -64,8 +67,9 @@ class HealthScoreClient:
         root_certificates: bytes | None = None,
         certificate_chain: bytes | None = None,
         private_key: bytes | None = None,
-        timeout: float = 30.0,
-        max_attempts: int = 4,
+        timeout: float | None = None,
+        max_attempts: int = _calls.MAX_ATTEMPTS,
+        max_message_bytes: int = _calls.DEFAULT_MAX_MESSAGE_BYTES,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self._connection = _calls.Connection.build(
@@ -76,9 +80,11 @@ class HealthScoreClient:
             certificate_chain=certificate_chain,
             private_key=private_key,
             options=options,
+            max_attempts=max_attempts,
+            timeouts=timeout is None,
+            max_message_bytes=max_message_bytes,
         )
         self._timeout = timeout
-        self._retry = _calls.RetryPolicy(max_attempts=max_attempts)
         connection = self._connection
         self._channel = (
             grpc.insecure_channel(address, options=connection.options)
@@ -106,28 +112,22 @@ class HealthScoreClient:
         self.close()
 
     def _invoke(self, call: Call[ResponseT], timeout: float | None) -> ResponseT:
-        """Sends `call`, retrying as the policy allows; a failure raises `HealthScoreError`."""
+        """Sends `call` (gRPC retries it as the service config says); a failure raises
+        `HealthScoreError`."""
         method = self._channel.unary_unary(
             call.method,
             request_serializer=_calls.serialize,
             response_deserializer=call.response_type.FromString,
         )
-        deadline = _calls.Deadline(self._timeout if timeout is None else timeout)
-        attempt = 1
-        while True:
-            try:
-                response = method(
-                    call.request,
-                    timeout=deadline.remaining(),
-                    metadata=self._connection.metadata,
-                )
-                return cast(ResponseT, response)
-            except grpc.RpcError as error:
-                delay = self._retry.delay(call, _code(error), attempt, deadline)
-                if delay is None:
-                    raise from_rpc_error(error) from error
-            time.sleep(delay)
-            attempt += 1
+        try:
+            response = method(
+                call.request,
+                timeout=self._timeout if timeout is None else timeout,
+                metadata=self._connection.metadata,
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        return cast(ResponseT, response)
 
     # ProfileService: the catalog.
 
@@ -564,11 +564,6 @@ class HealthScoreClient:
             lambda token: self._invoke(_calls.list_snapshots(page_size, token), timeout),
             lambda page: page.snapshots,
         )
-
-
-def _code(error: grpc.RpcError) -> grpc.StatusCode | None:
-    code = getattr(error, "code", None)
-    return code() if callable(code) else None
 
 
 def _follow_pages(
