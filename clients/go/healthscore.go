@@ -6,6 +6,7 @@ package healthscore
 import (
 	"context"
 	"crypto/tls"
+	_ "embed"
 	"fmt"
 	"net"
 
@@ -18,6 +19,29 @@ import (
 	healthscorev1 "github.com/healthscore/healthscore/clients/go/healthscore/v1"
 )
 
+// ServiceConfig is gRPC's service config every healthscore client shares (its source is
+// proto/healthscore/v1/service_config.json): reads, scoring, account data and history calls are
+// retried on UNAVAILABLE only, with exponential backoff; design writes never are (a write may
+// have happened before the connection broke); unary calls have a 30 s deadline. Dial uses it as
+// the default service config.
+//
+//go:embed healthscore/v1/service_config.json
+var ServiceConfig string
+
+// DefaultMaxMessageBytes is the largest message a Client sends or receives: the server's own
+// limit (gRPC's default receive limit is 4 MiB). WithMaxMessageBytes changes it.
+const DefaultMaxMessageBytes = 64 << 20
+
+// WithMaxMessageBytes sets the largest message the connection sends and receives.
+func WithMaxMessageBytes(n int) grpc.DialOption {
+	return grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(n),
+		grpc.MaxCallSendMsgSize(n),
+		// A call is retried only while gRPC still holds its request: as large as it may be.
+		grpc.MaxRetryRPCBufferSize(n),
+	)
+}
+
 // Client holds one connection and the two service clients over it.
 type Client struct {
 	Profiles healthscorev1.ProfileServiceClient
@@ -29,7 +53,10 @@ type Client struct {
 // every call as `authorization: Bearer <token>`. Loopback addresses (localhost, 127.0.0.0/8, ::1)
 // are reached over plaintext, any other over TLS with the system's roots; opts come last, so they
 // can replace the transport credentials, but the token is never sent over plaintext to a host
-// that is not loopback. Dial does not wait for the server: the first call does.
+// that is not loopback. Calls are retried and get deadlines as ServiceConfig says, and messages
+// up to DefaultMaxMessageBytes are sent and received; opts may replace both
+// (grpc.WithDefaultServiceConfig, WithMaxMessageBytes). Dial does not wait for the server: the
+// first call does.
 func Dial(address, token string, opts ...grpc.DialOption) (*Client, error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
@@ -40,7 +67,11 @@ func Dial(address, token string, opts ...grpc.DialOption) (*Client, error) {
 	if loopback {
 		transport = insecure.NewCredentials()
 	}
-	all := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	all := []grpc.DialOption{
+		grpc.WithTransportCredentials(transport),
+		grpc.WithDefaultServiceConfig(ServiceConfig),
+		WithMaxMessageBytes(DefaultMaxMessageBytes),
+	}
 	if token != "" {
 		all = append(all, grpc.WithPerRPCCredentials(bearer{token: token, loopback: loopback}))
 	}

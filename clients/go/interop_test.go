@@ -76,6 +76,7 @@ func TestInterop(t *testing.T) {
 		{"scores follow the spec", func(t *testing.T) { checkScores(ctx, t, s) }},
 		{"invalid requests name the field", func(t *testing.T) { checkInvalidArguments(ctx, t, s) }},
 		{"viewer cannot edit the draft", func(t *testing.T) { checkViewerCannotEdit(ctx, t, s) }},
+		{"a response above 4 MiB arrives", func(t *testing.T) { checkLargeResponse(ctx, t, s) }},
 	}
 	for _, step := range steps {
 		if !t.Run(step.name, step.run) {
@@ -269,6 +270,26 @@ func checkScores(ctx context.Context, t *testing.T, s server) {
 				t.Errorf("%s: dimension weights %v, want %v", id, weights, e.weights)
 			}
 		}
+	}
+}
+
+// checkLargeResponse scores enough accounts with the full view for the response to pass gRPC's
+// default 4 MiB receive limit (the server sends up to 64 MiB).
+func checkLargeResponse(ctx context.Context, t *testing.T, s server) {
+	request := &v1.ScoreAccountsRequest{View: v1.ScoreView_SCORE_VIEW_FULL}
+	for i := range 20_000 {
+		request.Accounts = append(request.Accounts, account(fmt.Sprintf("large-%06d", i),
+			values{"engagement_score": float64(i % 100), "open_tickets": float64(i % 7)}))
+	}
+	response, err := s.viewer.Scoring.ScoreAccounts(ctx, request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size := proto.Size(response); size <= 4<<20 {
+		t.Fatalf("the response is %d bytes: not above 4 MiB, the test proves nothing", size)
+	}
+	if len(response.GetResults()) != len(request.GetAccounts()) {
+		t.Fatalf("%d results for %d accounts", len(response.GetResults()), len(request.GetAccounts()))
 	}
 }
 
