@@ -1,10 +1,19 @@
 export {
+  DEFAULT_MAX_MESSAGE_BYTES,
   type FieldViolation,
   type HealthScoreClientOptions,
   type HealthScoreClients,
   createHealthScoreClients,
   fieldViolations,
 } from "./client.js";
+export {
+  MAX_ATTEMPTS,
+  type MethodPolicy,
+  SERVICE_CONFIG,
+  type ServiceConfig,
+  methodPolicy,
+  withServiceConfig,
+} from "./service_config.js";
 export { Code, ConnectError } from "@connectrpc/connect";
 export * from "./gen/healthscore/v1/account_pb.js";
 export * from "./gen/healthscore/v1/catalog_pb.js";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 
 import {
   AccountStatus,
@@ -17,6 +17,8 @@ import {
   type ModelSettingsSchema,
   Operator,
   type ProfileSchema,
+  ScoreAccountsResponseSchema,
+  ScoreView,
   UnknownReason,
   type ValueSchema,
   createHealthScoreClients,
@@ -300,6 +302,16 @@ function interop(): void {
     assert.equal(violations.length, 1, JSON.stringify(violations));
     assert.equal(violations[0]?.field, 'accounts[1].attributes["usage_frequency"]');
     assert.match(violations[0]?.description ?? "", /hourly/);
+  });
+
+  it("receives a response above gRPC's 4 MiB default (the server sends up to 64 MiB)", async () => {
+    const accounts = Array.from({ length: 20_000 }, (_, i) => ({
+      id: `large-${String(i).padStart(6, "0")}`,
+      attributes: values({ engagement_score: i % 100, open_tickets: i % 7 }),
+    }));
+    const response = await viewer.scoring.scoreAccounts({ accounts, view: ScoreView.FULL });
+    assert.ok(toBinary(ScoreAccountsResponseSchema, response).length > 4 * 1024 * 1024);
+    assert.equal(response.results.length, accounts.length);
   });
 }
 
