@@ -71,6 +71,7 @@ function routes(router: ConnectRouter): void {
 describe("the shared service config", () => {
   let server: http2.Http2Server;
   let address = "";
+  const sessions = new Set<http2.ServerHttp2Session>();
 
   before(async () => {
     const adapter = connectNodeAdapter({
@@ -81,10 +82,13 @@ describe("the shared service config", () => {
       writeMaxBytes: 64 << 20,
     });
     server = http2.createServer(adapter);
+    server.on("session", (session) => sessions.add(session));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   after(() => {
+    // The clients keep their HTTP/2 sessions open: end them, or the process never exits.
+    for (const session of sessions) session.destroy();
     server.close();
   });
 
