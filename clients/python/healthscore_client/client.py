@@ -301,7 +301,9 @@ class HealthScoreClient:
     ) -> profile_service_pb2.Activation:
         """Makes a version the one the service scores with: `activate_version("multidimensional",
         3)` or by its full name; rolling back is activating an earlier version, e.g.
-        `activate_version(activation.previous_version)`. Needs the admin role."""
+        `activate_version(activation.previous_version)`. Activating the version that is already
+        active changes nothing and returns the current activation (no new audit row). Needs the
+        admin role."""
         return self._invoke(_calls.activate_version(model, version, comment), timeout)
 
     def get_active_version(self, *, timeout: float | None = None) -> profile_service_pb2.Activation:
