@@ -85,6 +85,8 @@ type ProfileServiceClient interface {
 	ListVersions(ctx context.Context, in *ListVersionsRequest, opts ...grpc.CallOption) (*ListVersionsResponse, error)
 	// Makes a version (of either model) the one the whole service scores with. Requests already
 	// running finish on the version they started with. Rollback is activating an earlier version.
+	// Activating the version that is already active changes nothing: the current activation is
+	// returned and no new one is recorded.
 	ActivateVersion(ctx context.Context, in *ActivateVersionRequest, opts ...grpc.CallOption) (*Activation, error)
 	// Gets the current activation: the active model and version.
 	GetActiveVersion(ctx context.Context, in *GetActiveVersionRequest, opts ...grpc.CallOption) (*Activation, error)
@@ -308,6 +310,8 @@ type ProfileServiceServer interface {
 	ListVersions(context.Context, *ListVersionsRequest) (*ListVersionsResponse, error)
 	// Makes a version (of either model) the one the whole service scores with. Requests already
 	// running finish on the version they started with. Rollback is activating an earlier version.
+	// Activating the version that is already active changes nothing: the current activation is
+	// returned and no new one is recorded.
 	ActivateVersion(context.Context, *ActivateVersionRequest) (*Activation, error)
 	// Gets the current activation: the active model and version.
 	GetActiveVersion(context.Context, *GetActiveVersionRequest) (*Activation, error)

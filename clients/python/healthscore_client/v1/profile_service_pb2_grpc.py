@@ -243,6 +243,8 @@ class ProfileServiceServicer:
     def ActivateVersion(self, request, context):
         """Makes a version (of either model) the one the whole service scores with. Requests already
         running finish on the version they started with. Rollback is activating an earlier version.
+        Activating the version that is already active changes nothing: the current activation is
+        returned and no new one is recorded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -81,6 +81,8 @@ class ProfileServiceStub:
     ActivateVersion: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.ActivateVersionRequest, _profile_service_pb2.Activation]
     """Makes a version (of either model) the one the whole service scores with. Requests already
     running finish on the version they started with. Rollback is activating an earlier version.
+    Activating the version that is already active changes nothing: the current activation is
+    returned and no new one is recorded.
     """
     GetActiveVersion: _grpc.UnaryUnaryMultiCallable[_profile_service_pb2.GetActiveVersionRequest, _profile_service_pb2.Activation]
     """Gets the current activation: the active model and version."""
@@ -138,6 +140,8 @@ class ProfileServiceAsyncStub(ProfileServiceStub):
     ActivateVersion: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.ActivateVersionRequest, _profile_service_pb2.Activation]  # type: ignore[assignment]
     """Makes a version (of either model) the one the whole service scores with. Requests already
     running finish on the version they started with. Rollback is activating an earlier version.
+    Activating the version that is already active changes nothing: the current activation is
+    returned and no new one is recorded.
     """
     GetActiveVersion: _aio.UnaryUnaryMultiCallable[_profile_service_pb2.GetActiveVersionRequest, _profile_service_pb2.Activation]  # type: ignore[assignment]
     """Gets the current activation: the active model and version."""
@@ -276,6 +280,8 @@ class ProfileServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_profile_service_pb2.Activation, _abc.Awaitable[_profile_service_pb2.Activation]]:
         """Makes a version (of either model) the one the whole service scores with. Requests already
         running finish on the version they started with. Rollback is activating an earlier version.
+        Activating the version that is already active changes nothing: the current activation is
+        returned and no new one is recorded.
         """
 
     @_abc_1.abstractmethod

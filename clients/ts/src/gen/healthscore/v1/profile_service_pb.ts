@@ -999,6 +999,8 @@ export const ProfileService: GenService<{
   /**
    * Makes a version (of either model) the one the whole service scores with. Requests already
    * running finish on the version they started with. Rollback is activating an earlier version.
+   * Activating the version that is already active changes nothing: the current activation is
+   * returned and no new one is recorded.
    *
    * @generated from rpc healthscore.v1.ProfileService.ActivateVersion
    */
