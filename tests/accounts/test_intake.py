@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from healthscore.domain import accounts as accounts_domain
 from healthscore.errors import InvalidInputError, NotFoundError
 from healthscore_client.v1 import account_pb2, health_pb2, scoring_pb2
 from tests.accounts.support import NOW, change_in_version, opened, record, write
@@ -221,3 +222,16 @@ def test_an_unknown_status_is_refused_naming_the_field(tmp_path):
         with pytest.raises(InvalidInputError) as caught:
             write(data, record("ok", NOW - DAY), bad)
         assert [v.path for v in caught.value.violations] == ["records[1].status"]
+
+
+@pytest.mark.timeout(60)
+def test_refresh_pages_through_accounts_in_batches(tmp_path, monkeypatch):
+    monkeypatch.setattr(accounts_domain, "_REFRESH_BATCH", 3)
+    with opened(tmp_path) as (app, data):
+        write(data, *[record(f"a{i}", NOW - DAY, engagement_score=float(i)) for i in range(7)])
+        change_in_version(app)
+        assert data.refresh_stale() == 7
+        # A cutoff after now: every health is "old", also once rescored (the clock stands still);
+        # each account is still rescored once, not again and again.
+        assert data.refresh_stale(dt.timedelta(microseconds=-1)) == 7
+        assert data.refresh_stale() == 0

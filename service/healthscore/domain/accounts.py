@@ -438,22 +438,29 @@ class AccountData:
             assert number is not None
             cutoff = micros(self._clock() - max_age) if max_age is not None else None
 
-            def next_batch() -> list[str]:
-                stale = self.store.stale_accounts(scorer.model, number, limit=_REFRESH_BATCH)
-                if stale or cutoff is None:
-                    return stale
-                return self.store.accounts_computed_before(cutoff, limit=_REFRESH_BATCH)
-
+            # Each scan pages on by account id (linear however many are stale): first the
+            # accounts of another version, then (with max_age) those computed before the cutoff.
+            scans: list[Callable[[str], list[str]]] = [
+                lambda after: self.store.stale_accounts(
+                    scorer.model, number, limit=_REFRESH_BATCH, after=after
+                )
+            ]
+            if cutoff is not None:
+                scans.append(
+                    lambda after: self.store.accounts_computed_before(
+                        cutoff, limit=_REFRESH_BATCH, after=after
+                    )
+                )
             done = 0
-            while stale := next_batch():
-                as_of = micros(self._clock())
-                rescored = self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
-                if not rescored:
-                    break  # nothing to recompute them from (cannot happen: health follows data)
-                done += rescored
-                log.info("health_refresh", version=scorer.name, rescored=done)
-                if self._registry.active() is not scorer:
-                    break  # another activation: its own refresh takes over
+            for scan in scans:
+                after = ""
+                while stale := scan(after):
+                    after = stale[-1]
+                    as_of = micros(self._clock())
+                    done += self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
+                    log.info("health_refresh", version=scorer.name, rescored=done)
+                    if self._registry.active() is not scorer:
+                        return done  # another activation: its own refresh takes over
             return done
         finally:
             self._refreshing.release()

@@ -146,6 +146,7 @@ class AccountStore:
         # `after_commit`) makes the process SIGKILL itself at that point of a data write.
         self._crash_at = os.environ.get("HEALTHSCORE_STORE_CRASH")
         self._lock = threading.Lock()
+        self._file = path
         self._conn = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
         )
@@ -276,22 +277,25 @@ class AccountStore:
             ).fetchall()
         return {row[0]: HealthRow(*row) for row in rows}
 
-    def stale_accounts(self, model: int, version: int, *, limit: int) -> list[str]:
-        """Up to `limit` accounts whose health was computed by another version than this one."""
+    def stale_accounts(self, model: int, version: int, *, limit: int, after: str = "") -> list[str]:
+        """Up to `limit` accounts (ids above `after`, in order: a caller pages through with the
+        last id it got) whose health was computed by another version than this one."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT account_id FROM account_health WHERE model <> ? OR version <> ?"
-                " ORDER BY account_id LIMIT ?",
-                (model, version, limit),
+                "SELECT account_id FROM account_health WHERE account_id > ?"
+                " AND (model <> ? OR version <> ?) ORDER BY account_id LIMIT ?",
+                (after, model, version, limit),
             ).fetchall()
         return [row[0] for row in rows]
 
-    def accounts_computed_before(self, as_of: int, *, limit: int) -> list[str]:
-        """Up to `limit` accounts whose health is for an instant before `as_of`, oldest first."""
+    def accounts_computed_before(self, as_of: int, *, limit: int, after: str = "") -> list[str]:
+        """Up to `limit` accounts (ids above `after`, in order) whose health is for an instant
+        before `as_of`."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT account_id FROM account_health WHERE as_of < ? ORDER BY as_of LIMIT ?",
-                (as_of, limit),
+                "SELECT account_id FROM account_health WHERE account_id > ? AND as_of < ?"
+                " ORDER BY account_id LIMIT ?",
+                (after, as_of, limit),
             ).fetchall()
         return [row[0] for row in rows]
 
@@ -334,9 +338,8 @@ class AccountStore:
         finally:
             conn.close()
 
-    def _path(self) -> str:
-        path: str = self._conn.execute("PRAGMA database_list").fetchone()[2]
-        return path
+    def _path(self) -> Path:
+        return self._file
 
     def close(self) -> None:
         with self._lock:
