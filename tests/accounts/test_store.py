@@ -159,3 +159,27 @@ def test_a_store_of_the_first_schema_is_migrated_and_keeps_its_rows(tmp_path):
         assert store.records(["a"], until=T0_US)[0].body == b"\x0a\x01a"
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_write_rescores_from_exactly_what_is_stored(store):
+    """New accounts are rescored from the write's own rows (no read-back): the records handed to
+    the rescoring equal what the store then reads back, for repeated keys, records past as_of,
+    and accounts with and without earlier records."""
+    store.write([body("old", T0, engagement_score=1.0)], Recorder(), as_of=T0_US)
+    later = T0 + dt.timedelta(days=1)
+    rows = [
+        body("new", later, engagement_score=2.0),
+        body("new", later, usage_frequency="daily"),  # same key: appended
+        body("new", later, usage_frequency="daily"),  # same again: no change
+        body("new", T0, engagement_score=3.0),
+        body("new", later + dt.timedelta(days=5), engagement_score=9.0),  # after as_of
+        body("old", later, engagement_score=4.0),
+        body("future-only", later + dt.timedelta(days=5), engagement_score=5.0),
+    ]
+    recorder = Recorder()
+    as_of = T0_US + DAY_US
+    store.write(rows, recorder, as_of=as_of)
+    [given] = recorder.seen
+    expected = store.records(["future-only", "new", "old"], until=as_of)
+    assert sorted(given, key=lambda r: r.account_id) == expected
+    assert [a.account_id for a in expected] == ["new", "old"]

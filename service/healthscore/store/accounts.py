@@ -208,10 +208,21 @@ class AccountStore:
         """Upserts `(account_id, observe_time, body)` records and, in the same transaction, the
         health `rescore` computes for every account they touch (from its records up to `as_of`).
         Returns the touched accounts, sorted."""
+        touched = sorted({row[0] for row in rows})
         with self._transaction("write_data") as conn:
+            # Accounts with no record yet (typical of a first load) need no read-back: their
+            # records are exactly this write's, merged here as the upsert merges them.
+            stored = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT account_id FROM account_data"
+                    " WHERE account_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(touched),),
+                )
+            }
             conn.executemany(_UPSERT, rows)
-            touched = sorted({row[0] for row in rows})
-            records = _records(conn, touched, as_of)
+            records = _records(conn, [a for a in touched if a in stored], as_of)
+            records += _new_records([row for row in rows if row[0] not in stored], as_of)
             health = rescore(records) if records else []
             conn.executemany(_PUT_HEALTH, _health_params(health))
         return touched
@@ -377,6 +388,29 @@ def _records(
         records.append((observe_time, body))
     if records:
         out.append(AccountRecords(current, records))
+    return out
+
+
+def _new_records(rows: Sequence[tuple[str, int, bytes]], until: int) -> list[AccountRecords]:
+    """What `_records` would read back after upserting `rows` into an empty store: per account,
+    the bodies observed at or before `until` in time order, a repeated key's bodies merged as
+    `_UPSERT` merges them."""
+    merged: dict[tuple[str, int], bytes] = {}
+    for account_id, observe_time, body in rows:
+        if observe_time > until:
+            continue
+        key = (account_id, observe_time)
+        before = merged.get(key)
+        if before is None:
+            merged[key] = body
+        elif not before.endswith(body):
+            merged[key] = before + body
+    out: list[AccountRecords] = []
+    for (account_id, observe_time), body in sorted(merged.items()):
+        if out and out[-1].account_id == account_id:
+            out[-1].records.append((observe_time, body))
+        else:
+            out.append(AccountRecords(account_id, [(observe_time, body)]))
     return out
 
 
