@@ -89,3 +89,42 @@ def test_kill_inside_a_write(tmp_path, point):
     assert result.returncode == -signal.SIGKILL
     stored = check(data_dir, [])
     assert stored == (0 if point == "before_commit" else 1)
+
+
+@pytest.mark.timeout(180)
+def test_an_ingest_killed_midway_and_run_again_stores_everything_once(tmp_path):
+    data_dir = tmp_path / "data"
+    App.open(data_dir).close()
+    source = tmp_path / "accounts.csv"
+    with source.open("w") as handle:
+        handle.write("id,engagement_score\n")
+        handle.writelines(f"acct-{i},{i % 100}\n" for i in range(20_000))
+    argv = [
+        *(sys.executable, "-m", "healthscore.cli", "ingest", str(source)),
+        *("--data-dir", str(data_dir), "--quiet", "--batch-rows", "500"),
+        *("--observe-time", "2026-11-30T00:00:00Z", "--errors", str(tmp_path / "e.csv")),
+    ]
+    job = subprocess.Popen(argv, cwd=REPO)
+    # Killed once a few batches are in: mid-job, whatever the machine's speed.
+    deadline = time.monotonic() + 120
+    while job.poll() is None and time.monotonic() < deadline:
+        with sqlite3.connect(data_dir / ACCOUNTS_FILE) as conn:
+            if conn.execute("SELECT count(*) FROM account_data").fetchone()[0] >= 1_000:
+                break
+        time.sleep(0.01)
+    job.kill()
+    job.wait()
+    assert job.returncode == -signal.SIGKILL, "the job ended before the kill"
+    with sqlite3.connect(data_dir / ACCOUNTS_FILE) as conn:
+        stored = conn.execute("SELECT count(*) FROM account_data").fetchone()[0]
+        # Whole batches only, and every stored account has its health.
+        assert stored % 500 == 0
+        assert conn.execute("SELECT count(*) FROM account_health").fetchone()[0] == stored
+    assert subprocess.run(argv, cwd=REPO, timeout=150, check=False).returncode == 0
+    with sqlite3.connect(data_dir / ACCOUNTS_FILE) as conn:
+        count, shortest, longest = conn.execute(
+            "SELECT count(*), min(length(body)), max(length(body)) FROM account_data"
+        ).fetchone()
+        assert count == 20_000
+        assert longest < 2 * shortest  # no record appended to itself by the second run
+        assert conn.execute("SELECT count(*) FROM account_health").fetchone()[0] == 20_000
