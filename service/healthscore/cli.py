@@ -210,7 +210,8 @@ def _instant(text: str) -> dt.datetime:
 def _ingest(args: argparse.Namespace) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from healthscore.jobs import ingest
-    from healthscore.server.app import DATABASE_FILE, App
+    from healthscore.server.app import App
+    from healthscore.store.sqlite import DATABASE_FILE
 
     if (args.data_dir is None) == (args.server is None):
         raise InvalidInputError("give exactly one of --data-dir and --server")

@@ -58,7 +58,7 @@ def _is_draft_export(data: dict[str, Any]) -> bool:
 def _load_draft_export(path: Path, text: str) -> ruleset_pb2.Ruleset:
     """The ruleset of an exported draft (its etags do not matter here); every problem of the
     file is reported with its line."""
-    from healthscore.admin import yamlio
+    from healthscore import yamlio
 
     try:
         return yamlio.load(text).ruleset()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from healthscore import cli
-from healthscore.admin import common, yamlio
+from healthscore import cli, yamlio
+from healthscore.admin import common
 from healthscore.server import rpc_log
 from healthscore.server.app import App
 from healthscore.server.config import ServerConfig

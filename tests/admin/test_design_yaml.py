@@ -1,4 +1,4 @@
-"""The YAML form of a draft (`healthscore.admin.yamlio`): exact both ways (generated rulesets of
+"""The YAML form of a draft (`healthscore.yamlio`): exact both ways (generated rulesets of
 both models, and a draft with every feature and edge the proto allows), every problem of a broken
 file at its line, and the engine's errors shown at the line of the field they name."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from healthscore import engine
-from healthscore.admin import diff, yamlio
+from healthscore import engine, yamlio
+from healthscore.admin import diff
 from healthscore.errors import InvalidRulesetError
 from healthscore_client.v1 import catalog_pb2, criteria_pb2, profile_service_pb2, ruleset_pb2
 from tests.strategies import examples, rulesets

@@ -22,11 +22,12 @@ from healthscore.domain.names import MODELS
 from healthscore_client.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
 
 if TYPE_CHECKING:
-    from healthscore.admin import diff, yamlio
+    from healthscore import yamlio
+    from healthscore.admin import diff
     from healthscore_client import HealthScoreClient
 else:  # loaded on first use: the commands that neither read nor diff YAML (and every other
     # command of the CLI, which builds this parser) skip PyYAML and yamlio's tables (40 ms)
-    yamlio = common.lazy_module("healthscore.admin.yamlio")
+    yamlio = common.lazy_module("healthscore.yamlio")
     diff = common.lazy_module("healthscore.admin.diff")
 
 EXIT_DIFFERENT = 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthscore.admin import yamlio
+from healthscore import yamlio
 from healthscore_client.v1 import catalog_pb2, ruleset_pb2
 
 # The key that names the entries of a list, by the list's key in the YAML form.

@@ -42,8 +42,7 @@ def from_file(path: Path) -> JobRuleset:
 def from_data_dir(data_dir: Path, name: str) -> JobRuleset:
     """`name` ("" = the active version) resolved like the server does, from its store."""
     from healthscore.domain.registry import Registry
-    from healthscore.server.app import DATABASE_FILE
-    from healthscore.store.sqlite import SqliteStore
+    from healthscore.store.sqlite import DATABASE_FILE, SqliteStore
 
     database = data_dir / DATABASE_FILE
     if not database.is_file():

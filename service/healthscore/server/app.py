@@ -16,10 +16,9 @@ from healthscore.server import account_servicer, history_servicer, scoring_servi
 from healthscore.server.profile_servicer import ProfileServicer
 from healthscore.store import Store
 from healthscore.store.accounts import AccountStore
-from healthscore.store.sqlite import SqliteStore
+from healthscore.store.sqlite import DATABASE_FILE, SqliteStore
 from healthscore_client.v1 import profile_service_pb2, profile_service_pb2_grpc
 
-DATABASE_FILE = "healthscore.db"
 ACCOUNTS_FILE = "accounts.db"
 
 

@@ -30,6 +30,9 @@ from healthscore.store.base import (
     VersionRecord,
 )
 
+#: The embedded store's file in a data directory (the server, the jobs and the CLI open it).
+DATABASE_FILE = "healthscore.db"
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 _BUSY_TIMEOUT_S = 10.0
