@@ -71,12 +71,15 @@ def test_history_on_s3_snapshots_reads_compacts_and_is_read_by_polars(
     source = CountingSource(300)
     history = History(config, tmp_path, source)
     today = history.today()
-    days = [today - dt.timedelta(days=n) for n in range(7, -1, -1)]
+    last_month_end = today.replace(day=1) - dt.timedelta(days=1)
+    days = [last_month_end - dt.timedelta(days=1), last_month_end, today]
     for day in days:
         history.snapshot(day)
     source.health = type(source.health)(300, version=2)
     history.snapshot(today)  # replaced, not duplicated
     assert history.table.days() == days
+    closed = history.table.months()[0]
+    assert (closed.files, closed.daily_files) == (1, 0)  # a month over is clustered
     assert not (tmp_path / "history").exists()  # nothing local
     span = trends.check_range(
         days[0], today, trends.Granularity.DAY, today=today, retention_days=400
