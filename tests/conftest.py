@@ -5,6 +5,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# A real PostgreSQL for the store and replica tests: `postgres_admin_url`, `database_url`.
+from tests.postgres import database_url, postgres_admin_url  # noqa: F401
+
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 # Per-test max_examples come from `strategies.examples()`; the profiles set the rest.
 settings.register_profile("default", deadline=None, suppress_health_check=_SUPPRESS)

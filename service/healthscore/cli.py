@@ -391,6 +391,7 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=int,
     )
     flag("--history-uri", "stored history: a folder or s3://bucket/prefix (AWS_* variables)")
+    flag("--database-url", "profile store shared by replicas: postgresql://... (default: SQLite)")
     flag("--snapshot-time", "daily snapshot time HH:MM in --snapshot-zone, or off")
     flag("--snapshot-zone", "time zone of snapshot days, e.g. Europe/Paris")
     flag("--history-retention-days", "days of history kept", type=int)

@@ -91,5 +91,8 @@ class FakeApp:
         server.add_generic_rpc_handlers((_Handlers(),))
         return list(SERVICES)
 
+    def on_store_reachable(self, callback: object) -> None:
+        """No store to lose."""
+
     def close(self) -> None:
         self.closed = True

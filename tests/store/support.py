@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
+from pathlib import Path
 
 from healthscore.files import DEFAULT_RULESET, load_ruleset
-from healthscore.store import SqliteStore
+from healthscore.store import SqliteStore, Store
 from healthscore_client.v1 import ruleset_pb2
 
 ACCOUNT_HEALTH = ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH
@@ -30,11 +31,24 @@ def ruleset_body(model: int, number: int) -> bytes:
     return ruleset.SerializeToString(deterministic=True)
 
 
+def is_database_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(target: str) -> SqliteStore | Store:
+    """The store at `target`: a PostgreSQL URL, else a SQLite file's path."""
+    if is_database_url(target):
+        from healthscore.store.postgres import PostgresStore
+
+        return PostgresStore(target)
+    return SqliteStore(Path(target))
+
+
 def catalog_body() -> bytes:
     return _default_ruleset().catalog.SerializeToString(deterministic=True)
 
 
-def check_invariants(store: SqliteStore) -> dict[int, int]:
+def check_invariants(store: Store) -> dict[int, int]:
     """Asserts what holds after any sequence of writes, however interrupted; returns the highest
     version number per model.
 

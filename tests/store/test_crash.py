@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from healthscore.store import SqliteStore
-from tests.store.support import MULTIDIMENSIONAL, check_invariants, ruleset_body
+from healthscore.store import Store
+from tests.store.support import MULTIDIMENSIONAL, check_invariants, open_store, ruleset_body
 from tests.store.worker import initialize
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,18 +30,13 @@ def run_worker(*args: str, crash: str) -> int:
     return subprocess.run([*WORKER, *args], cwd=REPO, env=env, timeout=60, check=False).returncode
 
 
-@pytest.fixture
-def path(tmp_path):
-    return tmp_path / "healthscore.db"
-
-
 @pytest.mark.timeout(240)
-def test_random_kills_leave_every_acknowledged_write_and_no_partial_one(path):
+def test_random_kills_leave_every_acknowledged_write_and_no_partial_one(target):
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     for round_ in range(10):
         worker = subprocess.Popen(
-            [*WORKER, "loop", str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+            [*WORKER, "loop", target], cwd=REPO, stdout=subprocess.PIPE, text=True
         )
         acknowledged: list[list[str]] = []
         ready = threading.Event()
@@ -62,7 +57,7 @@ def test_random_kills_leave_every_acknowledged_write_and_no_partial_one(path):
             reader.join()
         assert worker.returncode == -signal.SIGKILL
 
-        with SqliteStore(path) as store:
+        with open_store(target) as store:
             context = f"seed {seed}, round {round_}"
             check_invariants(store)
             activations = len(store.list_activations(limit=1_000_000))
@@ -72,13 +67,13 @@ def test_random_kills_leave_every_acknowledged_write_and_no_partial_one(path):
                     assert store.get_version(model, number) is not None, context
                 elif line[0] == "activated":
                     assert int(line[1]) <= activations, context
-    with SqliteStore(path) as store:
+    with open_store(target) as store:
         assert len(store.all_versions()) > 10, "the worker hardly wrote: kills proved little"
 
 
-def prepared(path: Path) -> SqliteStore:
+def prepared(target: str) -> Store:
     """An initialized store with version 2 of Multidimensional published, not active."""
-    store = SqliteStore(path)
+    store = open_store(target)
     initialize(store)
     store.publish(
         MULTIDIMENSIONAL,
@@ -92,12 +87,12 @@ def prepared(path: Path) -> SqliteStore:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("point", ["before_commit", "after_commit"])
-def test_kill_during_publish(path, point):
-    prepared(path).close()
-    assert run_worker("publish", str(path), str(MULTIDIMENSIONAL), crash=f"publish:{point}") == (
+def test_kill_during_publish(target, point):
+    prepared(target).close()
+    assert run_worker("publish", target, str(MULTIDIMENSIONAL), crash=f"publish:{point}") == (
         -signal.SIGKILL
     )
-    with SqliteStore(path) as store:
+    with open_store(target) as store:
         check_invariants(store)
         version = store.get_version(MULTIDIMENSIONAL, 3)
         if point == "before_commit":
@@ -109,14 +104,14 @@ def test_kill_during_publish(path, point):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("point", ["before_commit", "after_commit"])
-def test_kill_during_activation(path, point):
-    with prepared(path) as store:
+def test_kill_during_activation(target, point):
+    with prepared(target) as store:
         before = store.active()
     crash = f"activate:{point}"
-    assert run_worker("activate", str(path), str(MULTIDIMENSIONAL), "2", crash=crash) == (
+    assert run_worker("activate", target, str(MULTIDIMENSIONAL), "2", crash=crash) == (
         -signal.SIGKILL
     )
-    with SqliteStore(path) as store:
+    with open_store(target) as store:
         check_invariants(store)
         active = store.active()
         if point == "before_commit":
@@ -128,9 +123,9 @@ def test_kill_during_activation(path, point):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("point", ["before_commit", "after_commit"])
-def test_kill_during_first_start(path, point):
-    assert run_worker("initialize", str(path), crash=f"initialize:{point}") == -signal.SIGKILL
-    with SqliteStore(path) as store:
+def test_kill_during_first_start(target, point):
+    assert run_worker("initialize", target, crash=f"initialize:{point}") == -signal.SIGKILL
+    with open_store(target) as store:
         check_invariants(store)
         if point == "before_commit":
             assert store.get_catalog() is None
@@ -143,10 +138,8 @@ def test_kill_during_first_start(path, point):
 
 
 @pytest.mark.timeout(60)
-def test_the_crash_hook_fires_only_at_its_write(path):
-    prepared(path).close()
-    assert (
-        run_worker("publish", str(path), str(MULTIDIMENSIONAL), crash="activate:before_commit") == 0
-    )
-    with SqliteStore(path) as store:
+def test_the_crash_hook_fires_only_at_its_write(target):
+    prepared(target).close()
+    assert run_worker("publish", target, str(MULTIDIMENSIONAL), crash="activate:before_commit") == 0
+    with open_store(target) as store:
         assert store.latest_version(MULTIDIMENSIONAL).number == 3

@@ -1,8 +1,8 @@
 """A separate process writing to a store, for the crash and multi-process tests.
 
-Run from the repository root as `python -m tests.store.worker COMMAND DB ...`. It prints one line
-per write *after* the write returned (flushed at once), so the parent knows which writes were
-acknowledged before it killed the process.
+Run from the repository root as `python -m tests.store.worker COMMAND DB ...` (DB: a SQLite file's
+path or a PostgreSQL URL). It prints one line per write *after* the write returned (flushed at
+once), so the parent knows which writes were acknowledged before it killed the process.
 
 Commands:
 - `loop DB`: initializes the store if empty, then publishes and activates versions of both
@@ -19,14 +19,13 @@ from __future__ import annotations
 import random
 import sys
 import time
-from pathlib import Path
 
 from healthscore.errors import StaleEtagError
-from healthscore.store import SqliteStore
-from tests.store.support import MODELS, MULTIDIMENSIONAL, catalog_body, ruleset_body
+from healthscore.store import Store
+from tests.store.support import MODELS, MULTIDIMENSIONAL, catalog_body, open_store, ruleset_body
 
 
-def increment_draft(store: SqliteStore, model: int, updater: str) -> None:
+def increment_draft(store: Store, model: int, updater: str) -> None:
     """Read-modify-write of a counter held in the (existing) draft, retried until its etag was
     current."""
     while True:
@@ -41,7 +40,7 @@ def increment_draft(store: SqliteStore, model: int, updater: str) -> None:
             continue
 
 
-def initialize(store: SqliteStore) -> None:
+def initialize(store: Store) -> None:
     """The first start: drafts holding counters at 0, version 1 of Multidimensional active."""
     store.initialize(
         catalog=catalog_body(),
@@ -51,7 +50,7 @@ def initialize(store: SqliteStore) -> None:
     )
 
 
-def loop(store: SqliteStore) -> None:
+def loop(store: Store) -> None:
     initialize(store)
     print("ready", flush=True)
     while True:
@@ -74,8 +73,8 @@ def loop(store: SqliteStore) -> None:
 
 
 def main(argv: list[str]) -> None:
-    command, db = argv[0], Path(argv[1])
-    store = SqliteStore(db)
+    command, target = argv[0], argv[1]
+    store = open_store(target)
     if command == "loop":
         loop(store)
     elif command == "initialize":

@@ -27,8 +27,9 @@ from healthscore_client.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
 
 # Compiled versions kept besides the active one (a compiled ruleset is small: kilobytes).
 _CACHE_SIZE = 32
-# Other server processes may activate a version: the active one is re-read at most this often.
-_ACTIVE_CHECK_SECONDS = 0.5
+# Other server processes may activate a version: the active one is re-read at most this often
+# (by the first call after that; a store that pushes activations needs no polling: `poll_seconds`).
+ACTIVE_CHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,11 @@ def draft_ruleset(store: Store, model: int) -> tuple[ruleset_pb2.Ruleset, str]:
 class Registry:
     """Resolves ruleset names to compiled rulesets (thread-safe)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, poll_seconds: float | None = ACTIVE_CHECK_SECONDS) -> None:
+        """`poll_seconds`: how stale the active version may be before a call re-reads it; None:
+        never in a call (the store's watcher calls `refresh_active` on every activation)."""
         self._store = store
+        self._poll_seconds = poll_seconds
         self._lock = threading.Lock()
         self._versions: OrderedDict[str, Scorer] = OrderedDict()
         self._drafts: dict[int, tuple[str, Scorer]] = {}
@@ -74,7 +78,8 @@ class Registry:
     # The active version.
     def active(self) -> Scorer:
         """The active version's scorer (re-read when another process may have switched it)."""
-        if time.monotonic() - self._checked_at > _ACTIVE_CHECK_SECONDS:
+        poll = self._poll_seconds
+        if poll is not None and time.monotonic() - self._checked_at > poll:
             self.refresh_active()
         active = self._active
         if active is None:

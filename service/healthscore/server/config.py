@@ -71,6 +71,9 @@ class ServerConfig:
     snapshot_zone: str = "UTC"
     # Days of history kept; older days are deleted after each snapshot.
     history_retention_days: int = 400
+    # The profile store: unset, the SQLite file `<data_dir>/healthscore.db`; a `postgresql://`
+    # URL, a PostgreSQL database that several replicas share (`store/postgres.py`).
+    database_url: str | None = None
 
     @property
     def tls(self) -> bool:
@@ -222,6 +225,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "snapshot_time": str,
     "snapshot_zone": str,
     "history_retention_days": int,
+    "database_url": str,
 }
 
 

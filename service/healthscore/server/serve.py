@@ -42,6 +42,9 @@ _MAX_IDLE_MS = 600_000
 _AGE_GRACE_MS = 300_000
 
 
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
 def _ms(seconds: float) -> int:
     return max(1, min(2**31 - 1, round(seconds * 1000)))
 
@@ -94,6 +97,14 @@ def build_server(
     every = [*services, health_name, reflection.SERVICE_NAME]
     for name in ["", *every]:  # "": the whole server
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def store_reachable(reachable: bool) -> None:
+        """A replica that lost its database leaves the rotation until it is back."""
+        status = health_pb2.HealthCheckResponse.SERVING if reachable else _NOT_SERVING
+        for name in ["", *every]:
+            health_servicer.set(name, status)  # ignored once draining
+
+    app.on_store_reachable(store_reachable)
     reflection.enable_server_reflection(every, server)
     try:
         if config.tls:
@@ -150,7 +161,9 @@ def _serve_one(
     if open_app is None:
         from healthscore.server.app import App
 
-        open_app = functools.partial(App.open, history=config.history())
+        open_app = functools.partial(
+            App.open, history=config.history(), database_url=config.database_url
+        )
     if worker is not None:
         tag_process(worker=worker, pid=os.getpid())
     _fix_core_threads(config.workers)

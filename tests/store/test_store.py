@@ -1,4 +1,4 @@
-"""Behaviour of every `SqliteStore` method, in one process."""
+"""Behaviour of every `Store` method, in one process, on each store (`conftest.py`)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,15 @@ import datetime as dt
 import pytest
 
 from healthscore.errors import NotFoundError, StaleEtagError
-from healthscore.store import SqliteStore, Store
+from healthscore.store import Store
 from tests.store.support import (
     ACCOUNT_HEALTH,
     MULTIDIMENSIONAL,
     catalog_body,
     check_invariants,
+    open_store,
     ruleset_body,
 )
-
-
-@pytest.fixture
-def path(tmp_path):
-    return tmp_path / "healthscore.db"
-
-
-@pytest.fixture
-def store(path):
-    with SqliteStore(path) as opened:
-        yield opened
 
 
 def publish(store: Store, model: int, comment: str = "") -> int:
@@ -269,8 +259,8 @@ def test_initialize_a_store_with_data_writes_nothing(store, existing):
     assert store.active() is None
 
 
-def test_everything_survives_reopening(path):
-    with SqliteStore(path) as store:
+def test_everything_survives_reopening(target):
+    with open_store(target) as store:
         store.initialize(
             catalog=catalog_body(),
             drafts={ACCOUNT_HEALTH: b"account"},
@@ -285,7 +275,7 @@ def test_everything_survives_reopening(path):
             store.all_versions(),
             store.list_activations(limit=10),
         )
-    with SqliteStore(path) as store:
+    with open_store(target) as store:
         reopened = (
             store.get_catalog(),
             store.get_draft(ACCOUNT_HEALTH),
