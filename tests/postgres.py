@@ -103,8 +103,15 @@ class PostgresServer:
         self._run("pg_ctl", "-D", "data", "-m", "fast", "-w", "stop")
 
     def remove(self) -> None:
-        with contextlib.suppress(Exception):
-            self._run("pg_ctl", "-D", "data", "-m", "immediate", "-w", "stop")
+        """Stops the server if it runs (a test may have stopped it) and deletes its files."""
+        subprocess.run(
+            [str(self._bin / "pg_ctl"), "-D", "data", "-m", "immediate", "-w", "stop"],
+            cwd=self._dir,
+            user=self._user,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
@@ -149,7 +156,11 @@ def fresh_database(admin_url: str) -> Iterator[str]:
     try:
         yield with_database(admin_url, name)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        # A test that stopped the server and failed leaves nothing to drop.
+        with (
+            contextlib.suppress(psycopg.OperationalError),
+            psycopg.connect(admin_url, autocommit=True) as conn,
+        ):
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)".encode())
 
 

@@ -187,6 +187,7 @@ def test_every_setting_has_an_environment_variable() -> None:
             "RPC_THREADS", "WORKERS", "HISTORY_URI", "SNAPSHOT_TIME", "SNAPSHOT_ZONE",
             "HISTORY_RETENTION_DAYS", "MAX_CALLS_PER_CALLER", "MAX_STREAMS_PER_CALLER",
             "STREAM_IDLE_SECONDS", "MAX_CONNECTION_AGE_SECONDS", "HANDSHAKE_TIMEOUT_SECONDS",
+            "DATABASE_URL",
         ]
     }  # fmt: skip
 
