@@ -98,3 +98,7 @@ class UnauthenticatedError(HealthScoreError):
 
 class PermissionDeniedError(HealthScoreError):
     """The caller's role does not allow the method."""
+
+
+class UnavailableError(HealthScoreError):
+    """A dependency (the shared database) cannot be reached now; the call may be retried."""

@@ -80,6 +80,20 @@ def test_an_activation_reaches_the_other_replica_within_a_second(
             pb.PublishDraftRequest(name=MD_DRAFT, etag=draft.etag)
         ).name
         assert published != initial
+        # A write on B makes A's etag stale: ABORTED on A, whichever replica a client reaches.
+        newer = profiles_b.CreateProfile(
+            pb.CreateProfileRequest(
+                parent=MD_DRAFT, profile=engagement_profile("other"), etag=draft.etag
+            )
+        )
+        with pytest.raises(grpc.RpcError) as stale:
+            profiles_a.CreateProfile(
+                pb.CreateProfileRequest(
+                    parent=MD_DRAFT, profile=engagement_profile("third"), etag=draft.etag
+                )
+            )
+        assert stale.value.code() == grpc.StatusCode.ABORTED
+        assert profiles_a.GetDraft(pb.GetDraftRequest(name=MD_DRAFT)).etag == newer.etag
 
         delays = []
         for round_ in range(6):
@@ -119,6 +133,17 @@ def test_a_replica_that_loses_the_database_stops_serving_and_recovers(
         )
         assert health_status(port, "healthscore.v1.ScoringService") == NOT_SERVING
         process.wait_for("database_unreachable")
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            # Still scores with the version it has; what needs the database is UNAVAILABLE (the
+            # code clients retry), not an internal error.
+            scoring = scoring_service_pb2_grpc.ScoringServiceStub(channel)
+            assert served_ruleset(scoring) == "models/multidimensional/versions/1"
+            profiles = profile_service_pb2_grpc.ProfileServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as lost:
+                profiles.ListVersions(
+                    pb.ListVersionsRequest(parent="models/multidimensional"), timeout=30
+                )
+            assert lost.value.code() == grpc.StatusCode.UNAVAILABLE
 
         postgres.start()
         assert wait_for(lambda: health_status(port) == SERVING, timeout=30), (

@@ -29,6 +29,7 @@ from healthscore.errors import (
     ResponseTooLargeError,
     StaleEtagError,
     UnauthenticatedError,
+    UnavailableError,
     Violation,
 )
 
@@ -48,6 +49,7 @@ _CODES: list[tuple[type[HealthScoreError], int, str]] = [
     (PermissionDeniedError, code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED"),
     (ResponseTooLargeError, code_pb2.RESOURCE_EXHAUSTED, "RESPONSE_TOO_LARGE"),
     (ResourceExhaustedError, code_pb2.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
+    (UnavailableError, code_pb2.UNAVAILABLE, "UNAVAILABLE"),
 ]
 
 

@@ -34,9 +34,9 @@ from typing import Any
 import psycopg
 import structlog
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from healthscore.errors import HealthScoreError, NotFoundError, StaleEtagError
+from healthscore.errors import NotFoundError, StaleEtagError, UnavailableError
 from healthscore.store.base import (
     ActivationRecord,
     CatalogRecord,
@@ -121,8 +121,8 @@ _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-class DatabaseUnavailableError(HealthScoreError, ConnectionError):
-    """The database cannot be reached (at open; later losses are retried by the pool)."""
+class DatabaseUnavailableError(UnavailableError, ConnectionError):
+    """The database cannot be reached (UNAVAILABLE: a later call may succeed)."""
 
 
 Row = dict[str, Any]
@@ -187,6 +187,7 @@ class PostgresStore(Store):
         )
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._reachable = True  # as the watcher last saw it (always True unwatched)
         # One direct connection first: an unreachable database fails the start at once, with the
         # driver's reason, rather than as a pool timeout.
         try:
@@ -202,7 +203,7 @@ class PostgresStore(Store):
     # Schema.
 
     def schema_version(self) -> int:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return self._schema_version(conn)
 
     @staticmethod
@@ -246,18 +247,29 @@ class PostgresStore(Store):
             os.kill(os.getpid(), signal.SIGKILL)
 
     @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A pooled connection; a lost database is UNAVAILABLE (at once while the watcher knows
+        it is lost, else once the pool gave up waiting for a connection)."""
+        if not self._reachable:
+            raise DatabaseUnavailableError(f"{_redacted(self._url)}: the database is unreachable")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailableError(f"{_redacted(self._url)}: {exc}") from exc
+
+    @contextmanager
     def _transaction(self, write: str) -> Iterator[Connection]:
         """One write transaction holding the database-wide write lock from its first statement."""
-        with self._pool.connection() as conn:
-            tx = conn.transaction()
-            with tx:
+        with self._connection() as conn:
+            with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
                 yield conn
                 self._crash(write, "before_commit")
             self._crash(write, "after_commit")
 
     def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[Row]:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             return conn.execute(sql.encode(), parameters).fetchall()
 
     # Reads.
@@ -471,7 +483,7 @@ class PostgresStore(Store):
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     if not reachable:
-                        reachable = True
+                        reachable = self._reachable = True
                         log.warning("database_reachable", url=_redacted(self._url))
                         on_reachable(True)
                     on_activation()  # whatever happened while not listening
@@ -486,11 +498,11 @@ class PostgresStore(Store):
                         if got or time.monotonic() - polled > _WATCH_POLL_S:
                             on_activation()
                             polled = time.monotonic()
-            except psycopg.Error as exc:
+            except (psycopg.Error, DatabaseUnavailableError) as exc:
                 if self._stop.is_set():
                     return
                 if reachable:
-                    reachable = False
+                    reachable = self._reachable = False
                     log.warning("database_unreachable", url=_redacted(self._url), error=str(exc))
                     on_reachable(False)
                 self._stop.wait(_WATCH_RETRY_S)
