@@ -75,6 +75,29 @@ test-interop: build
 	PYTHON=$(abspath $(PY)) clients/go/ci.sh
 	PYTHON=$(abspath $(PY)) clients/ts/ci.sh
 
+# Long fuzzing runs (not part of `make test`, which runs every target briefly: see README
+# "Fuzzing"): each cargo-fuzz target of health_core_rs/fuzz for FUZZ_SECONDS under libFuzzer and
+# AddressSanitizer (nightly Rust and cargo-fuzz), then the atheris harness of the request path.
+# Corpora grow in health_core_rs/fuzz/corpus/<target>/, findings land in .../artifacts/.
+FUZZ_SECONDS ?= 600
+FUZZ_DIR := health_core_rs/fuzz
+fuzz: fuzz-rust fuzz-python
+
+fuzz-seeds:
+	cargo test -p health-core --quiet write_fuzz_seeds -- --ignored
+
+fuzz-rust: fuzz-seeds
+	for target in $$(cargo +nightly fuzz list --fuzz-dir $(FUZZ_DIR)); do \
+	  CARGO_TARGET_DIR=target/fuzz cargo +nightly fuzz run --fuzz-dir $(FUZZ_DIR) $$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; \
+	done
+
+fuzz-python: build
+	$(PY) tests/fuzz/request_path.py --write-seeds $(FUZZ_DIR)/corpus/request_path
+	mkdir -p $(FUZZ_DIR)/artifacts/request_path
+	$(PY) tests/fuzz/request_path.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	  -artifact_prefix=$(FUZZ_DIR)/artifacts/request_path/ $(FUZZ_DIR)/corpus/request_path
+
 # Every benchmark (core, service, rescore): tables on stdout, JSON in benchmarks/results/.
 bench: setup
 	$(BIN)/python -m benchmarks

@@ -16,6 +16,8 @@ pub mod enterprise;
 pub mod envelope;
 pub mod error;
 pub mod eval;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod idset;
 pub mod ir;
 pub mod pool;

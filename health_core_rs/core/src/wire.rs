@@ -25,12 +25,12 @@ use crate::proto::ScoreView;
 use crate::rows::{PointRef, RowSink, ValueRef};
 use crate::table::{now_nanos, sorted_violations, AccountTable, Names};
 
-const VARINT: u8 = 0;
-const FIXED64: u8 = 1;
-const LEN: u8 = 2;
-const START_GROUP: u8 = 3;
-const END_GROUP: u8 = 4;
-const FIXED32: u8 = 5;
+pub(crate) const VARINT: u8 = 0;
+pub(crate) const FIXED64: u8 = 1;
+pub(crate) const LEN: u8 = 2;
+pub(crate) const START_GROUP: u8 = 3;
+pub(crate) const END_GROUP: u8 = 4;
+pub(crate) const FIXED32: u8 = 5;
 
 /// prost's recursion budget at the request's own fields; each nested message takes one.
 const DEPTH_REQUEST: u32 = 100;
