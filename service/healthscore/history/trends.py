@@ -141,6 +141,8 @@ def trends(
     result: dict[str, list[TrendPoint]] = {account: [] for account in accounts}
     if rows.num_rows == 0:
         return result
+    if span.granularity is Granularity.DAY:
+        return _daily_points(rows, result)
     rows = rows.append_column("period", _period_start(rows["day"], span.granularity))
     rows = rows.sort_by([("account_id", "ascending"), ("day", "ascending")])
     keys = ["account_id", "period"]
@@ -173,6 +175,35 @@ def trends(
                 model=point["model_last"],
                 version=point["version_last"],
                 dimensions=dims.get(key, []),
+            )
+        )
+    return result
+
+
+def _daily_points(
+    rows: pa.Table, result: dict[str, list[TrendPoint]]
+) -> dict[str, list[TrendPoint]]:
+    """One point per row (a day is its own period): no aggregation, the rows as they are."""
+    rows = rows.sort_by([("account_id", "ascending"), ("day", "ascending")])
+    for row in rows.to_pylist():
+        day = row["day"]
+        score = row["score"]
+        result[row["account_id"]].append(
+            TrendPoint(
+                start=day,
+                end=day,
+                days=1,
+                score=None if score is None else float(score),
+                rank=row["rank"],
+                profile=row["profile"],
+                model=row["model"],
+                version=row["version"],
+                dimensions=[
+                    DimensionPoint(
+                        d["name"], None if d["score"] is None else float(d["score"]), d["rank"]
+                    )
+                    for d in row["dimensions"]
+                ],
             )
         )
     return result
