@@ -89,3 +89,34 @@ def test_a_footer_claiming_more_rows_than_the_data_holds_is_a_damaged_file(
     err = capsys.readouterr().err
     assert "declares 5,000 rows" in err and "holds 1,234" in err and "damaged" in err
     assert list(output.parent.iterdir()) == []
+
+
+_TERMINATED_MID_JOB = """
+import os, signal, sys
+from pathlib import Path
+from healthscore.jobs import rescore
+from tests.jobs.support import config
+
+def stop(result):
+    os.kill(os.getpid(), signal.SIGTERM)  # a scheduler's stop, at the first scored chunk
+
+rescore.run_local(config(Path(sys.argv[1]), Path(sys.argv[2])), quiet=True, on_chunk=stop)
+print("finished")
+"""
+
+
+def test_a_job_stopped_by_sigterm_leaves_nothing_behind(tmp_path: Path) -> None:
+    """SIGTERM (a scheduler or `kill`) used to end the process where it stood, leaving the staged
+    output and errors file (`.tmp-<pid>`); it now unwinds the job like Ctrl-C does."""
+    source = write(tmp_path / "in" / "a.csv", accounts(50))
+    output = tmp_path / "out" / "scores.parquet"
+    done = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_MID_JOB, str(source), str(output)],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 128 + 15, (done.returncode, done.stderr[-2000:])
+    assert "finished" not in done.stdout
+    assert list(output.parent.iterdir()) == []

@@ -8,9 +8,11 @@ batches wait between two stages, so memory is bounded by the batch size, not the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import queue
+import signal
 import threading
 import time
 from collections import Counter
@@ -452,7 +454,41 @@ def run_local(
     quiet: bool = False,
     on_chunk: Callable[[ChunkResult], None] | None = None,
 ) -> Summary:
-    """Runs the job in this process; `on_chunk` sees every scored chunk (tests use it)."""
+    """Runs the job in this process; `on_chunk` sees every scored chunk (tests use it). SIGTERM
+    unwinds it like Ctrl-C: its temporary outputs are removed, and the process exits 143."""
+    with _sigterm_unwinds():
+        return _run_local(config, console, quiet, on_chunk)
+
+
+class Terminated(SystemExit):
+    """SIGTERM during a job: raised in the main thread, so every `finally` and the output's
+    abort run, then the process exits 128 + SIGTERM as it would have."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises `Terminated` while the job runs (Python delivers signals to the main
+    thread only: elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_local(
+    config: JobConfig,
+    console: Console | None,
+    quiet: bool,
+    on_chunk: Callable[[ChunkResult], None] | None,
+) -> Summary:
     job_plan = plan(config)
     compiled = engine.compile_ruleset(config.ruleset.ruleset)
     started = time.perf_counter()
