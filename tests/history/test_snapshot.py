@@ -7,10 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from healthscore.errors import FailedPreconditionError, InvalidInputError
@@ -173,3 +176,25 @@ def test_upkeep_in_the_background_compacts_after_the_snapshot_returns(tmp_path: 
     (month,) = history.table.months()
     assert (month.files, month.daily_files) == (1, 0)
     assert history.table.days() == [*days, last_month_end]
+
+
+def test_a_failed_snapshot_stops_reading_its_source(tmp_path: Path) -> None:
+    class BadSecondBatch:
+        def __init__(self) -> None:
+            self.health = CountingSource(100).health
+
+        def iter_current_health(self, day: dt.date, batch_rows: int) -> Iterator[pa.RecordBatch]:
+            for n in range(1000):
+                batch = self.health.batch(day, n * 10, n * 10 + 10)
+                yield batch.drop_columns(["parent_id"]) if n == 1 else batch
+
+    history = History(HistoryConfig(), tmp_path, BadSecondBatch())
+    with pytest.raises(ValueError, match="HEALTH_DAILY"):
+        history.snapshot()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        t.name == "snapshot-source" for t in threading.enumerate()
+    ):
+        time.sleep(0.05)
+    assert not any(t.name == "snapshot-source" for t in threading.enumerate())
+    assert not history.table.exists()

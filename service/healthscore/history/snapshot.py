@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -135,12 +135,15 @@ class History:
         with self._snapshot_lock:
             start = time.perf_counter()
             source = self.source
-            batches = _one_thread(lambda: source.iter_current_health(day, BATCH_ROWS))
-            first = next((b for b in batches if b.num_rows), None)
-            if first is None:  # no accounts yet: no day is recorded (a later start fills it)
-                log.info("snapshot_skipped", day=day.isoformat(), reason="no accounts")
-                return SnapshotResult(day, 0, time.perf_counter() - start, [], 0)
-            rows = self.table.write_day(day, itertools.chain([first], batches))
+            # Closed however the write ends, so that its thread stops reading the source.
+            with contextlib.closing(
+                _one_thread(lambda: source.iter_current_health(day, BATCH_ROWS))
+            ) as batches:
+                first = next((b for b in batches if b.num_rows), None)
+                if first is None:  # no accounts yet: no day is recorded (a later start fills it)
+                    log.info("snapshot_skipped", day=day.isoformat(), reason="no accounts")
+                    return SnapshotResult(day, 0, time.perf_counter() - start, [], 0)
+                rows = self.table.write_day(day, itertools.chain([first], batches))
             written = time.perf_counter() - start
             log.info("snapshot_written", day=day.isoformat(), rows=rows, seconds=round(written, 3))
             if upkeep_in_background:
@@ -247,7 +250,7 @@ _DONE = object()
 
 def _one_thread(
     make: Callable[[], Iterable[pa.RecordBatch]], depth: int = 2
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     """The batches of `make()`, produced in one thread of their own however many threads consume
     them (the table writer pulls from its own threads; a source may hold a per-thread handle,
     such as an SQLite connection). At most `depth` batches wait; an error is re-raised here."""
