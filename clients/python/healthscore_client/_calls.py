@@ -21,7 +21,9 @@ from healthscore_client.v1 import (
     account_pb2,
     account_service_pb2,
     catalog_pb2,
+    health_pb2,
     history_service_pb2,
+    portfolio_service_pb2,
     profile_service_pb2,
     ruleset_pb2,
     scoring_pb2,
@@ -44,6 +46,7 @@ _PROFILE_SERVICE = "/healthscore.v1.ProfileService/"
 _SCORING_SERVICE = "/healthscore.v1.ScoringService/"
 _ACCOUNT_SERVICE = "/healthscore.v1.AccountService/"
 _HISTORY_SERVICE = "/healthscore.v1.HistoryService/"
+_PORTFOLIO_SERVICE = "/healthscore.v1.PortfolioService/"
 
 
 class Model(enum.StrEnum):
@@ -550,6 +553,69 @@ def list_snapshots(
         _HISTORY_SERVICE + "ListSnapshots",
         request,
         history_service_pb2.ListSnapshotsResponse,
+    )
+
+
+# PortfolioService: reads, retried by the service config.
+
+RankLike: TypeAlias = "health_pb2.HealthRank.ValueType | str | None"
+"""A rank: `HEALTH_RANK_POOR` or "good" / "average" / "poor" / "unknown"; None for any."""
+
+
+def health_rank(value: RankLike) -> health_pb2.HealthRank.ValueType:
+    result: health_pb2.HealthRank.ValueType = _enum_value(
+        "HEALTH_RANK_", health_pb2.HealthRank, value
+    )
+    return result
+
+
+def portfolio_filter(
+    parent: str | None, owner: str | None, attributes: Mapping[str, Sequence[Any]] | None
+) -> history_service_pb2.AccountFilter | None:
+    """`account_filter`, or None (every account) when no condition is given."""
+    if not (parent or owner or attributes):
+        return None
+    return account_filter(parent, owner, attributes)
+
+
+def summarize_portfolio(
+    where: history_service_pb2.AccountFilter | None, day: Day | None, order_by: str
+) -> Call[portfolio_service_pb2.PortfolioSummary]:
+    request = portfolio_service_pb2.SummarizePortfolioRequest(day=day_text(day), order_by=order_by)
+    if where is not None:
+        request.filter.CopyFrom(where)
+    return Call(
+        _PORTFOLIO_SERVICE + "SummarizePortfolio",
+        request,
+        portfolio_service_pb2.PortfolioSummary,
+    )
+
+
+def list_portfolio_accounts(
+    where: history_service_pb2.AccountFilter | None,
+    day: Day | None,
+    rank: RankLike,
+    dimension: str | None,
+    dimension_rank: RankLike,
+    order_by: str,
+    page_size: int,
+    page_token: str,
+) -> Call[portfolio_service_pb2.ListPortfolioAccountsResponse]:
+    request = portfolio_service_pb2.ListPortfolioAccountsRequest(
+        day=day_text(day),
+        rank=health_rank(rank),
+        dimension=dimension or "",
+        dimension_rank=health_rank(dimension_rank),
+        order_by=order_by,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    if where is not None:
+        request.filter.CopyFrom(where)
+    return Call(
+        _PORTFOLIO_SERVICE + "ListPortfolioAccounts",
+        request,
+        portfolio_service_pb2.ListPortfolioAccountsResponse,
     )
 
 

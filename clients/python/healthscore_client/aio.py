@@ -31,6 +31,7 @@ from healthscore_client._calls import (
     Instant,
     ModelLike,
     PageT,
+    RankLike,
     ScoreOptions,
     ScoreViewLike,
     VersionViewLike,
@@ -41,6 +42,7 @@ from healthscore_client.v1 import (
     account_service_pb2,
     catalog_pb2,
     history_service_pb2,
+    portfolio_service_pb2,
     profile_service_pb2,
     ruleset_pb2,
     scoring_pb2,
@@ -532,6 +534,78 @@ class AsyncHealthScoreClient:
         return _follow_pages(
             lambda token: self._invoke(_calls.list_snapshots(page_size, token), timeout),
             lambda page: page.snapshots,
+        )
+
+    # PortfolioService.
+
+    async def summarize_portfolio(
+        self,
+        day: Day | None = None,
+        *,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        order_by: str = "",
+        timeout: float | None = None,
+    ) -> portfolio_service_pb2.PortfolioSummary:
+        """See `HealthScoreClient.summarize_portfolio`."""
+        where = _calls.portfolio_filter(parent, owner, attributes)
+        return await self._invoke(_calls.summarize_portfolio(where, day, order_by), timeout)
+
+    async def list_portfolio_accounts_page(
+        self,
+        day: Day | None = None,
+        *,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        rank: RankLike = None,
+        dimension: str | None = None,
+        dimension_rank: RankLike = None,
+        order_by: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> portfolio_service_pb2.ListPortfolioAccountsResponse:
+        """See `HealthScoreClient.list_portfolio_accounts_page`."""
+        where = _calls.portfolio_filter(parent, owner, attributes)
+        return await self._invoke(
+            _calls.list_portfolio_accounts(
+                where, day, rank, dimension, dimension_rank, order_by, page_size, page_token
+            ),
+            timeout,
+        )
+
+    def list_portfolio_accounts(
+        self,
+        day: Day | None = None,
+        *,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        rank: RankLike = None,
+        dimension: str | None = None,
+        dimension_rank: RankLike = None,
+        order_by: str = "",
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> AsyncIterator[portfolio_service_pb2.PortfolioAccount]:
+        """See `HealthScoreClient.list_portfolio_accounts`."""
+        return _follow_pages(
+            lambda token: self.list_portfolio_accounts_page(
+                day,
+                parent=parent,
+                owner=owner,
+                attributes=attributes,
+                rank=rank,
+                dimension=dimension,
+                dimension_rank=dimension_rank,
+                order_by=order_by,
+                page_size=page_size,
+                page_token=token,
+                timeout=timeout,
+            ),
+            lambda page: page.accounts,
         )
 
 

@@ -25,6 +25,7 @@ from healthscore_client._calls import (
     Instant,
     ModelLike,
     PageT,
+    RankLike,
     ScoreOptions,
     ScoreViewLike,
     VersionViewLike,
@@ -35,6 +36,7 @@ from healthscore_client.v1 import (
     account_service_pb2,
     catalog_pb2,
     history_service_pb2,
+    portfolio_service_pb2,
     profile_service_pb2,
     ruleset_pb2,
     scoring_pb2,
@@ -565,6 +567,84 @@ class HealthScoreClient:
         return _follow_pages(
             lambda token: self._invoke(_calls.list_snapshots(page_size, token), timeout),
             lambda page: page.snapshots,
+        )
+
+    # PortfolioService.
+
+    def summarize_portfolio(
+        self,
+        day: Day | None = None,
+        *,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        order_by: str = "",
+        timeout: float | None = None,
+    ) -> portfolio_service_pb2.PortfolioSummary:
+        """The portfolio summary ("My Portfolio") of the accounts a filter selects (`parent`'s
+        children, `owner`, `attributes` ({name: [values, any of which]}); none: every account):
+        the average score, accounts and contract value per rank, and per dimension its average
+        score and contract value at risk, sorted by `order_by` (e.g. "value_at_risk desc").
+        Of the current health, or of a stored `day`."""
+        where = _calls.portfolio_filter(parent, owner, attributes)
+        return self._invoke(_calls.summarize_portfolio(where, day, order_by), timeout)
+
+    def list_portfolio_accounts_page(
+        self,
+        day: Day | None = None,
+        *,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        rank: RankLike = None,
+        dimension: str | None = None,
+        dimension_rank: RankLike = None,
+        order_by: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> portfolio_service_pb2.ListPortfolioAccountsResponse:
+        """One page of a portfolio's accounts, or of a section: `rank`, or `dimension` (and its
+        `dimension_rank`, e.g. "poor": the accounts whose value is at risk in it), sorted by
+        `order_by` (`name`, `score`, `contract_value`, `rank`, each optionally ` desc`)."""
+        where = _calls.portfolio_filter(parent, owner, attributes)
+        return self._invoke(
+            _calls.list_portfolio_accounts(
+                where, day, rank, dimension, dimension_rank, order_by, page_size, page_token
+            ),
+            timeout,
+        )
+
+    def list_portfolio_accounts(
+        self,
+        day: Day | None = None,
+        *,
+        parent: str | None = None,
+        owner: str | None = None,
+        attributes: Mapping[str, Sequence[Any]] | None = None,
+        rank: RankLike = None,
+        dimension: str | None = None,
+        dimension_rank: RankLike = None,
+        order_by: str = "",
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[portfolio_service_pb2.PortfolioAccount]:
+        """Every account `list_portfolio_accounts_page` selects, page by page."""
+        return _follow_pages(
+            lambda token: self.list_portfolio_accounts_page(
+                day,
+                parent=parent,
+                owner=owner,
+                attributes=attributes,
+                rank=rank,
+                dimension=dimension,
+                dimension_rank=dimension_rank,
+                order_by=order_by,
+                page_size=page_size,
+                page_token=token,
+                timeout=timeout,
+            ),
+            lambda page: page.accounts,
         )
 
 

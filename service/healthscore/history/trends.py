@@ -271,6 +271,12 @@ def matching_accounts(table: HistoryTable, where: AccountFilter, span: Range) ->
     if day is None:
         return []
     rows = table.scan(columns=["account_id", "parent_id", "attributes"], start=day, end=day)
+    return sorted(pc.unique(pc.filter(rows["account_id"], filter_mask(rows, where))).to_pylist())
+
+
+def filter_mask(rows: pa.Table, where: AccountFilter) -> pa.Array:
+    """Which of `rows` (columns `parent_id`, and `attributes` when `where` has attribute
+    conditions) match `where`, as a boolean array."""
     mask = pa.array([True] * rows.num_rows, pa.bool_())
     if where.parent_id is not None:
         mask = pc.and_(mask, pc.fill_null(pc.equal(rows["parent_id"], where.parent_id), False))
@@ -286,7 +292,7 @@ def matching_accounts(table: HistoryTable, where: AccountFilter, span: Range) ->
                 pa.array(range(rows.num_rows), pa.int64()), matched_rows.cast(pa.int64())
             )
             mask = pc.and_(mask, per_row)
-    return sorted(pc.unique(pc.filter(rows["account_id"], mask)).to_pylist())
+    return mask
 
 
 def _value_matches(flat: pa.StructArray, values: Sequence[str | float | bool]) -> pa.Array:

@@ -15,8 +15,14 @@ from healthscore.domain.accounts import AccountData, StaleRefresher
 from healthscore.domain.profiles import ProfileManager
 from healthscore.domain.registry import ACTIVE_CHECK_SECONDS, Registry
 from healthscore.errors import InvalidInputError
+from healthscore.history.portfolio import Portfolio
 from healthscore.history.snapshot import LOCK_FILE, History, HistoryConfig, Scheduler
-from healthscore.server import account_servicer, history_servicer, scoring_servicer
+from healthscore.server import (
+    account_servicer,
+    history_servicer,
+    portfolio_servicer,
+    scoring_servicer,
+)
 from healthscore.server.profile_servicer import ProfileServicer
 from healthscore.store import Store
 from healthscore.store.accounts import AccountStore
@@ -84,8 +90,8 @@ class App:
         return app
 
     def add_to_server(self, server: grpc.Server) -> list[str]:
-        """Registers the ProfileService, ScoringService, AccountService and HistoryService
-        servicers; returns
+        """Registers the ProfileService, ScoringService, AccountService, HistoryService and
+        PortfolioService servicers; returns
         their full names (for health and reflection)."""
         profile_service_pb2_grpc.add_ProfileServiceServicer_to_server(
             ProfileServicer(self.profiles), server
@@ -104,6 +110,15 @@ class App:
         if self.history is not None:
             history_servicer.add_to_server(history_servicer.HistoryServicer(self.history), server)
             services.append(history_servicer.SERVICE)
+            portfolio_servicer.add_to_server(
+                portfolio_servicer.PortfolioServicer(
+                    Portfolio(self.history.source, self.history.table),
+                    lambda: {a.name for a in self.registry.active().ruleset.catalog.attributes},
+                    self.history.today,
+                ),
+                server,
+            )
+            services.append(portfolio_servicer.SERVICE)
         return services
 
     def on_store_reachable(self, callback: Callable[[bool], None]) -> None:

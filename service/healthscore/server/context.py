@@ -37,6 +37,7 @@ _PROFILES = "/healthscore.v1.ProfileService/"
 _SCORING = "/healthscore.v1.ScoringService/"
 _ACCOUNTS = "/healthscore.v1.AccountService/"
 _HISTORY = "/healthscore.v1.HistoryService/"
+_PORTFOLIO = "/healthscore.v1.PortfolioService/"
 
 # The role each method needs. Methods not listed (health, reflection) need none.
 METHOD_ROLES: dict[str, Role] = {
@@ -68,6 +69,8 @@ METHOD_ROLES: dict[str, Role] = {
     _HISTORY + "ListHealthTrends": Role.VIEWER,
     _HISTORY + "CreateSnapshot": Role.ADMIN,
     _HISTORY + "ListSnapshots": Role.VIEWER,
+    _PORTFOLIO + "SummarizePortfolio": Role.VIEWER,
+    _PORTFOLIO + "ListPortfolioAccounts": Role.VIEWER,
 }
 
 _identity: ContextVar[Identity] = ContextVar("healthscore_identity", default=LOCAL)
