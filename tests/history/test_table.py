@@ -128,7 +128,11 @@ def test_a_one_account_read_opens_only_the_row_groups_that_may_hold_it(tmp_path:
     for account in ("acct-00009999", "acct-00000000", "acct-00005000"):
         (group,) = opened.groups_for([account])
         assert opened.low[group] <= account <= opened.high[group]  # type: ignore[operator]
-    assert opened.groups_for(["acct-00009999", "acct-00000000"]) == [0, len(opened.low) - 1]
+    assert opened.groups_for(["acct-00000000", "acct-00009999"]) == [0, len(opened.low) - 1]
+    every = [f"acct-{n:08d}" for n in range(0, 10_000, 100)]  # 100 accounts: every group
+    assert opened.groups_for(every) == list(range(len(opened.low)))
+    got = table.scan(columns=["account_id"], accounts=every)
+    assert sorted(got["account_id"].to_pylist()) == every
 
 
 def test_the_table_schema_is_the_contract_plus_the_partition_column() -> None:

@@ -17,6 +17,7 @@ Spark `format("delta")`):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import threading
 import time
@@ -89,12 +90,16 @@ class _Fragment:
     high: list[str | None]
 
     def groups_for(self, ids: list[str]) -> list[int]:
-        """The row groups whose account_id range may hold one of `ids`."""
-        return [
-            index
-            for index, (low, high) in enumerate(zip(self.low, self.high, strict=True))
-            if low is None or high is None or any(low <= a <= high for a in ids)
-        ]
+        """The row groups whose account_id range may hold one of `ids` (sorted)."""
+        chosen = []
+        for index, (low, high) in enumerate(zip(self.low, self.high, strict=True)):
+            if low is None or high is None:
+                chosen.append(index)
+                continue
+            first = bisect.bisect_left(ids, low)  # the first id >= low
+            if first < len(ids) and ids[first] <= high:
+                chosen.append(index)
+        return chosen
 
 
 class HistoryTable:
@@ -299,7 +304,7 @@ class HistoryTable:
             expression = _and(expression, ds.field("day") <= pa.scalar(end, pa.date32()))
         chosen = files.filter(mask)
         fragments = [self._fragment(snapshot, path) for path in chosen["path"].to_pylist()]
-        if accounts is not None and len(ids) <= 64:
+        if accounts is not None:
             wanted = ids.to_pylist()
             subsets = []
             for opened in fragments:
