@@ -2199,3 +2199,28 @@ fn workload_arrow_views_equal_exact_per_row_path() {
         }
     }
 }
+
+#[test]
+fn a_batch_past_u32_rows_is_refused_before_any_work() {
+    // A null column holds no memory whatever its length: 2^32 rows cost nothing to make, and
+    // rows are numbered in 32 bits inside the core.
+    let n = 1usize << 32;
+    let schema = arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+        "id",
+        arrow_schema::DataType::Null,
+        true,
+    )]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![Arc::new(arrow_array::NullArray::new(n))],
+    )
+    .expect("a batch");
+    let rules = crate::fuzzing::rules(false);
+    match score_record_batch_with_threads(&rules, &batch, 0, proto::ScoreView::Basic, 1) {
+        Err(Error::ResourceExhausted(m)) => assert!(m.contains("4294967296 rows"), "{m}"),
+        other => panic!(
+            "expected ResourceExhausted, got {:?}",
+            other.map(|b| b.num_rows())
+        ),
+    }
+}

@@ -746,6 +746,15 @@ pub fn score_batch(
     view: ScoreView,
     threads: usize,
 ) -> Result<RecordBatch> {
+    // Rows are numbered in 32 bits (the duplicate-id check); a batch's length need not be backed
+    // by memory (a null column of any length holds none), so it is checked before any work.
+    if batch.num_rows() >= u32::MAX as usize {
+        return Err(Error::ResourceExhausted(format!(
+            "a batch of {} rows: at most {} per call",
+            batch.num_rows(),
+            u32::MAX - 1
+        )));
+    }
     // Infinite numbers are bad input but rare: the first attempt leaves them to the scorer, which
     // checks each block while it is in cache; if it finds one, the batch is decoded again with
     // the full check (which names the rows) and scored again.
