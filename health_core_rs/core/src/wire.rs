@@ -573,6 +573,11 @@ pub fn decode_request<'b>(
                     // one per 32 bytes; smaller accounts grow the table as they come).
                     let guess = (request.len() / (body.len() + 2)).min(request.len() / 32);
                     let guess = guess + guess / 8 + 1;
+                    // But never a table (8 bytes a cell at most, a column per attribute and
+                    // look-back) over 4x the request: a tiny first account followed by other
+                    // bytes must not size a large catalog's table for accounts that never come.
+                    let cells = n_attrs + names.rules.lookbacks.len() + 1;
+                    let guess = guess.min((4 * request.len() / (8 * cells)).max(64));
                     rows.sink.resize(guess)?;
                     crate::alloc::try_reserve(&mut rows.ids, "account ids", guess)?;
                 }

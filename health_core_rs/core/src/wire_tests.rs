@@ -10,6 +10,7 @@ use crate::compile::compile;
 use crate::fuzzing::*;
 use crate::proto::predicate::Operand;
 use crate::proto::{self, Criterion, HealthModel, Operator as Op, Ruleset};
+use crate::table::Column;
 
 #[test]
 fn random_requests_match_prost() {
@@ -388,4 +389,46 @@ fn key_table_finds_every_name_and_nothing_else() {
             assert_eq!(keys.get(k), None);
         }
     }
+}
+
+#[test]
+fn a_tiny_first_account_does_not_size_the_table_for_the_whole_request() {
+    // 200 more NUMBER attributes: a row of the table is ~1.7 KB.
+    let mut r = ruleset(false);
+    let catalog = r.catalog.as_mut().expect("catalog");
+    for i in 0..200 {
+        catalog.attributes.push(proto::Attribute {
+            name: format!("extra{i}"),
+            r#type: proto::AttributeType::Number as i32,
+            ..Default::default()
+        });
+    }
+    let rules = compile(&r).expect("compiles");
+    // One empty account, then 1 MiB of an unknown field: one row, whatever the guess.
+    let mut req = Vec::new();
+    put_len(&mut req, 1, b"");
+    put_len(&mut req, 100, &vec![7u8; 1 << 20]);
+    let names = Names::new(&rules);
+    let d = decode_request(&names, &req, 0)
+        .expect("decodes")
+        .expect("row form");
+    assert_eq!(d.table.len, 1);
+    let held: usize = d
+        .table
+        .columns
+        .iter()
+        .map(|c| match c {
+            Column::Number(std::borrow::Cow::Owned(v)) => v.capacity() * 8,
+            Column::Code(v) => v.capacity() * 4,
+            Column::Bool(v) => v.capacity(),
+            Column::Time(v) => v.capacity() * 8,
+            _ => 0,
+        })
+        .sum();
+    // It was 60,495,465 bytes before the cap (58x the request).
+    assert!(
+        held <= 4 * req.len(),
+        "{held} bytes for a {} byte request",
+        req.len()
+    );
 }
