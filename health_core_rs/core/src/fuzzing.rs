@@ -869,7 +869,7 @@ pub fn roll_up_request(g: &mut Lcg) -> Vec<u8> {
     req.encode_to_vec()
 }
 
-/// Valid (or nearly valid) inputs of `target`, from generator seed `seed`.
+/// `count` valid (or nearly valid) inputs of `target`, the same ones every time.
 pub fn seeds(target: &str, count: usize) -> Vec<Vec<u8>> {
     let mut g = Lcg(0xf022 + count as u64);
     (0..count)
