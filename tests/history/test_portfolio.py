@@ -264,6 +264,18 @@ def test_a_stored_day_is_read_from_the_history_table(tmp_path: Path) -> None:
     book = Portfolio(None, table)
     summary = book.summarize(AccountFilter(), day=DAY, today=DAY)
     assert _actual(summary) == _expected(rows.to_pylist())
+    for section, order in (
+        (Section(dimension="usage", dimension_rank="POOR"), [("contract_value", True)]),
+        (Section(rank="AVERAGE"), [("score", False)]),
+        (Section(), [("rank", True), ("name", True)]),
+    ):
+        now = Portfolio(_Source(rows), table).accounts(
+            AccountFilter(), section, day=None, today=DAY, order=order, offset=3, limit=9
+        )
+        stored = book.accounts(
+            AccountFilter(), section, day=DAY, today=DAY, order=order, offset=3, limit=9
+        )
+        assert stored == now and len(now[0]) == 9
     with pytest.raises(NotFoundError, match="2026-11-29"):
         book.summarize(AccountFilter(), day=DAY - dt.timedelta(days=1), today=DAY)
     assert pc.sum(rows["score"]).as_py() > 0

@@ -189,11 +189,24 @@ class Portfolio:
             "profile",
             "dimensions",
         ]
-        rows = _selected(self.rows(day, _columns(where, wanted), today), where)
+        if day is None:  # current health: its reader builds every column anyway
+            rows = _selected(self.rows(day, _columns(where, wanted), today), where)
+            rows = rows.filter(section_mask(rows, section))
+            indices = sort_indices(rows, order)
+            page = rows.take(indices[offset : offset + limit]).select(wanted)
+            return page.to_pylist(), rows.num_rows
+        # A stored day: choose and sort the accounts on the columns that decide (`dimensions`,
+        # the costly nested one, only for a dimension's section), then read the page's rows.
+        deciding = ["account_id", "score", "rank", "contract_value"]
+        if section.dimension is not None:
+            deciding.append("dimensions")
+        rows = _selected(self.rows(day, _columns(where, deciding), today), where)
         rows = rows.filter(section_mask(rows, section))
         indices = sort_indices(rows, order)
-        page = rows.take(indices[offset : offset + limit]).select(wanted)
-        return page.to_pylist(), rows.num_rows
+        ids = rows["account_id"].take(indices[offset : offset + limit]).to_pylist()
+        details = self._table.scan(columns=wanted, accounts=ids, start=day, end=day)
+        by_id = {row["account_id"]: row for row in details.to_pylist()}
+        return [by_id[i] for i in ids], rows.num_rows
 
 
 def _columns(where: AccountFilter, columns: list[str]) -> list[str]:
