@@ -39,7 +39,7 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from healthscore.history.schema import HEALTH_DAILY
-from healthscore.store.sqlite import SchemaTooNewError
+from healthscore.store.sqlite import SchemaTooNewError, check_integrity
 from healthscore_client.v1 import account_pb2, account_service_pb2, health_pb2, ruleset_pb2
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -158,6 +158,7 @@ class AccountStore:
             if mode != "wal":
                 raise RuntimeError(f"{path}: cannot use WAL journaling (got {mode!r})")
             self._conn.execute("PRAGMA synchronous = FULL")
+            check_integrity(self._conn, path)
             self._migrate(path)
         except BaseException:
             self._conn.close()

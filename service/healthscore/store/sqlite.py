@@ -88,6 +88,40 @@ class SchemaTooNewError(HealthScoreError, RuntimeError):
     """The database was written by a newer healthscore; this code must not touch it."""
 
 
+class CorruptDatabaseError(HealthScoreError, RuntimeError):
+    """The database file is damaged (or not a database): refused when opened."""
+
+
+# `quick_check` reads every page and checks the b-trees (not that indexes match their tables):
+# linear in the file's size, and what damage to a page in the middle of the file breaks.
+_MAX_PROBLEMS_SHOWN = 3
+
+
+def check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """CorruptDatabaseError naming `path` unless SQLite's integrity check passes."""
+    try:
+        rows = conn.execute(f"PRAGMA quick_check({_MAX_PROBLEMS_SHOWN})").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise CorruptDatabaseError(
+            f"{path}: damaged database, refusing to open it (integrity check: {exc}); "
+            "restore it from a backup"
+        ) from exc
+    problems = [str(row[0]) for row in rows]
+    if problems != ["ok"]:
+        raise CorruptDatabaseError(
+            f"{path}: damaged database, refusing to open it (integrity check: "
+            f"{'; '.join(problems)}); restore it from a backup"
+        )
+
+
+def opening(path: Path, exc: sqlite3.DatabaseError) -> CorruptDatabaseError:
+    """The error for a file SQLite cannot open as a database at all."""
+    return CorruptDatabaseError(
+        f"{path}: not a healthscore database or damaged, refusing to open it (integrity check: "
+        f"{exc}); restore it from a backup"
+    )
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -157,11 +191,15 @@ class SqliteStore(Store):
         )
         try:
             self._conn.row_factory = sqlite3.Row
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                raise opening(path, exc) from exc
             if mode != "wal":
                 raise RuntimeError(f"{path}: cannot use WAL journaling (got {mode!r})")
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            check_integrity(self._conn, path)
             self._migrate(path)
         except BaseException:
             self._conn.close()
