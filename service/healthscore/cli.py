@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
+# Set (not "0"): an unexpected error prints its traceback instead of one line.
+TRACEBACK_ENV = "HEALTHSCORE_TRACEBACK"
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE: the reader of stdout went away
 
 _VIEWS = {
@@ -65,7 +69,7 @@ def _rescore(args: argparse.Namespace) -> int:
     elif args.server is not None:
         address = rulesets.ServerAddress(
             args.server,
-            args.token or os.environ.get("HEALTHSCORE_TOKEN"),
+            common.token(args),
             args.tls_ca,
             args.tls,
         )
@@ -174,7 +178,7 @@ def _add_rescore_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     rescore.add_argument(
         "--ruleset-file", type=Path, help="a ruleset .json/.yaml file instead (no service)"
     )
-    rescore.add_argument("--token", help="bearer token for --server [HEALTHSCORE_TOKEN]")
+    common.add_token_flags(rescore)  # for --server
     rescore.add_argument("--tls", action="store_true", help="TLS to --server (system roots)")
     rescore.add_argument("--tls-ca", type=Path, help="PEM CA bundle for --server (implies --tls)")
     rescore.add_argument(
@@ -282,9 +286,7 @@ def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     ingest.add_argument(
         "--server", help="or write through a server, HOST:PORT (WriteAccountData, editor role)"
     )
-    ingest.add_argument(
-        "--token", default=os.environ.get("HEALTHSCORE_TOKEN"), help="[HEALTHSCORE_TOKEN]"
-    )
+    common.add_token_flags(ingest)  # for --server
     ingest.add_argument("--tls-ca", type=Path, help="PEM CA bundle: TLS to --server")
     ingest.add_argument(
         "--observe-time",
@@ -454,6 +456,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (HealthScoreError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        # A bug: one line for the user, the traceback on request (for a bug report).
+        if os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        else:
+            print(
+                f"error: unexpected {type(exc).__name__}: {exc} "
+                f"(run with {TRACEBACK_ENV}=1 to see where)",
+                file=sys.stderr,
+            )
         return EXIT_ERROR
 
 

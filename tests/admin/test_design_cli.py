@@ -449,3 +449,33 @@ def test_type_errors_and_the_engines_errors_are_reported_together(
         "profiles[1].dimensions",
     ]
     assert err.splitlines()[-1] == "error: both.yaml: 3 problem(s)"
+
+
+def test_the_token_from_a_file_or_the_environment_and_a_warning_for_the_flag(
+    secured: int,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # --token puts the secret in every user's `ps`: it still works, with a warning; a file or
+    # the environment keeps it out of the command line.
+    monkeypatch.delenv("HEALTHSCORE_TOKEN", raising=False)
+    monkeypatch.delenv("HEALTHSCORE_TOKEN_FILE", raising=False)
+    versions = on(secured, "versions", "--model", MD, "--output", "json")
+    code, _, err = run(capsys, *versions)
+    assert code == common.EXIT_DENIED  # no token at all
+    token_file = tmp_path / "viewer.token"
+    token_file.write_text(TOKENS["viewer"] + "\n")
+    code, _, err = run(capsys, *versions, "--token-file", str(token_file))
+    assert code == 0 and "warning" not in err
+    monkeypatch.setenv("HEALTHSCORE_TOKEN_FILE", str(token_file))
+    code, _, err = run(capsys, *versions)
+    assert code == 0 and "warning" not in err
+    monkeypatch.delenv("HEALTHSCORE_TOKEN_FILE")
+    monkeypatch.setenv("HEALTHSCORE_TOKEN", TOKENS["viewer"])
+    code, _, err = run(capsys, *versions)
+    assert code == 0 and "warning" not in err
+    code, _, err = run(capsys, *versions, "--token", TOKENS["viewer"])
+    assert code == 0 and "warning: --token is visible to every user of this machine (ps)" in err
+    code, _, err = run(capsys, *versions, "--token-file", str(tmp_path / "missing"))
+    assert code == 2 and "cannot read the token file" in err

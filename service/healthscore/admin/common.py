@@ -82,18 +82,15 @@ def iso_instant(text: str) -> dt.datetime:
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    """--server, --token, --tls-ca, --timeout and --output, each with its environment fallback."""
+    """--server, --token-file/--token, --tls-ca, --timeout and --output, each with its
+    environment fallback."""
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--server",
         default=os.environ.get("HEALTHSCORE_ADDRESS", DEFAULT_ADDRESS),
         help=f"host:port of the server [HEALTHSCORE_ADDRESS; default: {DEFAULT_ADDRESS}]",
     )
-    group.add_argument(
-        "--token",
-        default=os.environ.get("HEALTHSCORE_TOKEN"),
-        help="bearer token (`healthscore tokens add`) [HEALTHSCORE_TOKEN]",
-    )
+    add_token_flags(group)
     group.add_argument(
         "--tls-ca",
         type=Path,
@@ -111,13 +108,61 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+TOKEN_ENV = "HEALTHSCORE_TOKEN"
+TOKEN_FILE_ENV = "HEALTHSCORE_TOKEN_FILE"
+
+
+def add_token_flags(group: Any) -> None:
+    """--token-file and --token (an argparse parser or group); `token(args)` reads them."""
+    group.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help=f"file holding the bearer token (`healthscore tokens add`) [{TOKEN_FILE_ENV}]",
+    )
+    group.add_argument(
+        "--token",
+        default=None,
+        help=f"the bearer token itself: visible to every user in `ps`; prefer --token-file or "
+        f"{TOKEN_ENV} [{TOKEN_ENV}]",
+    )
+
+
+def token(args: argparse.Namespace) -> str | None:
+    """The bearer token: --token-file, else --token (with a warning: other users of the machine
+    can read it in `ps`), else the file named by HEALTHSCORE_TOKEN_FILE, else HEALTHSCORE_TOKEN."""
+    from healthscore.errors import InvalidInputError
+
+    if args.token_file is not None and args.token is not None:
+        raise InvalidInputError("give --token-file or --token, not both")
+    if args.token is not None:
+        print(
+            "warning: --token is visible to every user of this machine (ps); use --token-file "
+            f"or {TOKEN_ENV}",
+            file=sys.stderr,
+        )
+        return str(args.token)
+    path = args.token_file or (
+        Path(os.environ[TOKEN_FILE_ENV]) if os.environ.get(TOKEN_FILE_ENV) else None
+    )
+    if path is not None:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read the token file {path}: {exc.strerror}") from exc
+        if not text or len(text.splitlines()) != 1:
+            raise InvalidInputError(f"{path}: expected one line, the token")
+        return text
+    return os.environ.get(TOKEN_ENV) or None
+
+
 def connect(args: argparse.Namespace) -> HealthScoreClient:
     from healthscore_client import HealthScoreClient
 
     root = Path(args.tls_ca).read_bytes() if args.tls_ca else None
     return HealthScoreClient(
         args.server,
-        token=args.token,
+        token=token(args),
         tls=root is not None,
         root_certificates=root,
         timeout=args.timeout,
