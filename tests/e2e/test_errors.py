@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
+import pytest
 from google.protobuf import field_mask_pb2
 
-from healthscore_client.v1 import catalog_pb2, scoring_pb2
+from healthscore_client.v1 import catalog_pb2, scoring_pb2, scoring_service_pb2
 from healthscore_client.v1 import profile_service_pb2 as pb
 from tests.e2e.conftest import Server
 from tests.e2e.support import (
@@ -205,3 +208,32 @@ def test_previewing_a_draft_that_does_not_validate_fails_precondition(served: Se
     )
     error = rpc_error(lambda: served.scoring.ScoreAccounts(request))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.parametrize("seconds", [2**63 - 1, -(2**63), 253_402_300_800, -62_135_596_801])
+def test_as_of_outside_the_timestamp_range_is_invalid_naming_it(
+    served: Server, seconds: int
+) -> None:
+    # Instants a Timestamp may not hold (years 0001-9999) were accepted and scored against.
+    rows = accounts_request(acme=80)
+    rows.as_of.seconds = seconds
+    columns = scoring_pb2.ScoreAccountsRequest()
+    columns.account_columns.ids.append("acme")
+    columns.as_of.seconds = seconds
+    preview = scoring_service_pb2.PreviewDraftRequest(ruleset=MD_DRAFT)
+    preview.accounts.add(id="acme")
+    preview.as_of.seconds = seconds
+    hierarchy = scoring_service_pb2.ScoreHierarchyRequest()
+    hierarchy.accounts.add(id="acme")
+    hierarchy.as_of.seconds = seconds
+    calls: list[Callable[[], object]] = [
+        lambda: served.scoring.ScoreAccounts(rows),
+        lambda: served.scoring.ScoreAccounts(columns),
+        lambda: list(served.scoring.StreamScoreAccounts(iter([rows]))),
+        lambda: served.scoring.PreviewDraft(preview),
+        lambda: served.scoring.ScoreHierarchy(hierarchy),
+    ]
+    for call in calls:
+        error = rpc_error(call)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+        assert [field for field, _ in violations(error)] == ["as_of"]

@@ -56,6 +56,11 @@ pub(crate) fn score_request_via_prost(
             "set accounts or account_columns, not both",
         )]));
     }
+    // Before the view: the order the wire decoder finds them in.
+    let as_of = match req.as_of {
+        Some(t) => as_of_nanos(t.seconds, t.nanos)?,
+        None => now_nanos(),
+    };
     let view = match ScoreView::try_from(req.view) {
         Ok(ScoreView::Unspecified) => ScoreView::Basic,
         Ok(v) => v,
@@ -65,10 +70,6 @@ pub(crate) fn score_request_via_prost(
                 "unknown view",
             )]));
         }
-    };
-    let as_of = match req.as_of {
-        Some(t) => i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos),
-        None => now_nanos(),
     };
     let names = Names::new(rules);
     let (table, violations) = match req.account_columns.as_mut() {
@@ -86,6 +87,31 @@ pub(crate) fn score_request_via_prost(
         None => req.accounts.iter().map(|a| a.id.as_str()).collect(),
     };
     score_and_encode(rules, &table, &ids, as_of, view, threads, cancel)
+}
+
+/// `google.protobuf.Timestamp`'s range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+
+/// A request's `as_of` in nanoseconds since the epoch; refused, naming `as_of`, outside the
+/// range a `google.protobuf.Timestamp` may hold (the one check, for every path that reads it).
+pub(crate) fn as_of_nanos(seconds: i64, nanos: i32) -> Result<i128> {
+    if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
+        return Err(Error::InvalidAccounts(vec![Violation::new(
+            "as_of",
+            format!(
+                "seconds {seconds} is outside the years 0001-9999 a Timestamp may hold \
+                 ({MIN_TIMESTAMP_SECONDS} to {MAX_TIMESTAMP_SECONDS})"
+            ),
+        )]));
+    }
+    if !(0..1_000_000_000).contains(&nanos) {
+        return Err(Error::InvalidAccounts(vec![Violation::new(
+            "as_of",
+            format!("nanos {nanos} is outside 0 to 999999999"),
+        )]));
+    }
+    Ok(i128::from(seconds) * 1_000_000_000 + i128::from(nanos))
 }
 
 /// Scores a decoded table and encodes the response, in parallel chunks.

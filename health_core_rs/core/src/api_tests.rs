@@ -2224,3 +2224,28 @@ fn a_batch_past_u32_rows_is_refused_before_any_work() {
         ),
     }
 }
+
+#[test]
+fn as_of_outside_the_timestamp_range_is_refused_naming_it() {
+    for (seconds, nanos) in [
+        (i64::MAX, 0),
+        (i64::MIN, 0),
+        (253_402_300_800, 0),
+        (-62_135_596_801, 0),
+        (0, -1),
+        (0, 1_000_000_000),
+    ] {
+        match as_of_nanos(seconds, nanos) {
+            Err(Error::InvalidAccounts(v)) => assert_eq!(v[0].path, "as_of"),
+            other => panic!("({seconds}, {nanos}): {other:?}"),
+        }
+    }
+    assert_eq!(
+        as_of_nanos(253_402_300_799, 999_999_999).unwrap(),
+        253_402_300_799_999_999_999
+    );
+    assert_eq!(
+        as_of_nanos(-62_135_596_800, 0).unwrap(),
+        -62_135_596_800_000_000_000
+    );
+}

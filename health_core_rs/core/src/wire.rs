@@ -17,7 +17,7 @@
 //! A request that sets `account_columns` is left to the prost path (`score_request` returns
 //! `None`).
 
-use crate::api::score_and_encode;
+use crate::api::{as_of_nanos, score_and_encode};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result, Violation};
 use crate::ir::CompiledRuleset;
@@ -607,7 +607,7 @@ pub fn decode_request<'b>(
         }
     }
     let as_of = match as_of {
-        Some((s, n)) => i128::from(s) * 1_000_000_000 + i128::from(n),
+        Some((s, n)) => as_of_nanos(s, n)?,
         None => default_as_of,
     };
     let Rows {
