@@ -355,7 +355,11 @@ def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     flag("--tls-cert", "PEM server certificate (chain); enables TLS", type=Path)
     flag("--tls-key", "PEM private key of --tls-cert", type=Path)
-    flag("--tls-client-ca", "PEM CA bundle to verify client certificates against", type=Path)
+    flag(
+        "--tls-client-ca",
+        "PEM CA bundle to verify client certificates against (with --require-client-cert)",
+        type=Path,
+    )
     flag(
         "--require-client-cert",
         "refuse clients without a certificate",

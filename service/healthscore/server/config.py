@@ -36,7 +36,8 @@ class ServerConfig:
     tokens: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    # CA bundle that client certificates must chain to; with it, clients may present one.
+    # CA bundle that client certificates must chain to; needs `require_client_cert` (grpcio
+    # cannot make them optional).
     tls_client_ca: Path | None = None
     require_client_cert: bool = False
     # Both directions. gRPC's own default (4 MiB in, unlimited out) is too small for bulk scoring.
@@ -103,6 +104,17 @@ class ServerConfig:
             problems.append(Violation("tls_cert", "TLS needs both a certificate and a key"))
         if self.tls_client_ca is not None and self.tls_cert is None:
             problems.append(Violation("tls_client_ca", "client certificates need TLS (a cert)"))
+        if self.tls_client_ca and self.tls_cert and not self.require_client_cert:
+            # grpcio can require client certificates (and verify them) or not ask for one: it
+            # cannot ask for one, verify it if given and let callers without one in.
+            problems.append(
+                Violation(
+                    "tls_client_ca",
+                    "client certificates cannot be optional: add --require-client-cert "
+                    "(HEALTHSCORE_REQUIRE_CLIENT_CERT) to require and verify them, or drop "
+                    "--tls-client-ca",
+                )
+            )
         if self.require_client_cert and self.tls_client_ca is None:
             problems.append(
                 Violation("require_client_cert", "needs the client CA bundle (tls_client_ca)")

@@ -25,6 +25,7 @@ from healthscore.server.config import CORE_THREADS_ENV, ServerConfig
 from healthscore.server.decoding import DecodingInterceptor
 from healthscore.server.limits import Limits, control_lane
 from healthscore.server.rpc_log import LoggingInterceptor, configure_logging, tag_process
+from healthscore.server.tls import check_certificate
 from healthscore.server.workers import HANDLED_SIGNALS, RELOAD_SIGNAL, STOP_SIGNALS, supervise
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ def build_server(
     """A server (not started) with the app's services, health (every service SERVING) and
     reflection, bound to `config.address`; returns it with the bound port (port 0 picks one)."""
     config.check()
+    if config.tls_cert is not None:
+        check_certificate(config.tls_cert)  # refuses an expired one, warns of one expiring
     if authenticator is None and config.tokens is not None:
         authenticator = Authenticator.from_file(config.tokens)
     if authenticator is None:
@@ -209,9 +212,7 @@ def _run(config: ServerConfig, open_app: Callable[[Path], App], wake_read: int) 
             host=config.host,
             port=port,
             tls=config.tls,
-            client_certs="required"
-            if config.require_client_cert
-            else ("optional" if config.tls_client_ca else "off"),
+            client_certs="required" if config.require_client_cert else "off",
             auth=config.tokens is not None,
             data_dir=str(config.data_dir),
             max_message_bytes=config.max_message_bytes,
