@@ -9,6 +9,7 @@ import hashlib
 import json
 
 import grpc
+from google.protobuf.message import Message
 
 from healthscore.domain import names
 from healthscore.errors import InvalidInputError, Violation
@@ -27,7 +28,7 @@ DEFAULT_SNAPSHOTS_PAGE = 100
 MAX_PAGE = 1000
 DEFAULT_RANGE_DAYS = 30
 
-_GRANULARITY = {
+_GRANULARITY: dict[int, Granularity] = {
     pb.TREND_GRANULARITY_UNSPECIFIED: Granularity.DAY,
     pb.TREND_GRANULARITY_DAY: Granularity.DAY,
     pb.TREND_GRANULARITY_WEEK: Granularity.WEEK,
@@ -39,7 +40,6 @@ _RANKS = {
     "POOR": health_pb2.HEALTH_RANK_POOR,
     "UNKNOWN": health_pb2.HEALTH_RANK_UNKNOWN,
 }
-_MODELS = {"multidimensional": "multidimensional", "account-health": "account-health"}
 
 
 def _invalid(field: str, message: str) -> InvalidInputError:
@@ -56,10 +56,9 @@ def _day(text: str, field: str) -> dt.date | None:
 
 
 def _granularity(value: int) -> Granularity:
-    for number, granularity in _GRANULARITY.items():
-        if number == value:
-            return granularity
-    raise _invalid("granularity", f"unknown granularity {value}")
+    if value not in _GRANULARITY:
+        raise _invalid("granularity", f"unknown granularity {value}")
+    return _GRANULARITY[value]
 
 
 def _page_size(value: int, default: int) -> int:
@@ -84,6 +83,15 @@ def _after(token: str, scope: str) -> str | None:
         raise _invalid("page_token", "not a token of this list with these fields") from exc
 
 
+def _scope(request: Message) -> str:
+    """A digest of the request without its page fields: a token is only good for the same list."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("page_size")
+    copy.ClearField("page_token")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
 def _point(point: TrendPoint) -> pb.HealthTrendPoint:
     message = pb.HealthTrendPoint(
         start_date=point.start.isoformat(),
@@ -91,7 +99,7 @@ def _point(point: TrendPoint) -> pb.HealthTrendPoint:
         days=point.days,
         rank=_RANKS.get(point.rank, health_pb2.HEALTH_RANK_UNSPECIFIED),
         profile=point.profile or "",
-        version=f"models/{_MODELS.get(point.model, point.model)}/versions/{point.version}",
+        version=f"models/{point.model}/versions/{point.version}",
     )
     if point.score is not None:
         message.score = point.score
@@ -174,11 +182,7 @@ class HistoryServicer(history_service_pb2_grpc.HistoryServiceServicer):
             raise _invalid("accounts", f"at most {trends.MAX_ACCOUNTS} accounts")
         limit = _page_size(request.page_size, DEFAULT_TRENDS_PAGE)
         span = self._range(request.start_date, request.end_date, request.granularity)
-        scope_request = pb.ListHealthTrendsRequest()
-        scope_request.CopyFrom(request)
-        scope_request.ClearField("page_size")
-        scope_request.ClearField("page_token")
-        scope = hashlib.sha256(scope_request.SerializeToString(deterministic=True)).hexdigest()[:16]
+        scope = _scope(request)
         after = _after(request.page_token, scope)
         if request.accounts:
             ids = [names.parse_account(n, f"accounts[{i}]") for i, n in enumerate(request.accounts)]

@@ -5,12 +5,10 @@ code; every bad field is named (`day`, `order_by`, `page_token`, `filter.attribu
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Collection
 from decimal import Decimal
 
 import grpc
-from google.protobuf.message import Message
 
 from healthscore.domain import names
 from healthscore.history import portfolio
@@ -24,6 +22,7 @@ from healthscore.server.history_servicer import (
     _filter,
     _invalid,
     _page_size,
+    _scope,
     _token,
 )
 from healthscore.server.status import handles_errors
@@ -105,15 +104,6 @@ def _account(row: dict[str, object]) -> pb.PortfolioAccount:
         if dim["score"] is not None:
             entry.score = dim["score"]
     return message
-
-
-def _scope(request: Message) -> str:
-    """A digest of the request without its page fields: a token is only good for the same list."""
-    copy = type(request)()
-    copy.CopyFrom(request)
-    copy.ClearField("page_size")
-    copy.ClearField("page_token")
-    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
 
 
 class PortfolioServicer(portfolio_service_pb2_grpc.PortfolioServiceServicer):
