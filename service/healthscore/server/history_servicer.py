@@ -4,6 +4,7 @@ named (`start_date`, `accounts[3]`, `filter.attributes[0].values[1]`, ...)."""
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -190,8 +191,9 @@ class HistoryServicer(history_service_pb2_grpc.HistoryServiceServicer):
             covered = sorted(set(ids))
         else:
             covered = trends.matching_accounts(self._history.table, _filter(request.filter), span)
-        remaining = [a for a in covered if after is None or a > after]
-        page = remaining[:limit]
+        # `covered` is sorted and unique: the page starts past `after` (no scan of the rest).
+        start = 0 if after is None else bisect.bisect_right(covered, after)
+        page = covered[start : start + limit]
         points = trends.trends(self._history.table, page, span)
         note(accounts=len(page))
         return pb.ListHealthTrendsResponse(
@@ -199,7 +201,7 @@ class HistoryServicer(history_service_pb2_grpc.HistoryServiceServicer):
                 pb.HealthTrend(account=names.account_name(a), points=[_point(p) for p in points[a]])
                 for a in page
             ],
-            next_page_token=_token(scope, page[-1]) if len(remaining) > limit else "",
+            next_page_token=_token(scope, page[-1]) if start + limit < len(covered) else "",
             total_size=len(covered),
         )
 
