@@ -10,28 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from healthscore.domain import names
 from healthscore.domain.accounts import MAX_BATCH_GET, AccountData
-from healthscore.errors import InvalidInputError, MalformedInputError, Violation
+from healthscore.errors import InvalidInputError, Violation
 from healthscore.server.context import note
+from healthscore.server.decoding import parse
 from healthscore.server.status import handles_errors
 from healthscore_client.v1 import account_service_pb2
 
 SERVICE = "healthscore.v1.AccountService"
 pb = account_service_pb2
+_WRITE_REQUEST = pb.WriteAccountDataRequest.DESCRIPTOR.full_name
 
 
 def parse_write(data: bytes) -> pb.WriteAccountDataRequest:
     """The request; MalformedInputError when the bytes are not one."""
-    try:
-        return pb.WriteAccountDataRequest.FromString(data)
-    except DecodeError as exc:
-        raise MalformedInputError(
-            f"the request is not a valid healthscore.v1.WriteAccountDataRequest "
-            f"({len(data)} bytes): {exc}"
-        ) from exc
+    return parse(pb.WriteAccountDataRequest.FromString, data, _WRITE_REQUEST)
 
 
 class AccountServicer:
