@@ -241,7 +241,7 @@ def test_a_cancelled_stream_is_logged_cancelled(
 
 
 def test_a_token_removed_from_the_file_stops_working_without_a_restart(
-    secured: Running, tokens_file: Path
+    secured: Running, tokens_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert json.loads(secured.unary(SCORE, metadata=bearer(TOKENS["viewer"])))["name"] == "viewer"
     document = yaml.safe_load(tokens_file.read_text())
@@ -258,7 +258,15 @@ def test_a_token_removed_from_the_file_stops_working_without_a_restart(
     else:
         raise AssertionError("the revoked token still works")
     assert json.loads(secured.unary(SCORE, metadata=bearer(TOKENS["admin"])))["name"] == "admin"
-    # A file that no longer parses keeps the tokens in use.
+    # A file that no longer parses keeps the tokens in use: calls go on as admin until the
+    # server has read the broken file (it logs so), and after.
+    capsys.readouterr()
     tokens_file.write_text("tokens: [")
-    time.sleep(1.5)
+    err = ""
+    deadline = time.monotonic() + 10
+    while '"tokens_reload_failed"' not in err:
+        assert time.monotonic() < deadline, "the broken tokens file was never read"
+        assert json.loads(secured.unary(SCORE, metadata=bearer(TOKENS["admin"])))["name"] == "admin"
+        time.sleep(0.2)
+        err += capsys.readouterr().err
     assert json.loads(secured.unary(SCORE, metadata=bearer(TOKENS["admin"])))["name"] == "admin"
