@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from healthscore.server.auth import hash_token
 from tests.server.conftest import TOKENS, bearer
-from tests.server.fake_app import SCORE
+from tests.server.fake_app import SCORE, STREAM_SCORE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -193,8 +194,9 @@ def test_sigterm_keeps_serving_through_the_drain_delay_then_lets_calls_finish(
     # Health turns NOT_SERVING at once, but the listener stays open for --drain-seconds, the time
     # a load balancer needs to stop sending: a call that arrives then is served, not CANCELLED
     # (before the drain delay, calls sent around the signal were cancelled within ~0.1 s). A
-    # call still running when the listener closes gets the grace period to finish.
-    drain, grace = 2.0, 10.0
+    # second signal cuts the delay short; a call still running when the listener closes gets
+    # the grace period to finish. The delay is long so that nothing here races it.
+    drain, grace = 60.0, 10.0
     argv = [
         *SERVE_FAKE,
         *("--port", "0", "--data-dir", str(tmp_path)),
@@ -209,22 +211,45 @@ def test_sigterm_keeps_serving_through_the_drain_delay_then_lets_calls_finish(
         process.popen.send_signal(signal.SIGTERM)
         assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
         watch.cancel()
-    # After NOT_SERVING, on a new connection (a load balancer's next pick): still served, and
-    # this call outlasts the drain delay, so the listener closes while it runs.
+    # After NOT_SERVING, on a new connection (a load balancer's next pick): still served.
     with grpc.insecure_channel(f"127.0.0.1:{port}") as late:
-        slow = late.unary_unary(SCORE).future(b"slow:" + str(drain + 1).encode(), timeout=30)
-        assert json.loads(slow.result())["name"] == "local"
-    assert process.popen.wait(timeout=drain + grace + 10) == 0
+        assert json.loads(late.unary_unary(SCORE)(b"", timeout=10))["name"] == "local"
+        # A stream that is answered is running on the server when the delay is cut short.
+        requests: queue.Queue[bytes | None] = queue.Queue()
+        stream = late.stream_stream(STREAM_SCORE)(iter(requests.get, None), timeout=30)
+        requests.put(b"first")
+        assert json.loads(next(stream))["name"] == "local"
+        process.popen.send_signal(signal.SIGTERM)
+        process.wait_for("draining")
+        deadline = time.monotonic() + 20
+        while not _refuses_new_calls(port):  # the listener closes
+            assert time.monotonic() < deadline, "still taking calls after the drain"
+            time.sleep(0.05)
+        requests.put(b"second")
+        assert json.loads(next(stream))["name"] == "local"
+        requests.put(None)
+        assert list(stream) == []
+    assert process.popen.wait(timeout=grace + 10) == 0
     process.stop()
     events = [line["event"] for line in process.lines]
     assert (
         events.index("shutdown_requested")
         < events.index("drain_started")
+        < events.index("drain_cut_short")
         < events.index("draining")
         < events.index("server_stopped")
     )
-    slow_line = next(line for line in process.lines if line.get("method") == SCORE)
-    assert slow_line["code"] == "OK"
+    codes = {line["method"]: line["code"] for line in process.lines if line["event"] == "rpc"}
+    assert codes[SCORE] == codes[STREAM_SCORE] == "OK"
+
+
+def _refuses_new_calls(port: int) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as fresh:
+        try:
+            fresh.unary_unary(SCORE)(b"", timeout=5)
+        except grpc.RpcError as exc:
+            return bool(exc.code() == grpc.StatusCode.UNAVAILABLE)
+    return False
 
 
 def test_sighup_reloads_the_tokens_file(
