@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -42,19 +41,6 @@ from tests.postgres import fresh_database, running_server
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNTS = 1000
 IN_FLIGHT = 4
-
-
-def postgres_server(data_dir: Path, url: str, log: Path) -> Server:
-    """One replica on the database at `url` (its account data under `data_dir`)."""
-    argv = [sys.executable, "-m", "healthscore.cli", "serve", "--port", "0", "--drain-seconds", "0"]
-    server = Server(
-        "healthscore serve (PostgreSQL)",
-        [*argv, "--data-dir", str(data_dir), "--database-url", url],
-        log,
-        {},
-    )
-    server.wait_started(1)
-    return server
 
 
 def load_all(servers: list[Server], payload: Path, seconds: float, warmup: float) -> float:
@@ -100,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         servers: dict[str, list[Server]] = {}
         try:
             servers["sqlite"] = [healthscore_server(tmp / "sqlite", 1, tmp / "sqlite.log")]
-            replicas = [postgres_server(tmp / f"pg{i}", url, tmp / f"pg{i}.log") for i in range(2)]
+            replicas = [
+                healthscore_server(tmp / f"pg{i}", 1, tmp / f"pg{i}.log", database_url=url)
+                for i in range(2)
+            ]
             servers["postgres"] = replicas[:1]
             servers["postgres x2"] = replicas
             activate_workload(servers["sqlite"][0].target, workload)

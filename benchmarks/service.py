@@ -137,14 +137,17 @@ class Server:
                 self.popen.wait()
 
 
-def healthscore_server(data_dir: Path, workers: int, log: Path) -> Server:
+def healthscore_server(
+    data_dir: Path, workers: int, log: Path, *, database_url: str | None = None
+) -> Server:
+    """`healthscore serve` on `data_dir`; with `database_url`, a replica on that PostgreSQL."""
     argv = [sys.executable, "-m", "healthscore.cli", "serve", "--port", "0", "--drain-seconds", "0"]
-    server = Server(
-        f"healthscore serve ({workers} worker{'s' if workers > 1 else ''})",
-        [*argv, "--data-dir", str(data_dir)],
-        log,
-        {"HEALTHSCORE_WORKERS": str(workers)},
-    )
+    argv += ["--data-dir", str(data_dir)]
+    name = f"healthscore serve ({workers} worker{'s' if workers > 1 else ''})"
+    if database_url is not None:
+        argv += ["--database-url", database_url]
+        name = f"healthscore serve (PostgreSQL, {workers} worker{'s' if workers > 1 else ''})"
+    server = Server(name, argv, log, {"HEALTHSCORE_WORKERS": str(workers)})
     server.wait_started(workers)
     return server
 
