@@ -9,6 +9,7 @@ from pathlib import Path
 
 from healthscore.files import DEFAULT_RULESET, load_ruleset
 from healthscore.store import SqliteStore, Store
+from healthscore.store.sql import SqlStore
 from healthscore_client.v1 import ruleset_pb2
 
 ACCOUNT_HEALTH = ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH
@@ -35,7 +36,7 @@ def is_database_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(target: str) -> SqliteStore | Store:
+def open_store(target: str) -> SqlStore:
     """The store at `target`: a PostgreSQL URL, else a SQLite file's path."""
     if is_database_url(target):
         from healthscore.store.postgres import PostgresStore

@@ -11,7 +11,7 @@ import pytest
 
 from healthscore.store import postgres
 from healthscore.store.postgres import PostgresStore
-from healthscore.store.sqlite import SchemaTooNewError
+from healthscore.store.sql import SchemaTooNewError
 from tests.store.support import MULTIDIMENSIONAL, ruleset_body
 
 
