@@ -182,19 +182,19 @@ def test_a_failed_snapshot_stops_reading_its_source(tmp_path: Path) -> None:
     class BadSecondBatch:
         def __init__(self) -> None:
             self.health = CountingSource(100).health
+            self.readers: list[threading.Thread] = []
 
         def iter_current_health(self, day: dt.date, batch_rows: int) -> Iterator[pa.RecordBatch]:
+            self.readers.append(threading.current_thread())
             for n in range(1000):
                 batch = self.health.batch(day, n * 10, n * 10 + 10)
                 yield batch.drop_columns(["parent_id"]) if n == 1 else batch
 
-    history = History(HistoryConfig(), tmp_path, BadSecondBatch())
+    source = BadSecondBatch()
+    history = History(HistoryConfig(), tmp_path, source)
     with pytest.raises(ValueError, match="HEALTH_DAILY"):
         history.snapshot()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(
-        t.name == "snapshot-source" for t in threading.enumerate()
-    ):
-        time.sleep(0.05)
-    assert not any(t.name == "snapshot-source" for t in threading.enumerate())
+    (reader,) = source.readers
+    assert reader is not threading.current_thread()  # read in a thread of its own...
+    assert not reader.is_alive()  # ...that has stopped when the snapshot returns
     assert not history.table.exists()

@@ -19,10 +19,9 @@ import datetime as dt
 import fcntl
 import itertools
 import os
-import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -132,13 +131,19 @@ class History:
                 f"{day} is before the retention window",
                 [Violation("snapshot_id", f"{day} is before {self.oldest_day(today)}")],
             )
+        from healthscore.jobs.rescore import pipelined  # as `ingest` does: not at server start
+
+        source = self.source
+
+        def read() -> Iterator[pa.RecordBatch]:  # the source is called in the reader thread
+            yield from source.iter_current_health(day, BATCH_ROWS)
+
         with self._snapshot_lock:
             start = time.perf_counter()
-            source = self.source
-            # Closed however the write ends, so that its thread stops reading the source.
-            with contextlib.closing(
-                _one_thread(lambda: source.iter_current_health(day, BATCH_ROWS))
-            ) as batches:
+            # The batches come from one thread of their own however many threads the writer
+            # pulls from (a source may hold a per-thread handle, such as an SQLite connection).
+            # Closed however the write ends: the reader thread has stopped when it returns.
+            with contextlib.closing(pipelined(read())) as batches:
                 first = next((b for b in batches if b.num_rows), None)
                 if first is None:  # no accounts yet: no day is recorded (a later start fills it)
                     log.info("snapshot_skipped", day=day.isoformat(), reason="no accounts")
@@ -243,51 +248,6 @@ class Scheduler:
             self.history.snapshot(day)
         except Exception:
             log.exception("snapshot_failed", day=day.isoformat())
-
-
-_DONE = object()
-
-
-def _one_thread(
-    make: Callable[[], Iterable[pa.RecordBatch]], depth: int = 2
-) -> Generator[pa.RecordBatch, None, None]:
-    """The batches of `make()`, produced in one thread of their own however many threads consume
-    them (the table writer pulls from its own threads; a source may hold a per-thread handle,
-    such as an SQLite connection). At most `depth` batches wait; an error is re-raised here."""
-    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stopped = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stopped.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in make():
-                if not put(batch):
-                    return
-            put(_DONE)
-        except BaseException as exc:
-            put(exc)
-
-    producer = threading.Thread(target=produce, name="snapshot-source", daemon=True)
-    producer.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, pa.RecordBatch)
-            yield item
-    finally:
-        stopped.set()
 
 
 @contextlib.contextmanager

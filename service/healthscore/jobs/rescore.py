@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -348,7 +348,7 @@ def _produce(items: Iterable[_T], out: queue.Queue[Any], stop: threading.Event) 
         put(exc)
 
 
-def pipelined(items: Iterable[_T], enabled: bool = True) -> Iterator[_T]:
+def pipelined(items: Iterable[_T], enabled: bool = True) -> Generator[_T, None, None]:
     """`items` produced on a thread of its own, at most `_QUEUE_DEPTH` ahead of the consumer."""
     if not enabled:
         yield from items
