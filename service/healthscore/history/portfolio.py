@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -22,20 +21,14 @@ import pyarrow.compute as pc
 
 from healthscore.errors import InvalidInputError, NotFoundError, Violation
 from healthscore.history.schema import HEALTH_DAILY, RANKS
+from healthscore.history.snapshot import BATCH_ROWS, CurrentHealthSource
 from healthscore.history.table import HistoryTable
 from healthscore.history.trends import AccountFilter, filter_mask
 
-BATCH_ROWS = 1 << 16
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _LOW_MASK = (1 << 32) - 1
 # Rank order for sorting accounts: worst first; UNKNOWN has no place (null: last).
 _RANK_SEVERITY = pa.array(["POOR", "AVERAGE", "GOOD"], pa.string())
-
-
-class CurrentHealth(Protocol):
-    """Where current health comes from (the account store)."""
-
-    def iter_current_health(self, day: dt.date, batch_rows: int) -> Iterator[pa.RecordBatch]: ...
 
 
 def average(score_sum: int, count: int) -> Decimal | None:
@@ -131,7 +124,7 @@ def _invalid(field: str, message: str) -> InvalidInputError:
 class Portfolio:
     """Summaries and drill-downs over the current health (`source`) or a stored day (`table`)."""
 
-    def __init__(self, source: CurrentHealth | None, table: HistoryTable) -> None:
+    def __init__(self, source: CurrentHealthSource | None, table: HistoryTable) -> None:
         self._source = source
         self._table = table
 
