@@ -23,7 +23,7 @@ from healthscore.errors import InvalidInputError, NotFoundError, Violation
 from healthscore.history.schema import HEALTH_DAILY, RANKS
 from healthscore.history.snapshot import BATCH_ROWS, CurrentHealthSource
 from healthscore.history.table import HistoryTable
-from healthscore.history.trends import AccountFilter, filter_mask
+from healthscore.history.trends import AccountFilter, all_rows, filter_mask, rows_having
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _LOW_MASK = (1 << 32) - 1
@@ -214,7 +214,7 @@ def _selected(rows: pa.Table, where: AccountFilter) -> pa.Table:
 
 
 def section_mask(rows: pa.Table, section: Section) -> pa.Array:
-    mask = pa.array([True] * rows.num_rows, pa.bool_())
+    mask = all_rows(rows.num_rows)
     if section.rank is not None:
         mask = pc.and_(mask, pc.equal(rows["rank"], section.rank))
     if section.dimension is not None:
@@ -223,9 +223,7 @@ def section_mask(rows: pa.Table, section: Section) -> pa.Array:
         hit = pc.equal(flat.field("name"), section.dimension)
         if section.dimension_rank is not None:
             hit = pc.and_(hit, pc.equal(flat.field("rank"), section.dimension_rank))
-        matched = pc.filter(pc.list_parent_indices(lists), hit)
-        positions = pa.array(np.arange(rows.num_rows, dtype=np.int64))
-        mask = pc.and_(mask, pc.is_in(positions, pc.cast(matched, pa.int64())))
+        mask = pc.and_(mask, rows_having(lists, hit))
     return pc.fill_null(mask, False)
 
 

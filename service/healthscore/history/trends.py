@@ -15,6 +15,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -224,7 +225,7 @@ def _dimension_points(
             "name": flat.field("name"),
             "score": flat.field("score"),
             "rank": flat.field("rank"),
-            "order": pa.array(range(len(flat)), pa.int64()),
+            "order": pa.array(np.arange(len(flat), dtype=np.int64)),
         }
     )
     grouped = (
@@ -277,29 +278,36 @@ def matching_accounts(table: HistoryTable, where: AccountFilter, span: Range) ->
 def filter_mask(rows: pa.Table, where: AccountFilter) -> pa.Array:
     """Which of `rows` (columns `parent_id`, and `attributes` when `where` has attribute
     conditions) match `where`, as a boolean array."""
-    mask = pa.array([True] * rows.num_rows, pa.bool_())
+    mask = all_rows(rows.num_rows)
     if where.parent_id is not None:
         mask = pc.and_(mask, pc.fill_null(pc.equal(rows["parent_id"], where.parent_id), False))
     if where.attributes:
         lists = rows["attributes"].combine_chunks()
-        parents = pc.list_parent_indices(lists)
         flat = pc.list_flatten(lists)
         for name, values in where.attributes.items():
-            hit = pc.equal(flat.field("name"), name)
-            hit = pc.and_(hit, _value_matches(flat, values))
-            matched_rows = pc.unique(pc.filter(parents, hit))
-            per_row = pc.is_in(
-                pa.array(range(rows.num_rows), pa.int64()), matched_rows.cast(pa.int64())
-            )
-            mask = pc.and_(mask, per_row)
+            hit = pc.and_(pc.equal(flat.field("name"), name), _value_matches(flat, values))
+            mask = pc.and_(mask, rows_having(lists, hit))
     return mask
+
+
+def all_rows(count: int) -> pa.Array:
+    """A mask that keeps every one of `count` rows (built in Arrow: no Python object a row)."""
+    return pa.repeat(pa.scalar(True), count)
+
+
+def rows_having(lists: pa.ListArray, hit: pa.Array) -> pa.Array:
+    """Which rows of `lists` have an element where `hit` (one entry per flattened element,
+    null as false) is true, as a boolean array."""
+    matched = pc.filter(pc.list_parent_indices(lists), pc.fill_null(hit, False))
+    positions = pa.array(np.arange(len(lists), dtype=np.int64))
+    return pc.is_in(positions, pc.cast(matched, pa.int64()))
 
 
 def _value_matches(flat: pa.StructArray, values: Sequence[str | float | bool]) -> pa.Array:
     texts = [v for v in values if isinstance(v, str)]
     bools = [v for v in values if isinstance(v, bool)]
     numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    hit = pa.array([False] * len(flat), pa.bool_())
+    hit = pa.repeat(pa.scalar(False), len(flat))
     if texts:
         hit = pc.or_(hit, pc.fill_null(pc.is_in(flat.field("text"), pa.array(texts)), False))
     if numbers:
