@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from healthscore.server.app import ACCOUNTS_FILE, App
+from healthscore.server.app import App
+from healthscore.store.accounts import ACCOUNTS_FILE
 from tests.accounts.worker import BASE_US, BATCH
 
 REPO = Path(__file__).resolve().parents[2]

@@ -43,9 +43,8 @@ def _typed(value: str) -> str | float | bool:
 
 def _snapshot_local(args: argparse.Namespace) -> int:
     from healthscore.history.snapshot import History, HistoryConfig
-    from healthscore.server.app import ACCOUNTS_FILE
     from healthscore.server.rpc_log import configure_logging
-    from healthscore.store.accounts import AccountStore
+    from healthscore.store.accounts import ACCOUNTS_FILE, AccountStore
 
     configure_logging()  # the snapshot's log lines: JSON on stderr, stdout keeps the result
     data_dir: Path = args.data_dir

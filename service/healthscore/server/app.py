@@ -25,14 +25,12 @@ from healthscore.server import (
 )
 from healthscore.server.profile_servicer import ProfileServicer
 from healthscore.store import Store
-from healthscore.store.accounts import AccountStore
+from healthscore.store.accounts import ACCOUNTS_FILE, AccountStore
 from healthscore.store.sqlite import DATABASE_FILE, SqliteStore
 from healthscore_client.v1 import profile_service_pb2, profile_service_pb2_grpc
 
 if TYPE_CHECKING:
     from healthscore.store.postgres import PostgresStore
-
-ACCOUNTS_FILE = "accounts.db"
 
 
 class App:

@@ -42,6 +42,10 @@ from healthscore.history.schema import HEALTH_DAILY
 from healthscore.store.sqlite import SchemaTooNewError, check_integrity
 from healthscore_client.v1 import account_pb2, account_service_pb2, health_pb2, ruleset_pb2
 
+#: The account store's file in a data directory (the server and `healthscore snapshot --data-dir`
+#: open it).
+ACCOUNTS_FILE = "accounts.db"
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 _BUSY_TIMEOUT_S = 10.0
