@@ -17,7 +17,8 @@ from healthscore.admin import common
 from healthscore.errors import InvalidInputError
 
 
-def _day(text: str) -> dt.date:
+def parse_day(text: str) -> dt.date:
+    """An argparse type: a day YYYY-MM-DD."""
     try:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
@@ -39,6 +40,24 @@ def _typed(value: str) -> str | float | bool:
         return float(value)
     except ValueError:
         return value
+
+
+def add_filter_flags(parser: argparse.ArgumentParser) -> None:
+    """The account filter's flags (`trend`, `portfolio`); `filter_arguments` reads them."""
+    parser.add_argument("--parent", help="the children of this account")
+    parser.add_argument("--owner", help="accounts whose `owner` attribute is this")
+    parser.add_argument(
+        "--where", type=_condition, action="append", help="NAME=VALUE: an attribute's value"
+    )
+
+
+def filter_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The SDK's filter keywords (`parent`, `owner`, `attributes`) from the filter's flags;
+    every value None when no flag is given."""
+    attributes: dict[str, list[Any]] = {}
+    for name, value in args.where or []:
+        attributes.setdefault(name, []).append(_typed(value))
+    return {"parent": args.parent, "owner": args.owner, "attributes": attributes or None}
 
 
 def _snapshot_local(args: argparse.Namespace) -> int:
@@ -92,7 +111,9 @@ def _snapshots(args: argparse.Namespace) -> int:
         snapshots = list(client.list_snapshots())
     data = [{"day": s.day, "account_count": s.account_count} for s in snapshots]
     rows = [[s.day, str(s.account_count)] for s in snapshots]
-    common.emit(args, data, lambda: _table("stored days, newest first", ["day", "accounts"], rows))
+    common.emit(
+        args, data, lambda: print_table("stored days, newest first", ["day", "accounts"], rows)
+    )
     return common.EXIT_OK
 
 
@@ -100,22 +121,14 @@ def _trend(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
 
     end, start = args.to, args.start  # unset: the server's today, and 29 days before the end
-    attributes: dict[str, list[Any]] = {}
-    for name, value in args.where or []:
-        attributes.setdefault(name, []).append(_typed(value))
+    where = filter_arguments(args)
     with common.connect(args) as client:
-        if len(args.accounts) == 1 and not (args.parent or args.owner or attributes):
+        if len(args.accounts) == 1 and not any(where.values()):
             trends = [client.get_health_trend(args.accounts[0], start, end, granularity=args.every)]
         else:
             trends = list(
                 client.list_health_trends(
-                    start,
-                    end,
-                    accounts=args.accounts or None,
-                    parent=args.parent,
-                    owner=args.owner,
-                    attributes=attributes or None,
-                    granularity=args.every,
+                    start, end, accounts=args.accounts or None, granularity=args.every, **where
                 )
             )
     data = [MessageToDict(t, preserving_proto_field_name=True) for t in trends]
@@ -152,14 +165,15 @@ def _render_trends(trends: list[Any], every: str) -> None:
                     ],
                 ]
             )
-    _table(
+    print_table(
         f"health per {every}",
         ["account", every, "days", "score", "rank", *names],
         rows,
     )
 
 
-def _table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+def print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    """A rich table of `rows` (cells may hold rich markup, such as `common.rank_text`)."""
     from rich.table import Table
 
     table = Table(title=title)
@@ -179,7 +193,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "server (CreateSnapshot, admin role), or with --data-dir in this process from the data "
         "directory's account store.",
     )
-    snapshot.add_argument("--day", type=_day, help="YYYY-MM-DD (default: today)")
+    snapshot.add_argument("--day", type=parse_day, help="YYYY-MM-DD (default: today)")
     local = snapshot.add_argument_group("without a server")
     local.add_argument("--data-dir", type=Path, help="snapshot in this process from this data dir")
     local.add_argument("--history-uri", help="history location (default: DATA_DIR/history)")
@@ -200,13 +214,11 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "mean of the stored daily scores and the last day's rank.",
     )
     trend.add_argument("accounts", nargs="*", help="account ids")
-    trend.add_argument("--parent", help="the children of this account")
-    trend.add_argument("--owner", help="accounts whose `owner` attribute is this")
+    add_filter_flags(trend)
     trend.add_argument(
-        "--where", type=_condition, action="append", help="NAME=VALUE: an attribute's value"
+        "--from", dest="start", type=parse_day, help="first day (default: --to - 29)"
     )
-    trend.add_argument("--from", dest="start", type=_day, help="first day (default: --to - 29)")
-    trend.add_argument("--to", type=_day, help="last day (default: the server's today)")
+    trend.add_argument("--to", type=parse_day, help="last day (default: the server's today)")
     trend.add_argument("--every", choices=["day", "week", "month"], default="day")
     common.add_connection_flags(trend)
     trend.set_defaults(run=common.remote(_trend))

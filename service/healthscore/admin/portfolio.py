@@ -10,16 +10,9 @@ import itertools
 from typing import Any
 
 from healthscore.admin import common
-from healthscore.admin.history import _condition, _day, _table, _typed
+from healthscore.admin.history import add_filter_flags, filter_arguments, parse_day, print_table
 
 RANK_CHOICES = ["good", "average", "poor", "unknown"]
-
-
-def _filter(args: argparse.Namespace) -> dict[str, Any]:
-    attributes: dict[str, list[Any]] = {}
-    for name, value in args.where or []:
-        attributes.setdefault(name, []).append(_typed(value))
-    return {"parent": args.parent, "owner": args.owner, "attributes": attributes or None}
 
 
 def _average(message: Any) -> str:
@@ -34,7 +27,9 @@ def _portfolio(args: argparse.Namespace) -> int:
     from healthscore_client.v1 import health_pb2
 
     with common.connect(args) as client:
-        summary = client.summarize_portfolio(args.day, order_by=args.order_by, **_filter(args))
+        summary = client.summarize_portfolio(
+            args.day, order_by=args.order_by, **filter_arguments(args)
+        )
 
     def render() -> None:
         rank_rows = [
@@ -47,7 +42,7 @@ def _portfolio(args: argparse.Namespace) -> int:
         ]
         rank_rows.append(["all", f"{summary.account_count:,}", f"{summary.contract_value:,}"])
         title = f"portfolio of {summary.day or 'now'}: average score {_average(summary) or '-'}"
-        _table(title, ["rank", "accounts", "contract value"], rank_rows)
+        print_table(title, ["rank", "accounts", "contract value"], rank_rows)
         dim_rows = [
             [
                 d.name,
@@ -57,7 +52,7 @@ def _portfolio(args: argparse.Namespace) -> int:
             ]
             for d in summary.dimensions
         ]
-        _table(
+        print_table(
             "dimensions (value at risk: the contract value of the accounts poor in it)",
             ["dimension", "average", "value at risk", "good", "average", "poor", "unknown"],
             dim_rows,
@@ -86,7 +81,7 @@ def _accounts(args: argparse.Namespace) -> int:
             dimension_rank=args.dimension_rank,
             order_by=args.order_by,
             page_size=min(args.limit, 1000) if args.limit else 0,
-            **_filter(args),
+            **filter_arguments(args),
         )
         accounts = list(itertools.islice(listed, args.limit) if args.limit else listed)
 
@@ -103,7 +98,7 @@ def _accounts(args: argparse.Namespace) -> int:
             ]
             for a in accounts
         ]
-        _table("accounts", ["account", "score", "rank", "contract value", "dimensions"], rows)
+        print_table("accounts", ["account", "score", "rank", "contract value", "dimensions"], rows)
 
     common.emit(
         args, [MessageToDict(a, preserving_proto_field_name=True) for a in accounts], render
@@ -121,12 +116,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "account), now or on a stored --day. With --accounts: the accounts, or those of a "
         "section (--rank, --dimension, --dimension-rank).",
     )
-    parser.add_argument("--day", type=_day, help="a stored day YYYY-MM-DD (default: now)")
-    parser.add_argument("--parent", help="the children of this account")
-    parser.add_argument("--owner", help="accounts whose `owner` attribute is this")
-    parser.add_argument(
-        "--where", type=_condition, action="append", help="NAME=VALUE: an attribute's value"
-    )
+    parser.add_argument("--day", type=parse_day, help="a stored day YYYY-MM-DD (default: now)")
+    add_filter_flags(parser)
     parser.add_argument(
         "--order-by",
         default="",
