@@ -122,7 +122,7 @@ def test_bad_ranges_name_the_field(
     start: dt.date | None, end: dt.date, field: str, words: str
 ) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        trends.check_range(start, end, Granularity.DAY, today=TODAY, retention_days=400, prefix="")
+        trends.check_range(start, end, Granularity.DAY, today=TODAY, retention_days=400)
     assert [v.path for v in caught.value.violations] == [field]
     assert words in caught.value.violations[0].message
 

@@ -246,10 +246,6 @@ class HistoryTable:
         months = self.months()
         return months[-1].last_day if months else None
 
-    def first_day(self) -> dt.date | None:
-        months = self.months()
-        return months[0].first_day if months else None
-
     def days(self) -> list[dt.date]:
         """Every stored day (reads the `day` column of every file: for listings, not hot paths)."""
         return sorted(self.day_counts())
@@ -263,9 +259,6 @@ class HistoryTable:
                 counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
             )
         }
-
-    def version(self) -> int:
-        return self._current().version
 
     def scan(
         self,

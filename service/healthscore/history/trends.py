@@ -82,28 +82,27 @@ def check_range(
     *,
     today: dt.date,
     retention_days: int,
-    prefix: str = "",
 ) -> Range:
-    """The range, or InvalidInputError naming `start_date`/`end_date` (with `prefix`): missing,
-    inverted, in the future, or starting before the retention window."""
+    """The range, or InvalidInputError naming `start_date`/`end_date`: missing, inverted, in
+    the future, or starting before the retention window."""
     problems: list[Violation] = []
     oldest = today - dt.timedelta(days=retention_days)
     if start is None:
-        problems.append(Violation(f"{prefix}start_date", "required (YYYY-MM-DD)"))
+        problems.append(Violation("start_date", "required (YYYY-MM-DD)"))
     elif start < oldest:
         problems.append(
             Violation(
-                f"{prefix}start_date",
+                "start_date",
                 f"{start} is before the retention window ({retention_days} days: the oldest "
                 f"day kept is {oldest})",
             )
         )
     if end is None:
-        problems.append(Violation(f"{prefix}end_date", "required (YYYY-MM-DD)"))
+        problems.append(Violation("end_date", "required (YYYY-MM-DD)"))
     elif end > today:
-        problems.append(Violation(f"{prefix}end_date", f"{end} is in the future (today: {today})"))
+        problems.append(Violation("end_date", f"{end} is in the future (today: {today})"))
     if start is not None and end is not None and end < start:
-        problems.append(Violation(f"{prefix}end_date", f"{end} is before start_date {start}"))
+        problems.append(Violation("end_date", f"{end} is before start_date {start}"))
     if problems:
         raise InvalidInputError("invalid range: " + "; ".join(map(str, problems)), problems)
     assert start is not None and end is not None
