@@ -198,3 +198,25 @@ def test_a_failed_snapshot_stops_reading_its_source(tmp_path: Path) -> None:
     assert reader is not threading.current_thread()  # read in a thread of its own...
     assert not reader.is_alive()  # ...that has stopped when the snapshot returns
     assert not history.table.exists()
+
+
+def test_the_start_up_catch_up_compacts_once_after_its_last_day(tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+
+    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+    class Fixed(History):
+        def now(self) -> dt.datetime:
+            return now
+
+    history = Fixed(HistoryConfig(), tmp_path, CountingSource(200))
+    first = dt.date(2026, 11, 3)
+    history.table.write_day(first, history.source.iter_current_health(first, 100))  # type: ignore[union-attr]
+    scheduler = Scheduler(history, tmp_path / "history.lock")
+    scheduler._fill_missed()  # what the scheduler's thread runs first, here in this thread
+    assert history.table.days() == [first + dt.timedelta(days=n) for n in range(18)]
+    commits = DeltaTable(history.table.uri).history()
+    operations = [c.get("healthscore.operation") for c in reversed(commits)]
+    # 17 missed days (more than twice COMPACT_AFTER_DAILY_FILES) and one compaction, last
+    assert operations == [*["snapshot"] * 18, "compact"]
+    assert [(m.files, m.daily_files) for m in history.table.months()] == [(1, 0)]

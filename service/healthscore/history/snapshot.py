@@ -98,7 +98,8 @@ class History:
         self.source = source
         self.zone = ZoneInfo(config.zone)
         self.table = HistoryTable(table_uri(config.root(data_dir)), config.storage_options)
-        self._snapshot_lock = threading.Lock()
+        # Reentrant: `snapshot` holds it from its write to the end of its upkeep.
+        self._snapshot_lock = threading.RLock()
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(self.zone)
@@ -116,11 +117,30 @@ class History:
         applies retention, compaction and vacuum: before returning, or with
         `upkeep_in_background` in a thread of its own (a call that must answer soon: compacting
         a month of a million accounts takes minutes)."""
+        with self._snapshot_lock:
+            today = self.today()
+            result = self.write(day, today)
+            if result.rows == 0:  # nothing written: nothing to keep up
+                return result
+            if upkeep_in_background:
+                threading.Thread(
+                    target=self._background_upkeep,
+                    args=(today,),
+                    name="history-upkeep",
+                    daemon=True,
+                ).start()
+                return result
+            compacted, removed = self.upkeep(today)
+        return SnapshotResult(result.day, result.rows, result.seconds, compacted, removed)
+
+    def write(self, day: dt.date | None = None, today: dt.date | None = None) -> SnapshotResult:
+        """Writes `day` (default: `today`, by default the current day) from the current health,
+        replacing it if stored, with no upkeep after it (see `snapshot`, `upkeep`)."""
         if self.source is None:
             raise FailedPreconditionError(
                 "no account store: snapshots need the accounts' current health"
             )
-        today = self.today()
+        today = today or self.today()
         day = day or today
         if day > today:
             raise InvalidInputError(
@@ -150,30 +170,21 @@ class History:
                     return SnapshotResult(day, 0, time.perf_counter() - start, [], 0)
                 rows = self.table.write_day(day, itertools.chain([first], batches))
             written = time.perf_counter() - start
-            log.info("snapshot_written", day=day.isoformat(), rows=rows, seconds=round(written, 3))
-            if upkeep_in_background:
-                threading.Thread(
-                    target=self._background_upkeep,
-                    args=(today,),
-                    name="history-upkeep",
-                    daemon=True,
-                ).start()
-                return SnapshotResult(day, rows, written, [], 0)
-            compacted, removed = self.upkeep(today)
-        return SnapshotResult(day, rows, written, compacted, removed)
+        log.info("snapshot_written", day=day.isoformat(), rows=rows, seconds=round(written, 3))
+        return SnapshotResult(day, rows, written, [], 0)
 
     def _background_upkeep(self, today: dt.date) -> None:
-        with self._snapshot_lock:  # no snapshot meanwhile: they would conflict at commit
-            try:
-                self.upkeep(today)
-            except Exception:
-                log.exception("history_upkeep_failed")
+        try:
+            self.upkeep(today)
+        except Exception:
+            log.exception("history_upkeep_failed")
 
     def upkeep(self, today: dt.date) -> tuple[list[str], int]:
         """Retention, then compaction, then vacuum; returns (months compacted, files removed)."""
-        self.table.delete_before(self.oldest_day(today))
-        compacted = self.table.compact(today)
-        removed = self.table.vacuum(self.config.vacuum_hours)
+        with self._snapshot_lock:  # no snapshot meanwhile: they would conflict at commit
+            self.table.delete_before(self.oldest_day(today))
+            compacted = self.table.compact(today)
+            removed = self.table.vacuum(self.config.vacuum_hours)
         if compacted or removed:
             log.info("history_upkeep", compacted=compacted, removed_files=removed)
         return compacted, removed
@@ -233,15 +244,28 @@ class Scheduler:
                 self._take(self.history.last_due())
 
     def _fill_missed(self) -> None:
+        """Writes the missed days, then keeps the table up once (not after every day: a month
+        of missed days would compact the month again every `COMPACT_AFTER_DAILY_FILES`)."""
         try:
             missed = self.history.missed_days()
         except Exception:
             log.exception("snapshot_failed", stage="missed days")
             return
+        today = self.history.today()
+        written = False
         for day in missed:
             if self._stop.is_set():
                 return
-            self._take(day)
+            try:
+                written = self.history.write(day, today).rows > 0 or written
+            except Exception:
+                log.exception("snapshot_failed", day=day.isoformat())
+        if not written:
+            return
+        try:
+            self.history.upkeep(today)
+        except Exception:
+            log.exception("history_upkeep_failed")
 
     def _take(self, day: dt.date) -> None:
         try:
