@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -259,6 +260,22 @@ def _total(high: int | None, low: int | None, what: str) -> int:
     return total
 
 
+# Per group: the score sum and count (scored accounts), the contract value halves' sums, the
+# accounts (`rank_count`).
+_SUMS = [("score", "sum"), ("score", "count"), ("high", "sum"), ("low", "sum"), ("rank", "count")]
+
+
+def _rank_totals(by_rank: dict[str, dict[str, Any]], what: Callable[[str], str]) -> list[RankTotal]:
+    """A RankTotal per rank of RANKS (none of them: zeros) from `_SUMS` rows keyed by rank;
+    `what(rank)` names the accounts in the error for a sum beyond int64."""
+    totals = []
+    for rank in RANKS:
+        sums = by_rank.get(rank, {})
+        contract_value = _total(sums.get("high_sum"), sums.get("low_sum"), what(rank))
+        totals.append(RankTotal(rank, sums.get("rank_count", 0), contract_value))
+    return totals
+
+
 def summarize_rows(
     rows: pa.Table, day: dt.date | None, order: Sequence[tuple[str, bool]] = ()
 ) -> Summary:
@@ -274,44 +291,20 @@ def summarize_rows(
             }
         )
         .group_by("rank", use_threads=False)
-        .aggregate(
-            [
-                ("score", "sum"),
-                ("score", "count"),
-                ("high", "sum"),
-                ("low", "sum"),
-                ("rank", "count"),
-            ]
-        )
+        .aggregate(_SUMS)
         .to_pylist()
-    )
-    by_rank = {r["rank"]: r for r in per_rank}
-    ranks = [
-        RankTotal(
-            rank,
-            by_rank[rank]["rank_count"] if rank in by_rank else 0,
-            _total(
-                by_rank.get(rank, {}).get("high_sum"),
-                by_rank.get(rank, {}).get("low_sum"),
-                f"the {rank} accounts",
-            ),
-        )
-        for rank in RANKS
-    ]
-    scored = sum(r["score_count"] for r in per_rank)
-    score_sum = sum(r["score_sum"] or 0 for r in per_rank)
-    total = _total(
-        sum(r["high_sum"] or 0 for r in per_rank),
-        sum(r["low_sum"] or 0 for r in per_rank),
-        "the accounts",
     )
     return Summary(
         day=day,
         accounts=rows.num_rows,
-        scored=scored,
-        score_sum=score_sum,
-        contract_value=total,
-        ranks=ranks,
+        scored=sum(r["score_count"] for r in per_rank),
+        score_sum=sum(r["score_sum"] or 0 for r in per_rank),
+        contract_value=_total(
+            sum(r["high_sum"] or 0 for r in per_rank),
+            sum(r["low_sum"] or 0 for r in per_rank),
+            "the accounts",
+        ),
+        ranks=_rank_totals({r["rank"]: r for r in per_rank}, lambda rank: f"the {rank} accounts"),
         dimensions=_sorted_dimensions(_dimensions(rows, high, low), order),
     )
 
@@ -334,50 +327,30 @@ def _dimensions(rows: pa.Table, high: pa.Array, low: pa.Array) -> list[Dimension
             }
         )
         .group_by(["name", "rank"], use_threads=False)
-        .aggregate(
-            [
-                ("score", "sum"),
-                ("score", "count"),
-                ("high", "sum"),
-                ("low", "sum"),
-                ("rank", "count"),
-                ("order", "min"),
-            ]
-        )
+        .aggregate([*_SUMS, ("order", "min")])
         .to_pylist()
     )
-    by_name: dict[str, list[dict[str, object]]] = {}
+    by_name: dict[str, list[dict[str, Any]]] = {}
     for entry in grouped:
-        by_name.setdefault(str(entry["name"]), []).append(entry)
-    out = []
-    for name, entries in by_name.items():
-        per_rank = {str(e["rank"]): e for e in entries}
-        out.append(
-            DimensionTotal(
-                name=name,
-                accounts=sum(_int(e["rank_count"]) for e in entries),
-                scored=sum(_int(e["score_count"]) for e in entries),
-                score_sum=sum(_int(e["score_sum"]) for e in entries),
-                ranks=[
-                    RankTotal(
-                        rank,
-                        _int(per_rank[rank]["rank_count"]) if rank in per_rank else 0,
-                        _total(
-                            _int(per_rank.get(rank, {}).get("high_sum")),
-                            _int(per_rank.get(rank, {}).get("low_sum")),
-                            f"the accounts {rank} in {name!r}",
-                        ),
-                    )
-                    for rank in RANKS
-                ],
-                first_seen=min(_int(e["order_min"]) for e in entries),
-            )
+        by_name.setdefault(entry["name"], []).append(entry)
+    return [
+        DimensionTotal(
+            name=name,
+            accounts=sum(e["rank_count"] for e in entries),
+            scored=sum(e["score_count"] for e in entries),
+            score_sum=sum(e["score_sum"] or 0 for e in entries),
+            ranks=_rank_totals(
+                {e["rank"]: e for e in entries},
+                functools.partial(_in_dimension, name),
+            ),
+            first_seen=min(e["order_min"] for e in entries),
         )
-    return out
+        for name, entries in by_name.items()
+    ]
 
 
-def _int(value: object) -> int:
-    return int(value) if isinstance(value, int) else 0
+def _in_dimension(name: str, rank: str) -> str:
+    return f"the accounts {rank} in {name!r}"
 
 
 def _sorted_dimensions(
