@@ -50,7 +50,7 @@ from healthscore.server.limits import (
     in_lane,
     mark_single_request,
 )
-from healthscore.server.rpc_log import around_handler
+from healthscore.server.rpc_log import around_handler, behaviour, method_handler
 from healthscore.server.status import to_status
 
 # Services anyone may call without a token: probes and generic clients (grpcurl) need them.
@@ -341,12 +341,9 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             context.abort_with_status(status)
 
         in_lane(refuse, self._lane)
-        build = (
-            grpc.stream_stream_rpc_method_handler
-            if handler.response_streaming
-            else grpc.stream_unary_rpc_method_handler
+        return method_handler(
+            refuse, True, handler.response_streaming, None, handler.response_serializer
         )
-        return build(refuse, None, handler.response_serializer)
 
     def _admitted(
         self,
@@ -357,34 +354,30 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         lane: futures.ThreadPoolExecutor | None,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         idle = self._idle
-        build: Callable[..., grpc.RpcMethodHandler[Any, Any]]
+        inner = behaviour(handler)
         if handler.request_streaming:
-            inner_streaming = handler.stream_stream or handler.stream_unary
-            assert inner_streaming is not None
 
             def reading(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                return inner_streaming(idle.requests(requests, context, method), context)
+                return inner(idle.requests(requests, context, method), context)
 
         else:
-            inner_unary = handler.unary_stream or handler.unary_unary
-            assert inner_unary is not None
-
             # Read by us, as the one message of a request stream: gRPC would read it before the
             # handler runs, and not run the handler (which frees the slot) for a call given up
             # while it waited for a thread.
             def reading(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
                 for request in idle.requests(requests, context, method):
-                    return inner_unary(request, context)
+                    return inner(request, context)
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
 
             mark_single_request(reading)
         in_lane(reading, lane)
-        build = (
-            grpc.stream_stream_rpc_method_handler
-            if handler.response_streaming
-            else grpc.stream_unary_rpc_method_handler
+        converted = method_handler(
+            reading,
+            True,
+            handler.response_streaming,
+            handler.request_deserializer,
+            handler.response_serializer,
         )
-        converted = build(reading, handler.request_deserializer, handler.response_serializer)
 
         @contextlib.contextmanager
         def as_caller(context: grpc.ServicerContext) -> Iterator[None]:

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from healthscore.errors import MalformedInputError, ResponseTooLargeError, Violation
+from healthscore.server.rpc_log import behaviour, method_handler
 
 _T = TypeVar("_T")
 
@@ -186,28 +187,18 @@ class DecodingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
         def respond(response: Any) -> Any:
             return _encoded(response, encode) if streaming else encode(response)
 
+        inner = behaviour(handler)
+        call: Callable[[Any, grpc.ServicerContext], Any]
         if handler.request_streaming:
-            inner_streaming = handler.stream_stream or handler.stream_unary
-            assert inner_streaming is not None
 
             def from_stream(requests: Iterator[bytes], context: grpc.ServicerContext) -> Any:
-                return respond(inner_streaming((decode(r) for r in requests), context))
+                return respond(inner((decode(r) for r in requests), context))
 
-            build = (
-                grpc.stream_stream_rpc_method_handler
-                if streaming
-                else grpc.stream_unary_rpc_method_handler
-            )
-            return build(from_stream)
-        inner_unary = handler.unary_stream or handler.unary_unary
-        assert inner_unary is not None
+            call = from_stream
+        else:
 
-        def from_one(request: bytes, context: grpc.ServicerContext) -> Any:
-            return respond(inner_unary(decode(request), context))
+            def from_one(request: bytes, context: grpc.ServicerContext) -> Any:
+                return respond(inner(decode(request), context))
 
-        build = (
-            grpc.unary_stream_rpc_method_handler
-            if streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
-        return build(from_one)
+            call = from_one
+        return method_handler(call, handler.request_streaming, streaming)

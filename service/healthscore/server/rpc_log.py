@@ -130,42 +130,64 @@ def _dropped_line(count: int) -> str:
 # A scope is entered around all of one call's work; it gets the call's context.
 Scope = Callable[[grpc.ServicerContext], contextlib.AbstractContextManager[None]]
 
+# gRPC's handler constructors by (request streaming, response streaming).
+_BUILDERS: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler[Any, Any]]] = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def behaviour(handler: grpc.RpcMethodHandler[Any, Any]) -> Callable[..., Any]:
+    """The function that handles `handler`'s calls, whatever their shape."""
+    found = (
+        handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+    )
+    assert found is not None
+    return found
+
+
+def method_handler(
+    function: Callable[..., Any],
+    request_streaming: bool,
+    response_streaming: bool,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+    response_serializer: Callable[[Any], bytes] | None = None,
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the given shape whose calls `function` handles: what an interceptor returns
+    for a handler it wraps."""
+    build = _BUILDERS[request_streaming, response_streaming]
+    return build(function, request_deserializer, response_serializer)
+
 
 def around_handler(
     handler: grpc.RpcMethodHandler[Any, Any], scope: Scope
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """`handler` with each call's work run inside `scope(context)` (all four call shapes)."""
+    inner = behaviour(handler)
+    wrapped: Callable[[Any, grpc.ServicerContext], Any]
     if handler.response_streaming:
-        inner_stream = handler.unary_stream or handler.stream_stream
-        assert inner_stream is not None
 
         def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            return _stream_in_scope(inner_stream, request, context, scope)
+            return _stream_in_scope(inner, request, context, scope)
 
-        carry_marks(streaming, inner_stream)
+        wrapped = streaming
+    else:
 
-        build = (
-            grpc.stream_stream_rpc_method_handler
-            if handler.request_streaming
-            else grpc.unary_stream_rpc_method_handler
-        )
-        return build(streaming, handler.request_deserializer, handler.response_serializer)
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            with scope(context):
+                return inner(request, context)
 
-    inner_unary = handler.unary_unary or handler.stream_unary
-    assert inner_unary is not None
-
-    def unary(request: Any, context: grpc.ServicerContext) -> Any:
-        with scope(context):
-            return inner_unary(request, context)
-
-    carry_marks(unary, inner_unary)
-
-    build = (
-        grpc.stream_unary_rpc_method_handler
-        if handler.request_streaming
-        else grpc.unary_unary_rpc_method_handler
+        wrapped = unary
+    carry_marks(wrapped, inner)
+    return method_handler(
+        wrapped,
+        handler.request_streaming,
+        handler.response_streaming,
+        handler.request_deserializer,
+        handler.response_serializer,
     )
-    return build(unary, handler.request_deserializer, handler.response_serializer)
 
 
 def _stream_in_scope(
@@ -227,9 +249,7 @@ class LoggingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             return None
         method = handler_call_details.method
         # A unary call read as a one-message stream (`limits`) is unary to its caller.
-        request_streaming = handler.request_streaming and not single_request(
-            handler.stream_unary or handler.stream_stream
-        )
+        request_streaming = handler.request_streaming and not single_request(behaviour(handler))
 
         @contextlib.contextmanager
         def logged(context: grpc.ServicerContext) -> Iterator[None]:
