@@ -26,6 +26,7 @@ import yaml
 
 from benchmarks.machine import machine
 from benchmarks.service import ROOT, Server
+from tests.core.wire import varint
 
 SCORE = "/healthscore.v1.ScoringService/ScoreAccounts"
 MIB = 1024 * 1024
@@ -42,9 +43,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # One account whose id is the whole payload: a valid message of the requested size.
     payload = (
         b"\x0a"
-        + _varint(args.mib * MIB + 8)
+        + varint(args.mib * MIB + 8)
         + b"\x0a"
-        + _varint(args.mib * MIB)
+        + varint(args.mib * MIB)
         + (b"x" * (args.mib * MIB))
     )
     with tempfile.TemporaryDirectory() as scratch:
@@ -85,15 +86,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rss_peak_kib": peak,
         "codes": dict(codes),
     }
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,7 +58,7 @@ def _scalar(fd, value) -> tuple[int, bytes]:
     raise AssertionError(t)
 
 
-def _length_delimited(number: int, payload: bytes) -> bytes:
+def length_delimited(number: int, payload: bytes) -> bytes:
     return tag(number, 2) + varint(len(payload)) + payload
 
 
@@ -71,7 +71,7 @@ def _unknown_field(rnd: random.Random) -> bytes:
         return tag(number, 1) + rnd.randbytes(8)
     if kind == 2:
         return tag(number, 5) + rnd.randbytes(4)
-    return _length_delimited(number, rnd.randbytes(rnd.randrange(6)))
+    return length_delimited(number, rnd.randbytes(rnd.randrange(6)))
 
 
 def reencode(message, rnd: random.Random) -> bytes:
@@ -91,19 +91,19 @@ def reencode(message, rnd: random.Random) -> bytes:
                 if value_fd.message_type is not None:
                     encoded = reencode(value, rnd)
                     if encoded or rnd.random() < 0.5:  # an empty value may be left out
-                        parts.append(_length_delimited(2, encoded))
+                        parts.append(length_delimited(2, encoded))
                 else:
                     w, payload = _scalar(value_fd, value)
                     parts.append(tag(2, w) + payload)
                 rnd.shuffle(parts)
-                chunks.append(_length_delimited(fd.number, b"".join(parts)))
+                chunks.append(length_delimited(fd.number, b"".join(parts)))
             continue
         if fd.is_repeated:
             values = list(getattr(message, fd.name))
             if not values:
                 continue
             if fd.message_type is not None:
-                chunks.extend(_length_delimited(fd.number, reencode(v, rnd)) for v in values)
+                chunks.extend(length_delimited(fd.number, reencode(v, rnd)) for v in values)
             elif fd.type in (FD.TYPE_STRING, FD.TYPE_BYTES) or rnd.random() < 0.5:
                 for v in values:  # unpacked, one element per chunk
                     w, payload = _scalar(fd, v)
@@ -113,7 +113,7 @@ def reencode(message, rnd: random.Random) -> bytes:
                 for run in (values[:cut], values[cut:]):
                     if run:
                         body = b"".join(_scalar(fd, v)[1] for v in run)
-                        chunks.append(_length_delimited(fd.number, body))
+                        chunks.append(length_delimited(fd.number, body))
             continue
         has_presence = fd.has_presence
         is_set = message.HasField(fd.name) if has_presence else None
@@ -124,8 +124,8 @@ def reencode(message, rnd: random.Random) -> bytes:
             encoded = reencode(value, rnd)
             if rnd.random() < 0.3 and len(encoded) > 0:
                 # split into two occurrences that merge: an empty one first
-                chunks.append(_length_delimited(fd.number, b""))
-            chunks.append(_length_delimited(fd.number, encoded))
+                chunks.append(length_delimited(fd.number, b""))
+            chunks.append(length_delimited(fd.number, encoded))
             continue
         if has_presence and not is_set:
             continue

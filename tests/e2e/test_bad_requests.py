@@ -11,6 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from benchmarks.bad_requests import garbage
 from healthscore.server.rpc_log import configure_logging
 from healthscore_client.v1 import (
     account_service_pb2,
@@ -20,6 +21,7 @@ from healthscore_client.v1 import (
     ruleset_pb2,
     scoring_service_pb2,
 )
+from tests.core.wire import length_delimited
 from tests.e2e.conftest import Server
 from tests.e2e.support import MD_DRAFT, engagement_profile, rpc_error, violations
 from tests.server.test_interceptors import wait_for_lines
@@ -36,11 +38,6 @@ _OURS = [
     history_service_pb2.DESCRIPTOR.services_by_name["HistoryService"],
     portfolio_service_pb2.DESCRIPTOR.services_by_name["PortfolioService"],
 ]
-
-
-def garbage(rng: random.Random) -> bytes:
-    """Bytes no message parses: a tag with wire type 7 (none exists), then random bytes."""
-    return bytes([(rng.randrange(1, 16) << 3) | 7]) + rng.randbytes(rng.randrange(0, 64))
 
 
 def unary_methods() -> list[tuple[str, str]]:
@@ -109,28 +106,16 @@ def test_undecodable_requests_leave_nothing_behind(served: Server) -> None:
     assert live_calls() - before < calls // 20
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """Field `number`, length-delimited, holding `payload`."""
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
-
-
 def test_a_field_of_the_wrong_wire_type_is_refused_and_the_draft_unchanged(
     served: Server,
 ) -> None:
     before = served.profiles.GetDraft(profile_service_pb2.GetDraftRequest(name=MD_DRAFT))
     # Profile.name (field 1, a string) sent as a varint, after a well-formed profile.
     profile = engagement_profile().SerializeToString() + b"\x08\x05"
-    draft = profile_service_pb2.Draft(name=MD_DRAFT).SerializeToString() + _field(4, profile)
-    request = _field(1, draft)
+    draft = profile_service_pb2.Draft(name=MD_DRAFT).SerializeToString() + length_delimited(
+        4, profile
+    )
+    request = length_delimited(1, draft)
     update = served.channel.unary_unary(f"/{_PROFILES.full_name}/UpdateDraft")
     error = rpc_error(lambda: update(request, timeout=10))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -146,11 +131,13 @@ def test_a_nested_message_of_the_wrong_wire_type_is_named(served: Server) -> Non
     # CreateProfileRequest.profile.metrics[0].good (a message) sent as a 32-bit field.
     metric = ruleset_pb2.Metric(attribute="engagement_score", weight=100).SerializeToString()
     metric += bytes([(3 << 3) | 5]) + b"\x00\x00\x00\x00"  # Metric field 3 as fixed32
-    profile = ruleset_pb2.Profile(name="p").SerializeToString() + _field(
+    profile = ruleset_pb2.Profile(name="p").SerializeToString() + length_delimited(
         ruleset_pb2.Profile.METRICS_FIELD_NUMBER, metric
     )
     request = profile_service_pb2.CreateProfileRequest(parent=MD_DRAFT).SerializeToString()
-    request += _field(profile_service_pb2.CreateProfileRequest.PROFILE_FIELD_NUMBER, profile)
+    request += length_delimited(
+        profile_service_pb2.CreateProfileRequest.PROFILE_FIELD_NUMBER, profile
+    )
     create = served.channel.unary_unary(f"/{_PROFILES.full_name}/CreateProfile")
     error = rpc_error(lambda: create(request, timeout=10))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -164,8 +151,8 @@ def test_valid_but_unusual_encodings_are_accepted(served: Server) -> None:
     request = profile_service_pb2.CreateProfileRequest(
         parent=MD_DRAFT, profile=engagement_profile(name="unusual")
     ).SerializeToString()
-    request += _field(profile_service_pb2.CreateProfileRequest.ETAG_FIELD_NUMBER, b"")
-    request += _field(999, b"from the future")
+    request += length_delimited(profile_service_pb2.CreateProfileRequest.ETAG_FIELD_NUMBER, b"")
+    request += length_delimited(999, b"from the future")
     create = served.channel.unary_unary(f"/{_PROFILES.full_name}/CreateProfile")
     draft = profile_service_pb2.Draft.FromString(create(request, timeout=10))
     assert [p.name for p in draft.profiles][-1] == "unusual"
