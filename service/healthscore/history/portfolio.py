@@ -24,7 +24,13 @@ from healthscore.errors import InvalidInputError, NotFoundError, Violation
 from healthscore.history.schema import HEALTH_DAILY, RANKS
 from healthscore.history.snapshot import BATCH_ROWS, CurrentHealthSource
 from healthscore.history.table import HistoryTable
-from healthscore.history.trends import AccountFilter, all_rows, filter_mask, rows_having
+from healthscore.history.trends import (
+    AccountFilter,
+    all_rows,
+    filter_columns,
+    filter_mask,
+    rows_having,
+)
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _LOW_MASK = (1 << 32) - 1
@@ -204,10 +210,7 @@ class Portfolio:
 
 
 def _columns(where: AccountFilter, columns: list[str]) -> list[str]:
-    extra = (["parent_id"] if where.parent_id is not None else []) + (
-        ["attributes"] if where.attributes else []
-    )
-    return columns + [c for c in extra if c not in columns]
+    return columns + [c for c in filter_columns(where) if c not in columns]
 
 
 def _selected(rows: pa.Table, where: AccountFilter) -> pa.Table:

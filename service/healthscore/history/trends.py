@@ -270,8 +270,16 @@ def matching_accounts(table: HistoryTable, where: AccountFilter, span: Range) ->
     day = _last_stored_day(table, span)
     if day is None:
         return []
-    rows = table.scan(columns=["account_id", "parent_id", "attributes"], start=day, end=day)
+    rows = table.scan(columns=["account_id", *filter_columns(where)], start=day, end=day)
     return sorted(pc.unique(pc.filter(rows["account_id"], filter_mask(rows, where))).to_pylist())
+
+
+def filter_columns(where: AccountFilter) -> list[str]:
+    """The columns `filter_mask` reads for `where` (`attributes`, the costly nested one, only
+    for attribute conditions)."""
+    return (["parent_id"] if where.parent_id is not None else []) + (
+        ["attributes"] if where.attributes else []
+    )
 
 
 def filter_mask(rows: pa.Table, where: AccountFilter) -> pa.Array:
