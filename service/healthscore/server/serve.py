@@ -98,15 +98,15 @@ def build_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     every = [*services, health_name, reflection.SERVICE_NAME]
-    for name in ["", *every]:  # "": the whole server
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     def store_reachable(reachable: bool) -> None:
-        """A replica that lost its database leaves the rotation until it is back."""
+        """Every service's health (a replica that lost its database leaves the rotation until
+        it is back); ignored once draining."""
         status = health_pb2.HealthCheckResponse.SERVING if reachable else _NOT_SERVING
-        for name in ["", *every]:
-            health_servicer.set(name, status)  # ignored once draining
+        for name in ["", *every]:  # "": the whole server
+            health_servicer.set(name, status)
 
+    store_reachable(True)
     app.on_store_reachable(store_reachable)
     reflection.enable_server_reflection(every, server)
     try:
