@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
@@ -123,7 +124,7 @@ class AccountRecords:
     @property
     def body(self) -> bytes:
         """The account as of the last record: every body concatenated (an `Account`)."""
-        return b"".join(body for _, body in self.records)
+        return b"".join([body for _, body in self.records])
 
 
 class HealthRow(NamedTuple):
@@ -399,23 +400,18 @@ def _records(
 def _new_records(rows: Sequence[tuple[str, int, bytes]], until: int) -> list[AccountRecords]:
     """What `_records` would read back after upserting `rows` into an empty store: per account,
     the bodies observed at or before `until` in time order, a repeated key's bodies merged as
-    `_UPSERT` merges them."""
-    merged: dict[tuple[str, int], bytes] = {}
-    for account_id, observe_time, body in rows:
-        if observe_time > until:
-            continue
-        key = (account_id, observe_time)
-        before = merged.get(key)
-        if before is None:
-            merged[key] = body
-        elif not before.endswith(body):
-            merged[key] = before + body
+    `_UPSERT` merges them (in the order written: the sort is stable)."""
     out: list[AccountRecords] = []
-    for (account_id, observe_time), body in sorted(merged.items()):
-        if out and out[-1].account_id == account_id:
-            out[-1].records.append((observe_time, body))
-        else:
+    kept = (row for row in rows if row[1] <= until)
+    for account_id, observe_time, body in sorted(kept, key=itemgetter(0, 1)):
+        if not out or out[-1].account_id != account_id:
             out.append(AccountRecords(account_id, [(observe_time, body)]))
+            continue
+        records = out[-1].records
+        if records[-1][0] != observe_time:
+            records.append((observe_time, body))
+        elif not records[-1][1].endswith(body):
+            records[-1] = (observe_time, records[-1][1] + body)
     return out
 
 
