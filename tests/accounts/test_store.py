@@ -11,6 +11,7 @@ import pytest
 
 from healthscore.history.schema import HEALTH_DAILY
 from healthscore.store.accounts import AccountRecords, AccountStore, HealthRow
+from healthscore.store.sqlite import CorruptDatabaseError
 from healthscore_client.v1 import account_pb2, health_pb2, ruleset_pb2
 from tests.accounts.support import record
 
@@ -183,3 +184,10 @@ def test_a_write_rescores_from_exactly_what_is_stored(store):
     expected = store.records(["future-only", "new", "old"], until=as_of)
     assert sorted(given, key=lambda r: r.account_id) == expected
     assert [a.account_id for a in expected] == ["new", "old"]
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(tmp_path):
+    path = tmp_path / "accounts.db"
+    path.write_bytes(b"not a database at all" * 1000)
+    with pytest.raises(CorruptDatabaseError, match=r"accounts\.db"):
+        AccountStore(path)

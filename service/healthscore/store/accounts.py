@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -40,7 +38,8 @@ from typing import NamedTuple
 import pyarrow as pa
 
 from healthscore.history.schema import HEALTH_DAILY
-from healthscore.store.sqlite import SchemaTooNewError, check_integrity
+from healthscore.store import sqlite
+from healthscore.store.sql import Transactions
 from healthscore_client.v1 import account_pb2, account_service_pb2, health_pb2, ruleset_pb2
 
 #: The account store's file in a data directory (the server and `healthscore snapshot --data-dir`
@@ -142,69 +141,26 @@ class HealthRow(NamedTuple):
 Rescore = Callable[[list[AccountRecords]], list[HealthRow]]
 
 
-class AccountStore:
-    """Account data and current health on one SQLite file (thread-safe: one connection behind a
-    lock; processes coordinate through SQLite's file locks)."""
+class AccountStore(Transactions[sqlite3.Connection]):
+    """Account data and current health on one SQLite file, set up as the design store's
+    (`sqlite.connect`, `sqlite.migrate`, `sqlite.begin`; the crash test hook, e.g.
+    `HEALTHSCORE_STORE_CRASH=write_data:before_commit`, of `sql.Transactions`): thread-safe, one
+    connection behind a lock; processes coordinate through SQLite's file locks."""
 
     def __init__(self, path: Path) -> None:
-        # Test hook as in SqliteStore: `HEALTHSCORE_STORE_CRASH=write_data:before_commit` (or
-        # `after_commit`) makes the process SIGKILL itself at that point of a data write.
-        self._crash_at = os.environ.get("HEALTHSCORE_STORE_CRASH")
+        super().__init__()
         self._lock = threading.Lock()
         self._file = path
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
-        )
+        # Bigger pages for rows of a few hundred bytes in WITHOUT ROWID tables.
+        self._conn = sqlite.connect(path, page_size=32768)
         try:
-            # Bigger pages for rows of a few hundred bytes in WITHOUT ROWID tables (takes effect
-            # only on a new, empty file).
-            self._conn.execute("PRAGMA page_size = 32768")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                raise RuntimeError(f"{path}: cannot use WAL journaling (got {mode!r})")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            check_integrity(self._conn, path)
-            self._migrate(path)
+            sqlite.migrate(self._conn, path, MIGRATIONS, self._transaction)
         except BaseException:
             self._conn.close()
             raise
 
-    def _migrate(self, path: Path) -> None:
-        def version() -> int:
-            value: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if value > len(MIGRATIONS):
-                raise SchemaTooNewError(
-                    f"{path}: schema version {value} is newer than this healthscore knows "
-                    f"({len(MIGRATIONS)}); upgrade healthscore to open it"
-                )
-            return value
-
-        for target in range(version() + 1, len(MIGRATIONS) + 1):
-            with self._transaction("migrate") as conn:
-                if version() >= target:  # another process applied it meanwhile
-                    continue
-                for statement in MIGRATIONS[target - 1]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target}")
-
-    def _crash(self, write: str, point: str) -> None:
-        if self._crash_at is not None and self._crash_at == f"{write}:{point}":
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    @contextmanager
-    def _transaction(self, write: str) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                self._crash(write, "before_commit")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            self._crash(write, "after_commit")
+    def _begin(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite.begin(self._lock, self._conn)
 
     # Writes.
 

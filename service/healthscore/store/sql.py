@@ -19,11 +19,11 @@ import datetime as dt
 import os
 import secrets
 import signal
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from healthscore.errors import HealthScoreError, NotFoundError, StaleEtagError
 from healthscore.store.base import (
@@ -125,8 +125,12 @@ def _check_etag(what: str, row: Row | None, expected: str | None) -> None:
         raise StaleEtagError(f"the {what} has changed since etag {expected!r} was read")
 
 
-class SqlStore(Store):
-    """The `Store` methods over a dialect's transactions and reads (see the module)."""
+_C = TypeVar("_C")
+
+
+class Transactions(ABC, Generic[_C]):
+    """Write transactions over a dialect's `_begin`, with the crash test hook's points around
+    each commit (the design stores' and the account store's, `store/accounts.py`)."""
 
     def __init__(self) -> None:
         # Test hook, read once here: `HEALTHSCORE_STORE_CRASH=<write>:<before_commit|after_commit>`
@@ -134,12 +138,28 @@ class SqlStore(Store):
         # write, so durability tests can crash deterministically inside a transaction.
         self._crash_at = os.environ.get("HEALTHSCORE_STORE_CRASH")
 
-    # The dialect.
-
     @abstractmethod
-    def _begin(self) -> AbstractContextManager[Connection]:
+    def _begin(self) -> AbstractContextManager[_C]:
         """One write transaction holding the write lock from its first statement: committed when
         the block ends, rolled back when it raises."""
+
+    def _crash(self, write: str, point: str) -> None:
+        if self._crash_at is not None and self._crash_at == f"{write}:{point}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    @contextmanager
+    def _transaction(self, write: str) -> Iterator[_C]:
+        """`_begin`, with the crash hook's points around its commit."""
+        with self._begin() as conn:
+            yield conn
+            self._crash(write, "before_commit")
+        self._crash(write, "after_commit")
+
+
+class SqlStore(Transactions[Connection], Store):
+    """The `Store` methods over a dialect's transactions and reads (see the module)."""
+
+    # The dialect (and `Transactions._begin`).
 
     @abstractmethod
     def _read(self, sql: str, parameters: Sequence[object] = ()) -> Sequence[Row]:
@@ -147,20 +167,6 @@ class SqlStore(Store):
 
     def _activated(self, conn: Connection, record: ActivationRecord) -> None:
         """Runs in the transaction that records `record`, before it commits."""
-
-    # Transactions.
-
-    def _crash(self, write: str, point: str) -> None:
-        if self._crash_at is not None and self._crash_at == f"{write}:{point}":
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    @contextmanager
-    def _transaction(self, write: str) -> Iterator[Connection]:
-        """`_begin`, with the crash hook's points around its commit."""
-        with self._begin() as conn:
-            yield conn
-            self._crash(write, "before_commit")
-        self._crash(write, "after_commit")
 
     # Reads.
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from healthscore.errors import HealthScoreError
@@ -106,6 +106,79 @@ def opening(path: Path, exc: sqlite3.DatabaseError) -> CorruptDatabaseError:
     )
 
 
+def connect(
+    path: Path, *, page_size: int | None = None, pragmas: Sequence[str] = ()
+) -> sqlite3.Connection:
+    """A connection to the SQLite file `path` as the stores use it (this one and the account
+    store, `store/accounts.py`): no implicit transactions (every one is explicit, `begin`), WAL
+    with `synchronous=FULL`, then `pragmas`; a file that is damaged or not a database is refused
+    (CorruptDatabaseError naming it). `page_size` takes effect only on a new, empty file."""
+    # isolation_level=None: no implicit BEGINs; every transaction is explicit.
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
+    )
+    try:
+        try:
+            if page_size is not None:
+                conn.execute(f"PRAGMA page_size = {int(page_size)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise opening(path, exc) from exc
+        if mode != "wal":
+            raise RuntimeError(f"{path}: cannot use WAL journaling (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        for pragma in pragmas:
+            conn.execute(pragma)
+        check_integrity(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    path: Path,
+    migrations: Sequence[Sequence[str]],
+    transaction: Callable[[str], AbstractContextManager[object]],
+) -> None:
+    """Brings the file's schema to `len(migrations)`: step i (from 0) takes `PRAGMA user_version`
+    from i to i + 1 in its own `transaction("migrate")`; a newer schema is refused."""
+
+    def user_version() -> int:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    version = user_version()
+    refuse_newer(str(path), version, len(migrations))
+    for target in range(version + 1, len(migrations) + 1):
+        with transaction("migrate"):
+            # Another process may have applied this step since we looked.
+            current = user_version()
+            refuse_newer(str(path), current, len(migrations))
+            if current >= target:
+                continue
+            for statement in migrations[target - 1]:
+                conn.execute(statement)
+            # user_version lives in the database header: it commits with the step.
+            conn.execute(f"PRAGMA user_version = {target}")
+
+
+@contextmanager
+def begin(lock: threading.Lock, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` under `lock`: SQLite's write lock from the transaction's first
+    statement; committed when the block ends, rolled back when it raises."""
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
 class SqliteStore(SqlStore):
     """`Store` on one SQLite file.
 
@@ -118,62 +191,18 @@ class SqliteStore(SqlStore):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self._lock = threading.Lock()
-        # isolation_level=None: no implicit BEGINs; every transaction is explicit below.
-        self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
-        )
+        self._conn = connect(path, pragmas=["PRAGMA foreign_keys = ON"])
         try:
             self._conn.row_factory = sqlite3.Row
-            try:
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            except sqlite3.DatabaseError as exc:
-                raise opening(path, exc) from exc
-            if mode != "wal":
-                raise RuntimeError(f"{path}: cannot use WAL journaling (got {mode!r})")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            check_integrity(self._conn, path)
-            self._migrate(path)
+            migrate(self._conn, path, MIGRATIONS, self._transaction)
         except BaseException:
             self._conn.close()
             raise
 
-    # Schema.
-
-    def _user_version(self) -> int:
-        version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        return version
-
-    def _migrate(self, path: Path) -> None:
-        version = self._user_version()
-        refuse_newer(str(path), version, len(MIGRATIONS))
-        for target in range(version + 1, len(MIGRATIONS) + 1):
-            with self._transaction("migrate") as conn:
-                # Another process may have applied this step since we looked.
-                current = self._user_version()
-                refuse_newer(str(path), current, len(MIGRATIONS))
-                if current >= target:
-                    continue
-                for statement in MIGRATIONS[target - 1]:
-                    conn.execute(statement)
-                # user_version lives in the database header: it commits with the step.
-                conn.execute(f"PRAGMA user_version = {target}")
-
     # The dialect.
 
-    @contextmanager
-    def _begin(self) -> Iterator[sqlite3.Connection]:
-        """`BEGIN IMMEDIATE`: SQLite's write lock from the transaction's first statement."""
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+    def _begin(self) -> AbstractContextManager[sqlite3.Connection]:
+        return begin(self._lock, self._conn)
 
     def _read(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:
