@@ -33,6 +33,11 @@ class InvalidInputError(HealthScoreError, ValueError):
         self.violations: list[Violation] = list(violations)
 
 
+def field_error(field: str, message: str) -> InvalidInputError:
+    """The error of one bad field: `field: message`, with the one violation naming it."""
+    return InvalidInputError(f"{field}: {message}", [Violation(field, message)])
+
+
 class InvalidRulesetError(InvalidInputError):
     """A ruleset does not validate (SPEC §1-§5)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from healthscore.errors import InvalidInputError, Violation
+from healthscore.errors import field_error
 from healthscore_client.v1 import ruleset_pb2
 
 ACCOUNT_HEALTH = ruleset_pb2.HEALTH_MODEL_ACCOUNT_HEALTH
@@ -58,18 +58,14 @@ def activation_name(number: int) -> str:
     return f"activations/{number}"
 
 
-def _invalid(field: str, message: str) -> InvalidInputError:
-    return InvalidInputError(f"{field}: {message}", [Violation(field, message)])
-
-
 def _match(kind: str, name: str, field: str) -> re.Match[str]:
     if not name:
-        raise _invalid(field, f"required: a name like {_SHAPES[kind]}")
+        raise field_error(field, f"required: a name like {_SHAPES[kind]}")
     m = _PATTERNS[kind].fullmatch(name)
     if m is None:
-        raise _invalid(field, f"{name!r} is not a name like {_SHAPES[kind]}")
+        raise field_error(field, f"{name!r} is not a name like {_SHAPES[kind]}")
     if m["model"] not in MODELS:
-        raise _invalid(field, f"unknown model {m['model']!r}; models: {', '.join(MODELS)}")
+        raise field_error(field, f"unknown model {m['model']!r}; models: {', '.join(MODELS)}")
     return m
 
 
@@ -93,7 +89,7 @@ def parse_version(name: str, field: str) -> tuple[int, int]:
 
 def parse_catalog(name: str, field: str) -> None:
     if name != CATALOG:
-        raise _invalid(field, f"{name!r} is not the catalog's name {CATALOG!r}")
+        raise field_error(field, f"{name!r} is not the catalog's name {CATALOG!r}")
 
 
 @dataclass(frozen=True)
@@ -112,12 +108,14 @@ def parse_ruleset(name: str, field: str) -> RulesetRef:
         m = _PATTERNS[kind].fullmatch(name)
         if m is not None:
             if m["model"] not in MODELS:
-                raise _invalid(field, f"unknown model {m['model']!r}; models: {', '.join(MODELS)}")
+                raise field_error(
+                    field, f"unknown model {m['model']!r}; models: {', '.join(MODELS)}"
+                )
             model = MODELS[m["model"]]
             if kind == "version":
                 return RulesetRef(model, number=int(m["version"]))
             return RulesetRef(model, draft=kind == "draft")
-    raise _invalid(
+    raise field_error(
         field,
         f"{name!r} is not a ruleset name: models/{{model}}, models/{{model}}/draft or "
         "models/{model}/versions/{version}",
@@ -134,7 +132,7 @@ def account_name(account_id: str) -> str:
 def parse_account(name: str, field: str) -> str:
     """`accounts/{account}`: the account id (any non-empty text, slashes included)."""
     if not name:
-        raise _invalid(field, "required: a name like accounts/{account}")
+        raise field_error(field, "required: a name like accounts/{account}")
     if not name.startswith(ACCOUNTS_PREFIX) or len(name) == len(ACCOUNTS_PREFIX):
-        raise _invalid(field, f"{name!r} is not a name like accounts/{{account}}")
+        raise field_error(field, f"{name!r} is not a name like accounts/{{account}}")
     return name[len(ACCOUNTS_PREFIX) :]

@@ -27,6 +27,7 @@ from healthscore.errors import (
     NotFoundError,
     StaleEtagError,
     Violation,
+    field_error,
 )
 from healthscore.store import ActivationRecord, Store, VersionRecord
 from healthscore_client.v1 import catalog_pb2, profile_service_pb2, ruleset_pb2
@@ -51,10 +52,6 @@ _DRAFT_PATHS = (
 _PROFILE_PATHS = ("name", "display_name", "segment", "categories", "dimensions", "metrics")
 
 
-def _invalid(field: str, message: str) -> InvalidInputError:
-    return InvalidInputError(f"{field}: {message}", [Violation(field, message)])
-
-
 def _timestamp(instant: dt.datetime) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromDatetime(instant)
@@ -66,7 +63,7 @@ def _mask(paths: Iterable[str], allowed: tuple[str, ...], default: tuple[str, ..
     given = list(paths)
     for i, path in enumerate(given):
         if path not in allowed:
-            raise _invalid(
+            raise field_error(
                 f"update_mask.paths[{i}]",
                 f"{path!r} cannot be updated; allowed: " + ", ".join(allowed),
             )
@@ -76,7 +73,7 @@ def _mask(paths: Iterable[str], allowed: tuple[str, ...], default: tuple[str, ..
 def _page(page_size: int, page_token: str, scope: str) -> tuple[int, int | None]:
     """(limit, before) from AIP-158 paging fields; tokens are bound to their list."""
     if page_size < 0:
-        raise _invalid("page_size", "must not be negative")
+        raise field_error("page_size", "must not be negative")
     limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     if not page_token:
         return limit, None
@@ -86,7 +83,7 @@ def _page(page_size: int, page_token: str, scope: str) -> tuple[int, int | None]
             raise ValueError
         return limit, int(data["before"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise _invalid("page_token", "not a token of this list") from exc
+        raise field_error("page_token", "not a token of this list") from exc
 
 
 def _next_token(numbers: list[int], limit: int, scope: str) -> str:
@@ -345,7 +342,7 @@ class ProfileManager:
                 raise AlreadyExistsError(f"{names.profile_name(model, profile.name)} exists")
             at = len(draft.profiles) if position is None else position
             if not 0 <= at <= len(draft.profiles):
-                raise _invalid("position", f"must be in 0..{len(draft.profiles)}")
+                raise field_error("position", f"must be in 0..{len(draft.profiles)}")
             profiles = list(draft.profiles)
             profiles.insert(at, profile)
             draft.ClearField("profiles")

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from healthscore.errors import InvalidInputError, NotFoundError, Violation
+from healthscore.errors import NotFoundError, field_error
 from healthscore.history.schema import HEALTH_DAILY, RANKS
 from healthscore.history.snapshot import BATCH_ROWS, CurrentHealthSource
 from healthscore.history.table import HistoryTable
@@ -115,17 +115,13 @@ def parse_order_by(
             or len(words) > 2
             or (len(words) == 2 and words[1].lower() not in ("asc", "desc"))
         ):
-            raise _invalid(field, f"{part.strip()!r} is not `field` or `field desc`")
+            raise field_error(field, f"{part.strip()!r} is not `field` or `field desc`")
         if words[0] not in allowed:
-            raise _invalid(field, f"unknown field {words[0]!r} (fields: {', '.join(allowed)})")
+            raise field_error(field, f"unknown field {words[0]!r} (fields: {', '.join(allowed)})")
         if any(words[0] == name for name, _ in keys):
-            raise _invalid(field, f"{words[0]!r} is given twice")
+            raise field_error(field, f"{words[0]!r} is given twice")
         keys.append((words[0], descending))
     return keys
-
-
-def _invalid(field: str, message: str) -> InvalidInputError:
-    return InvalidInputError(f"{field}: {message}", [Violation(field, message)])
 
 
 class Portfolio:
@@ -259,7 +255,7 @@ def _halves(values: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
 def _total(high: int | None, low: int | None, what: str) -> int:
     total = ((high or 0) << 32) + (low or 0)
     if not _INT64_MIN <= total <= _INT64_MAX:
-        raise _invalid("filter", f"the contract values of {what} sum beyond int64")
+        raise field_error("filter", f"the contract values of {what} sum beyond int64")
     return total
 
 

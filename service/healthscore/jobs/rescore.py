@@ -28,9 +28,8 @@ import pyarrow.compute as pc
 from healthscore import engine
 from healthscore.errors import (
     AllocationError,
-    InvalidInputError,
     MalformedInputError,
-    Violation,
+    field_error,
 )
 from healthscore.jobs import convert, sinks, sources
 from healthscore.jobs.dedupe import DuplicateFinder
@@ -140,9 +139,9 @@ def plan(config: JobConfig) -> Plan:
     suffix_format = sinks.OUTPUT_FORMATS.get(config.output.suffix.lower())
     if config.date_from is not None or config.date_to is not None:
         if config.date_from is None or config.date_to is None:
-            raise _bad("--from/--to", "give both --from and --to")
+            raise field_error("--from/--to", "give both --from and --to")
         if config.as_of is not None:
-            raise _bad("--as-of", "each day is scored as of its date: drop --as-of")
+            raise field_error("--as-of", "each day is scored as of its date: drop --as-of")
         days = sources.date_partitions(
             Path(config.input), config.date_from, config.date_to, config.input_format
         )
@@ -155,14 +154,10 @@ def plan(config: JobConfig) -> Plan:
         partitioned = suffix_format is None
     fmt = config.output_format or suffix_format or "parquet"
     if config.output_format and suffix_format and config.output_format != suffix_format:
-        raise _bad("--format", f"{config.output} is not a {config.output_format} file name")
+        raise field_error("--format", f"{config.output} is not a {config.output_format} file name")
     every_file = [f for p in partitions for f in p.files]
     sources.check_columns(every_file)
     return Plan(partitions, config.output, fmt, partitioned, sources.count_work(every_file))
-
-
-def _bad(field_name: str, message: str) -> InvalidInputError:
-    return InvalidInputError(f"{field_name}: {message}", [Violation(field_name, message)])
 
 
 @dataclass

@@ -13,7 +13,7 @@ import grpc
 from google.protobuf.message import Message
 
 from healthscore.domain import names
-from healthscore.errors import InvalidInputError, Violation
+from healthscore.errors import field_error
 from healthscore.history import trends
 from healthscore.history.snapshot import History
 from healthscore.history.trends import AccountFilter, Granularity, TrendPoint
@@ -43,28 +43,24 @@ _RANKS = {
 }
 
 
-def _invalid(field: str, message: str) -> InvalidInputError:
-    return InvalidInputError(f"{field}: {message}", [Violation(field, message)])
-
-
 def _day(text: str, field: str) -> dt.date | None:
     if not text:
         return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise _invalid(field, f"{text!r} is not a day YYYY-MM-DD") from None
+        raise field_error(field, f"{text!r} is not a day YYYY-MM-DD") from None
 
 
 def _granularity(value: int) -> Granularity:
     if value not in _GRANULARITY:
-        raise _invalid("granularity", f"unknown granularity {value}")
+        raise field_error("granularity", f"unknown granularity {value}")
     return _GRANULARITY[value]
 
 
 def _page_size(value: int, default: int) -> int:
     if value < 0:
-        raise _invalid("page_size", "must not be negative")
+        raise field_error("page_size", "must not be negative")
     return min(value or default, MAX_PAGE)
 
 
@@ -81,7 +77,7 @@ def _after(token: str, scope: str) -> str | None:
             raise ValueError
         return str(data["after"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise _invalid("page_token", "not a token of this list with these fields") from exc
+        raise field_error("page_token", "not a token of this list with these fields") from exc
 
 
 def _scope(request: Message) -> str:
@@ -120,9 +116,9 @@ def _filter(request: pb.AccountFilter) -> AccountFilter:
     for i, condition in enumerate(request.attributes):
         path = f"filter.attributes[{i}]"
         if not condition.name:
-            raise _invalid(f"{path}.name", "required")
+            raise field_error(f"{path}.name", "required")
         if not condition.values:
-            raise _invalid(f"{path}.values", "at least one value is required")
+            raise field_error(f"{path}.values", "at least one value is required")
         values: list[str | float | bool] = []
         for j, value in enumerate(condition.values):
             kind = value.WhichOneof("kind")
@@ -133,7 +129,9 @@ def _filter(request: pb.AccountFilter) -> AccountFilter:
             elif kind == "bool_value":
                 values.append(value.bool_value)
             else:
-                raise _invalid(f"{path}.values[{j}]", "a number, a text or a boolean is required")
+                raise field_error(
+                    f"{path}.values[{j}]", "a number, a text or a boolean is required"
+                )
         attributes.setdefault(condition.name, []).extend(values)
     parent = names.parse_account(request.parent, "filter.parent") if request.parent else None
     return AccountFilter(parent_id=parent, attributes=attributes)
@@ -176,11 +174,11 @@ class HistoryServicer(history_service_pb2_grpc.HistoryServiceServicer):
     ) -> pb.ListHealthTrendsResponse:
         given = request.HasField("filter")
         if request.accounts and given:
-            raise _invalid("filter", "give accounts or filter, not both")
+            raise field_error("filter", "give accounts or filter, not both")
         if not request.accounts and not given:
-            raise _invalid("accounts", "give accounts or filter")
+            raise field_error("accounts", "give accounts or filter")
         if len(request.accounts) > trends.MAX_ACCOUNTS:
-            raise _invalid("accounts", f"at most {trends.MAX_ACCOUNTS} accounts")
+            raise field_error("accounts", f"at most {trends.MAX_ACCOUNTS} accounts")
         limit = _page_size(request.page_size, DEFAULT_TRENDS_PAGE)
         span = self._range(request.start_date, request.end_date, request.granularity)
         scope = _scope(request)

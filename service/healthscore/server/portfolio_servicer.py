@@ -11,6 +11,7 @@ from decimal import Decimal
 import grpc
 
 from healthscore.domain import names
+from healthscore.errors import field_error
 from healthscore.history import portfolio
 from healthscore.history.portfolio import Portfolio, RankTotal, Section, Summary
 from healthscore.history.trends import OWNER_ATTRIBUTE, AccountFilter
@@ -20,7 +21,6 @@ from healthscore.server.history_servicer import (
     _after,
     _day,
     _filter,
-    _invalid,
     _page_size,
     _scope,
     _token,
@@ -44,7 +44,7 @@ def _rank(value: int, field: str) -> str | None:
     if value == health_pb2.HEALTH_RANK_UNSPECIFIED:
         return None
     if value not in _RANK_WORDS:
-        raise _invalid(field, f"unknown rank {value}")
+        raise field_error(field, f"unknown rank {value}")
     return _RANK_WORDS[value]
 
 
@@ -129,7 +129,7 @@ class PortfolioServicer(portfolio_service_pb2_grpc.PortfolioServiceServicer):
         known = self._attributes()
         for i, condition in enumerate(request.filter.attributes):
             if condition.name not in known and condition.name != OWNER_ATTRIBUTE:
-                raise _invalid(
+                raise field_error(
                     f"filter.attributes[{i}].name",
                     f"unknown attribute {condition.name!r} (not in the catalog)",
                 )
@@ -159,14 +159,14 @@ class PortfolioServicer(portfolio_service_pb2_grpc.PortfolioServiceServicer):
             dimension_rank=_rank(request.dimension_rank, "dimension_rank"),
         )
         if section.dimension_rank is not None and section.dimension is None:
-            raise _invalid("dimension", "required with dimension_rank")
+            raise field_error("dimension", "required with dimension_rank")
         limit = _page_size(request.page_size, DEFAULT_PAGE)
         scope = _scope(request)
         after = _after(request.page_token, scope)
         offset = 0
         if after is not None:
             if not after.isdigit():
-                raise _invalid("page_token", "not a token of this list with these fields")
+                raise field_error("page_token", "not a token of this list with these fields")
             offset = int(after)
         rows, total = self._portfolio.accounts(
             where, section, day=day, today=self._today(), order=order, offset=offset, limit=limit
