@@ -138,3 +138,18 @@ def test_a_one_account_read_opens_only_the_row_groups_that_may_hold_it(tmp_path:
 def test_the_table_schema_is_the_contract_plus_the_partition_column() -> None:
     assert TABLE_SCHEMA.remove(TABLE_SCHEMA.get_field_index("month")).equals(HEALTH_DAILY)
     assert pa.types.is_string(TABLE_SCHEMA.field("month").type)
+
+
+def test_stored_days_are_counted_from_the_log_where_a_file_holds_one_day(
+    tmp_path: Path,
+) -> None:
+    table = HistoryTable(tmp_path / "t")
+    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    for day in days:
+        _write(table, day, accounts=300)
+    assert table.day_counts() == dict.fromkeys(days, 300)
+    assert table._current().fragments == {}  # single-day files: their rows are in the log
+    table.compact(dt.date(2026, 12, 1))  # the month is over: one file of three days
+    _write(table, days[1], accounts=200)  # a day rewritten out of the compacted file
+    assert table.day_counts() == {days[0]: 300, days[1]: 200, days[2]: 300}
+    assert table.day_counts() == {days[0]: 300, days[1]: 200, days[2]: 300}

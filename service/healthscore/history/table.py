@@ -72,13 +72,15 @@ class DayFiles:
 
 @dataclass
 class _Snapshot:
-    """One table version's file list with per-file statistics, and the open fragments."""
+    """One table version's file list with per-file statistics, the open fragments and the
+    counted days of the files that hold several."""
 
     version: int
     files: pa.Table  # path, month, min/max account_id, min/max day, rows
     checked: float
     marker: int | None  # see HistoryTable._log_marker
     fragments: dict[str, _Fragment] = field(default_factory=dict)
+    day_counts: dict[str, dict[dt.date, int]] = field(default_factory=dict)  # files of many days
 
 
 @dataclass(frozen=True)
@@ -251,14 +253,33 @@ class HistoryTable:
         return sorted(self.day_counts())
 
     def day_counts(self) -> dict[dt.date, int]:
-        """The rows of every stored day (reads the `day` column of every file)."""
-        counts = pc.value_counts(self.scan(columns=["day"])["day"].combine_chunks())
-        return {
-            day: count
-            for day, count in zip(
-                counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-            )
-        }
+        """The rows of every stored day: from the log for a file of one day (a snapshot's), by
+        reading the `day` column of a file of several (compacted), once per file."""
+        snapshot = self._current()
+        files = snapshot.files
+        totals: dict[dt.date, int] = {}
+        for path, first, last, rows in zip(
+            files["path"].to_pylist(),
+            files["min_day"].to_pylist(),
+            files["max_day"].to_pylist(),
+            files["rows"].to_pylist(),
+            strict=True,
+        ):
+            if first is not None and first == last and rows is not None:
+                counts = {first: rows}
+            else:
+                counts = snapshot.day_counts.get(path) or self._count_days(snapshot, path)
+            for day, count in counts.items():
+                totals[day] = totals.get(day, 0) + count
+        return totals
+
+    def _count_days(self, snapshot: _Snapshot, path: str) -> dict[dt.date, int]:
+        days = self._fragment(snapshot, path).fragment.to_table(columns=["day"])["day"]
+        counts = pc.value_counts(days.combine_chunks())
+        snapshot.day_counts[path] = dict(
+            zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+        )
+        return snapshot.day_counts[path]
 
     def scan(
         self,
@@ -383,6 +404,7 @@ class HistoryTable:
                 if snapshot is not None:  # files are immutable: keep what is still referenced
                     live = set(fresh.files["path"].to_pylist())
                     fresh.fragments = {p: f for p, f in snapshot.fragments.items() if p in live}
+                    fresh.day_counts = {p: c for p, c in snapshot.day_counts.items() if p in live}
             self._snapshot = fresh
             return fresh
 
