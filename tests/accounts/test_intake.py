@@ -235,3 +235,14 @@ def test_refresh_pages_through_accounts_in_batches(tmp_path, monkeypatch):
         # each account is still rescored once, not again and again.
         assert data.refresh_stale(dt.timedelta(microseconds=-1)) == 7
         assert data.refresh_stale() == 0
+
+
+def test_versions_of_the_same_name_in_two_data_directories_are_not_mixed_up(tmp_path):
+    # Both directories publish `models/multidimensional/versions/2`, with different periods.
+    healths = []
+    for folder, period in (("a", 30), ("b", 7)):
+        with opened(tmp_path / folder) as (app, data):
+            assert change_in_version(app, period_days=period).endswith("/versions/2")
+            write(data, record("acme", NOW - DAY, engagement_score=80.0))
+            healths += get(data, "acme", view=FULL)
+    assert [[lb.period_days for lb in h.lookbacks] for h in healths] == [[30], [7]]

@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 import structlog
 from google.protobuf.message import Message
@@ -138,15 +139,20 @@ class StoredScoring:
     """Scores stored accounts with one ruleset at one instant (a `Rescore` for the store)."""
 
     def __init__(
-        self, scorer: Scorer, as_of: int, view: int = scoring_pb2.SCORE_VIEW_DIMENSIONS
+        self,
+        scorer: Scorer,
+        periods: dict[str, frozenset[int]],
+        as_of: int,
+        view: int = scoring_pb2.SCORE_VIEW_DIMENSIONS,
     ) -> None:
+        """`periods`: the scorer's "change in" attributes and periods (`change_periods`)."""
         ref = names.parse_ruleset(scorer.name, "ruleset")
         if ref.number is None:
             raise FailedPreconditionError(f"{scorer.name}: stored health needs a version")
         self._scorer = scorer
         self._version = ref.number
         self._as_of = as_of
-        self._periods = _periods_of(scorer)
+        self._periods = periods
         tail = scoring_pb2.ScoreAccountsRequest(view=scoring_pb2.ScoreView.ValueType(view))
         tail.as_of.FromDatetime(from_micros(as_of))
         self._tail = tail.SerializeToString()
@@ -224,17 +230,15 @@ _RECORD_PATH = re.compile(r"records\[(\d+)\]")
 _ACCOUNT_PATH = re.compile(r"accounts\[(\d+)\](.*)", re.DOTALL)
 
 
-_VERSION_PERIODS: dict[str, dict[str, frozenset[int]]] = {}
+class _Facts(NamedTuple):
+    """What intake needs of a ruleset besides scoring with it."""
 
+    periods: dict[str, frozenset[int]]  # `change_periods`
+    attributes: frozenset[str]  # the catalog's attribute names
 
-def _periods_of(scorer: Scorer) -> dict[str, frozenset[int]]:
-    """The scorer's "change in" periods; a version's (immutable) computed once."""
-    if scorer.name.endswith("/draft"):
-        return change_periods(scorer.ruleset)
-    periods = _VERSION_PERIODS.get(scorer.name)
-    if periods is None:
-        periods = _VERSION_PERIODS.setdefault(scorer.name, change_periods(scorer.ruleset))
-    return periods
+    @classmethod
+    def of(cls, ruleset: ruleset_pb2.Ruleset) -> _Facts:
+        return cls(change_periods(ruleset), frozenset(a.name for a in ruleset.catalog.attributes))
 
 
 def _view(health: account_service_pb2.StoredAccountHealth, view: int) -> None:
@@ -262,10 +266,27 @@ class AccountData:
         self._retention = dt.timedelta(days=retention_days)
         self._clock = clock
         self._refreshing = threading.Lock()
+        # By version name: the versions of this store's registry never change. (A name alone,
+        # across stores, says nothing: every data directory has its `versions/2`.)
+        self._facts: dict[str, _Facts] = {}
 
     def active(self) -> Scorer:
         """The active version, which writes rescore with."""
         return self._registry.active()
+
+    def _facts_of(self, scorer: Scorer) -> _Facts:
+        """The scorer's `_Facts`; a version's computed once."""
+        if scorer.name.endswith("/draft"):
+            return _Facts.of(scorer.ruleset)
+        facts = self._facts.get(scorer.name)
+        if facts is None:
+            facts = self._facts.setdefault(scorer.name, _Facts.of(scorer.ruleset))
+        return facts
+
+    def _scoring(
+        self, scorer: Scorer, as_of: int, view: int = scoring_pb2.SCORE_VIEW_DIMENSIONS
+    ) -> StoredScoring:
+        return StoredScoring(scorer, self._facts_of(scorer).periods, as_of, view)
 
     # Writes.
 
@@ -292,7 +313,7 @@ class AccountData:
             )
         if bodies is None:
             bodies = [r.SerializeToString() for r in records]
-        known = _catalog_names(scorer)
+        known = self._facts_of(scorer).attributes
         earliest, latest, _ = self._time_window()
         violations: list[Violation] = []
         rows: list[tuple[str, int, bytes]] = []
@@ -351,7 +372,7 @@ class AccountData:
         """Stores checked rows and rescores the accounts they touch, in one transaction."""
         scorer = scorer or self._registry.active()
         as_of = micros(self._clock())
-        touched = self.store.write(rows, StoredScoring(scorer, as_of), as_of=as_of)
+        touched = self.store.write(rows, self._scoring(scorer, as_of), as_of=as_of)
         return touched, scorer
 
     def write(
@@ -382,7 +403,7 @@ class AccountData:
         stale = [a for a, h in stored.items() if (h.model, h.version) != (scorer.model, ref.number)]
         if stale:
             as_of = micros(self._clock())
-            self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
+            self.store.rescore(stale, self._scoring(scorer, as_of), as_of=as_of)
             stored.update(self.store.health(stale))
         out = []
         for account_id in account_ids:
@@ -407,13 +428,13 @@ class AccountData:
         the stored values its "change in" criteria compared with."""
         scorer = self._registry.version(row.model, row.version)
         records = self.store.records([row.account_id], until=row.as_of)
-        [health], [body] = StoredScoring(scorer, row.as_of, scoring_pb2.SCORE_VIEW_FULL).score(
+        [health], [body] = self._scoring(scorer, row.as_of, scoring_pb2.SCORE_VIEW_FULL).score(
             records
         )
         item.health.ParseFromString(health)
         item.account.ParseFromString(body)
         item.account.DiscardUnknownFields()  # the records' observe times
-        item.lookbacks.extend(lookbacks(item.account, row.as_of, _periods_of(scorer)))
+        item.lookbacks.extend(lookbacks(item.account, row.as_of, self._facts_of(scorer).periods))
 
     def compact(self) -> int:
         """Retention: each account's records older than the retention window merged into one
@@ -458,7 +479,7 @@ class AccountData:
                 while stale := scan(after):
                     after = stale[-1]
                     as_of = micros(self._clock())
-                    done += self.store.rescore(stale, StoredScoring(scorer, as_of), as_of=as_of)
+                    done += self.store.rescore(stale, self._scoring(scorer, as_of), as_of=as_of)
                     log.info("health_refresh", version=scorer.name, rescored=done)
                     if self._registry.active() is not scorer:
                         return done  # another activation: its own refresh takes over
@@ -499,18 +520,6 @@ def _layers(rows: list[tuple[str, int, bytes]]) -> list[list[int]]:
             layers.append([])
         layers[k].append(i)
     return layers
-
-
-def _catalog_names(scorer: Scorer) -> frozenset[str]:
-    """The attribute names of the scorer's catalog (a version's computed once)."""
-    names_ = _CATALOG_NAMES.get(scorer.name)
-    if names_ is None or scorer.name.endswith("/draft"):
-        names_ = frozenset(a.name for a in scorer.ruleset.catalog.attributes)
-        _CATALOG_NAMES[scorer.name] = names_
-    return names_
-
-
-_CATALOG_NAMES: dict[str, frozenset[str]] = {}
 
 
 class StaleRefresher:
