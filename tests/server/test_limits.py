@@ -40,8 +40,11 @@ class OpenStream:
         while (request := self._requests.get()) is not None:
             yield request
 
-    def send(self, request: bytes = b"batch") -> bytes:
+    def put(self, request: bytes = b"batch") -> None:
         self._requests.put(request)
+
+    def send(self, request: bytes = b"batch") -> bytes:
+        self.put(request)
         response: bytes = next(self.call)
         return response
 
@@ -84,11 +87,16 @@ def test_idle_streams_of_one_caller_cannot_starve_health_or_exceed_the_cap(
         assert refused == [grpc.StatusCode.RESOURCE_EXHAUSTED] * (16 - threads)
         # Every main thread waits on an idle stream: health runs on its own lane.
         assert health(running.channel) == health_pb2.HealthCheckResponse.SERVING
-        # Another caller's stream is refused by nobody but the caps: it is admitted (and waits
-        # for a thread), while the viewer's next one is refused at once.
+        # The viewer's next stream is refused at once, while another caller's is admitted (the
+        # caps are per caller) and waits for a thread: it runs once a viewer's stream ends.
         assert code_of(lambda: OpenStream(running.channel, VIEWER).send()) == (
             grpc.StatusCode.RESOURCE_EXHAUSTED
         )
+        editor = OpenStream(running.channel, EDITOR)
+        streams.append(editor)
+        editor.put()
+        streams[0].close()
+        assert b"editor" in next(editor.call)
     finally:
         for stream in streams:
             stream.close()
