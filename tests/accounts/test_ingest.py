@@ -155,3 +155,21 @@ def test_values_the_core_refuses_reject_their_rows_only(data_dir, tmp_path):
     assert set(rows) == {"level", "infinite"}
     assert "usage_frequency" in rows["level"] and "engagement_score" in rows["infinite"]
     assert health(data_dir, "good")[0].health.rank == health_pb2.HEALTH_RANK_GOOD
+
+
+def test_observe_times_outside_the_window_are_refused_as_the_service_refuses_them(
+    data_dir, tmp_path
+):
+    path = tmp_path / "data.csv"
+    path.write_text(
+        "id,engagement_score,observe_time\n"
+        f"good,82,{YESTERDAY.isoformat()}\n"
+        "ancient,82,1960-01-01T00:00:00+00:00\n"
+        f"future,82,{(NOW + dt.timedelta(days=1)).isoformat()}\n"
+    )
+    summary = ingest(data_dir, path)
+    assert (summary["records"], summary["rejected"]) == (1, 2)
+    rows = {e["id"]: e["reason"] for e in errors(data_dir)}
+    assert set(rows) == {"ancient", "future"}
+    assert rows["ancient"].startswith("observe_time: before ")
+    assert rows["future"] == "observe_time: in the future (beyond the clock skew)"

@@ -327,17 +327,9 @@ class AccountData:
             else:
                 t = record.observe_time
                 observe = t.seconds * 1_000_000 + t.nanos // 1_000
-                if observe > latest:
-                    violations.append(
-                        Violation(f"{path}.observe_time", "in the future (beyond the clock skew)")
-                    )
-                elif observe < earliest:
-                    violations.append(
-                        Violation(
-                            f"{path}.observe_time",
-                            f"before {from_micros(earliest).isoformat()} (the retention window)",
-                        )
-                    )
+                problem = _window_problem(observe, earliest, latest)
+                if problem is not None:
+                    violations.append(Violation(f"{path}.observe_time", problem))
             if not known.issuperset(record.attributes):
                 violations += [
                     Violation(f'{path}.attributes["{name}"]', "not an attribute of the catalog")
@@ -352,11 +344,17 @@ class AccountData:
             )
         return rows
 
-    def value_problems(
+    def row_problems(
         self, rows: Sequence[tuple[str, int, bytes]], scorer: Scorer
     ) -> dict[int, str]:
-        """The rows whose values the core refuses (by index), with the reasons."""
+        """The rows `check` would refuse for their observe time or their values (by index),
+        with the reasons: for writers whose rows are otherwise checked already (`ingest`)."""
+        earliest, latest, _ = self._time_window()
         problems: dict[int, str] = {}
+        for i, (_, observe, _) in enumerate(rows):
+            problem = _window_problem(observe, earliest, latest)
+            if problem is not None:
+                problems[i] = f"observe_time: {problem}"
         for v in _core_violations(scorer, list(rows)):
             m = _RECORD_PATH.match(v.path)
             if m is None:
@@ -486,6 +484,15 @@ class AccountData:
             return done
         finally:
             self._refreshing.release()
+
+
+def _window_problem(observe: int, earliest: int, latest: int) -> str | None:
+    """Why an observe time is refused (None: within the retention window and the clock skew)."""
+    if observe > latest:
+        return "in the future (beyond the clock skew)"
+    if observe < earliest:
+        return f"before {from_micros(earliest).isoformat()} (the retention window)"
+    return None
 
 
 def _core_violations(scorer: Scorer, rows: list[tuple[str, int, bytes]]) -> list[Violation]:

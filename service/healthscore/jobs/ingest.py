@@ -298,8 +298,9 @@ class LocalTarget:
         return self._scorer.ruleset.catalog
 
     def write(self, rows: list[tuple[str, int, bytes]]) -> tuple[int, str, dict[int, str]]:
-        # Values the conversion leaves to the core (undeclared levels, infinities) refuse rows.
-        refused = self._accounts.value_problems(rows, self._scorer)
+        # Observe times outside the service's window, and values the conversion leaves to the
+        # core (undeclared levels, infinities), refuse rows as WriteAccountData refuses them.
+        refused = self._accounts.row_problems(rows, self._scorer)
         kept = [r for i, r in enumerate(rows) if i not in refused] if refused else rows
         touched: list[str] = []
         if kept:
