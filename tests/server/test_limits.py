@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.server.conftest import TOKENS, Running, bearer
 from tests.server.fake_app import SCORE, STREAM_SCORE
-from tests.server.test_interceptors import rpc_lines
+from tests.server.test_interceptors import wait_for_lines
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -133,12 +133,8 @@ def test_a_call_given_up_while_waiting_for_a_thread_gives_its_slot_back(
     busy.result()
     # The given-up call's handler runs (and gives its slot back) once the thread is free, which
     # may be after the calls below are admitted: its log line, written after, is waited for.
-    ended: list[dict[str, object]] = []
-    deadline = time.monotonic() + 20
-    while not any(line["code"] != "OK" for line in ended):
-        assert time.monotonic() < deadline, f"the given-up call never ended: {ended}"
-        time.sleep(0.05)
-        ended += rpc_lines(capsys.readouterr().err)
+    ended = wait_for_lines(capsys, 2)
+    assert sorted(line["code"] == "OK" for line in ended) == [False, True], ended
     for _ in range(3):  # a leaked slot would leave room for one call, then none
         futures = [score.future(b"slow:0.2", timeout=30) for _ in range(2)]
         assert all(f.result() for f in futures)
