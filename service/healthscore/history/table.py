@@ -136,19 +136,16 @@ class HistoryTable:
         failure: list[BaseException] = []
 
         def with_month() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
             try:
-                yield from checked()
+                for batch in _chunks(_validated(day, batches), CHUNK_ROWS):
+                    rows += batch.num_rows
+                    yield batch.append_column(
+                        TABLE_SCHEMA.field(PARTITION), pa.repeat(month, batch.num_rows)
+                    )
             except BaseException as exc:  # the writer would wrap it in a DeltaError
                 failure.append(exc)
                 raise
-
-        def checked() -> Iterator[pa.RecordBatch]:
-            nonlocal rows
-            for batch in _chunks(_validated(day, batches), CHUNK_ROWS):
-                rows += batch.num_rows
-                yield batch.append_column(
-                    TABLE_SCHEMA.field(PARTITION), pa.repeat(month, batch.num_rows)
-                )
 
         reader = pa.RecordBatchReader.from_batches(TABLE_SCHEMA, with_month())
         with self._write_lock:
