@@ -153,3 +153,6 @@ def test_stored_days_are_counted_from_the_log_where_a_file_holds_one_day(
     _write(table, days[1], accounts=200)  # a day rewritten out of the compacted file
     assert table.day_counts() == {days[0]: 300, days[1]: 200, days[2]: 300}
     assert table.day_counts() == {days[0]: 300, days[1]: 200, days[2]: 300}
+    assert table.day_counts(days[1], days[1]) == {days[1]: 200}
+    assert table.day_counts(start=days[2]) == {days[2]: 300}
+    assert table.day_counts(end=days[0] - dt.timedelta(days=1)) == {}

@@ -249,9 +249,12 @@ class HistoryTable:
         """Every stored day (reads the `day` column of every file: for listings, not hot paths)."""
         return sorted(self.day_counts())
 
-    def day_counts(self) -> dict[dt.date, int]:
-        """The rows of every stored day: from the log for a file of one day (a snapshot's), by
-        reading the `day` column of a file of several (compacted), once per file."""
+    def day_counts(
+        self, start: dt.date | None = None, end: dt.date | None = None
+    ) -> dict[dt.date, int]:
+        """The rows of every stored day between `start` and `end` (inclusive; None: unbounded):
+        from the log for a file of one day (a snapshot's), by reading the `day` column of a file
+        of several (compacted), once per file."""
         snapshot = self._current()
         files = snapshot.files
         totals: dict[dt.date, int] = {}
@@ -262,12 +265,17 @@ class HistoryTable:
             files["rows"].to_pylist(),
             strict=True,
         ):
+            if (start is not None and last is not None and last < start) or (
+                end is not None and first is not None and first > end
+            ):
+                continue
             if first is not None and first == last and rows is not None:
                 counts = {first: rows}
             else:
                 counts = snapshot.day_counts.get(path) or self._count_days(snapshot, path)
             for day, count in counts.items():
-                totals[day] = totals.get(day, 0) + count
+                if (start is None or day >= start) and (end is None or day <= end):
+                    totals[day] = totals.get(day, 0) + count
         return totals
 
     def _count_days(self, snapshot: _Snapshot, path: str) -> dict[dt.date, int]:

@@ -325,15 +325,5 @@ def _value_matches(flat: pa.StructArray, values: Sequence[str | float | bool]) -
 
 
 def _last_stored_day(table: HistoryTable, span: Range) -> dt.date | None:
-    """The last day of `span` that has a snapshot (the file statistics first, then the data)."""
-    candidates = [m for m in table.months() if m.first_day <= span.end and m.last_day >= span.start]
-    if not candidates:
-        return None
-    guess = min(span.end, max(m.last_day for m in candidates))
-    probe = table.scan(
-        columns=["day"], start=max(span.start, guess - dt.timedelta(days=31)), end=guess
-    )
-    if probe.num_rows == 0:
-        probe = table.scan(columns=["day"], start=span.start, end=span.end)
-    last: dt.date | None = pc.max(probe["day"]).as_py() if probe.num_rows else None
-    return last
+    """The last day of `span` that has a snapshot."""
+    return max(table.day_counts(span.start, span.end), default=None)
