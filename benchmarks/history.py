@@ -33,7 +33,7 @@ from pathlib import Path
 import pyarrow as pa
 from google.protobuf import json_format
 
-from benchmarks.history_data import SyntheticHealth, account_id
+from benchmarks.history_data import SyntheticHealth, account_id, duckdb_with_delta
 from benchmarks.rescore import AS_OF, generate, measured
 from benchmarks.workload import Workload, build_ruleset
 from healthscore.history import trends
@@ -161,16 +161,9 @@ def _duckdb_latency(
     uri: str, ids: list[str], first: dt.date, last: dt.date, days: int
 ) -> dict[str, float] | str:
     try:
-        import duckdb
-        import duckdb_ext
+        con = duckdb_with_delta()
     except ImportError as exc:
         return f"not measured: {exc}"
-    con = duckdb.connect()
-    con.execute(
-        "SET extension_directory = ?", [str(Path(next(iter(duckdb_ext.__path__))) / "extensions")]
-    )
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("LOAD delta")
     query = (
         "SELECT day, score, rank, dimensions FROM delta_scan(?) "
         "WHERE account_id = ? AND day BETWEEN ? AND ? ORDER BY day"

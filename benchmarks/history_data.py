@@ -12,6 +12,8 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -143,3 +145,18 @@ class SyntheticHealth:
     def iter_current_health(self, day: dt.date, batch_rows: int) -> Iterator[pa.RecordBatch]:
         for start in range(0, self.accounts, batch_rows):
             yield self.batch(day, start, min(start + batch_rows, self.accounts))
+
+
+def duckdb_with_delta() -> Any:
+    """A DuckDB connection with its delta extension loaded from the duckdb-ext-delta wheel
+    (nothing downloaded), for reading the table as a user would (`delta_scan`). ImportError
+    when either is not installed."""
+    import duckdb
+    import duckdb_ext
+
+    con = duckdb.connect()
+    folder = Path(next(iter(duckdb_ext.__path__))) / "extensions"
+    con.execute("SET extension_directory = ?", [str(folder)])
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("LOAD delta")
+    return con

@@ -33,7 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from benchmarks.history_data import SyntheticHealth
+from benchmarks.history_data import SyntheticHealth, duckdb_with_delta
 from benchmarks.machine import machine
 from healthscore.history.portfolio import Portfolio, Section, Summary
 from healthscore.history.table import HistoryTable
@@ -84,15 +84,9 @@ def _ours(summary: Summary) -> dict[str, Any]:
 
 def _duckdb(uri: str, owner: bool) -> Callable[[], dict[str, Any]] | str:
     try:
-        import duckdb
-        import duckdb_ext
+        con = duckdb_with_delta()
     except ImportError as exc:
         return f"not measured: {exc}"
-    con = duckdb.connect()
-    folder = Path(next(iter(duckdb_ext.__path__))) / "extensions"
-    con.execute("SET extension_directory = ?", [str(folder)])
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("LOAD delta")
     params: dict[str, object] = {"uri": uri, "day": DAY}
     if owner:
         params["owner"] = OWNER

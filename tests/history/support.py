@@ -1,10 +1,10 @@
-"""Shared helpers of the history tests: a generated source and readers with no healthscore code."""
+"""Shared helpers of the history tests: a generated source that counts its calls (DuckDB over the
+table: `benchmarks.history_data.duckdb_with_delta`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -22,16 +22,3 @@ class CountingSource:
     def iter_current_health(self, day: dt.date, batch_rows: int) -> Iterator[pa.RecordBatch]:
         self.calls.append(day)
         return self.health.iter_current_health(day, batch_rows)
-
-
-def duckdb_connection():  # type: ignore[no-untyped-def]
-    """DuckDB with its delta extension from the duckdb-ext-delta wheel (nothing downloaded)."""
-    import duckdb
-    import duckdb_ext
-
-    con = duckdb.connect()
-    folder = Path(next(iter(duckdb_ext.__path__))) / "extensions"
-    con.execute("SET extension_directory = ?", [str(folder)])
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("LOAD delta")
-    return con

@@ -9,10 +9,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from benchmarks.history_data import SyntheticHealth
+from benchmarks.history_data import SyntheticHealth, duckdb_with_delta
 from healthscore.history.schema import HEALTH_DAILY
 from healthscore.history.table import TABLE_SCHEMA, HistoryTable
-from tests.history.support import duckdb_connection
 
 DAY = dt.date(2026, 11, 2)
 
@@ -55,7 +54,7 @@ def test_duckdb_and_polars_read_the_table_with_no_healthscore_code(tmp_path: Pat
         _write(table, DAY + dt.timedelta(days=n), accounts=300)
     _write(table, DAY, accounts=300, version=2)  # a replaced day: old files stay until vacuum
     path = str(tmp_path / "t")
-    con = duckdb_connection()
+    con = duckdb_with_delta()
     got = con.execute(
         "SELECT day, count(*), count(DISTINCT account_id), max(version) FROM delta_scan(?) "
         "GROUP BY day ORDER BY day",
