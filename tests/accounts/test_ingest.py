@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
@@ -173,3 +174,20 @@ def test_observe_times_outside_the_window_are_refused_as_the_service_refuses_the
     assert set(rows) == {"ancient", "future"}
     assert rows["ancient"].startswith("observe_time: before ")
     assert rows["future"] == "observe_time: in the future (beyond the clock skew)"
+
+
+def test_the_progress_bar_is_named_after_the_job(data_dir, tmp_path):
+    from rich.console import Console
+
+    from healthscore.jobs import ingest as job
+
+    path = tmp_path / "data.csv"
+    path.write_text("id,engagement_score\nacme,82\n")
+    screen = io.StringIO()
+    config = job.IngestConfig([str(path)], data_dir, tmp_path / "e.csv", observe_time=YESTERDAY)
+    with opened(data_dir, NOW) as (_, data):
+        console = Console(file=screen, force_terminal=True, width=150)
+        assert job.run(config, job.LocalTarget(data), console=console).records == 1
+    text = screen.getvalue()
+    assert "ingest" in text and "100%" in text
+    assert "rescore" not in text

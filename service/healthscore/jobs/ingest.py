@@ -377,7 +377,7 @@ def run(
         summary.files = len(files)
         errors = sinks.ErrorsFile(config.errors)
         stack.callback(errors.close)
-        progress = progress_for(console, quiet)
+        progress = progress_for(console, quiet, "ingest")
         if progress is not None:
             stack.enter_context(progress)
         task = (

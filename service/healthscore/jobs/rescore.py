@@ -401,8 +401,8 @@ class _Writer:
             raise self._failure
 
 
-def progress_for(console: Console | None, quiet: bool) -> Progress | None:
-    """A progress bar on stderr; none when quiet or when stderr is not a terminal."""
+def progress_for(console: Console | None, quiet: bool, job: str = "rescore") -> Progress | None:
+    """A progress bar named `job` on stderr; none when quiet or when stderr is not a terminal."""
     if quiet:
         return None
     from rich.console import Console
@@ -431,7 +431,7 @@ def progress_for(console: Console | None, quiet: bool) -> Progress | None:
     if not console.is_terminal:
         return None
     return Progress(
-        TextColumn("[bold]rescore"),
+        TextColumn(f"[bold]{job}"),
         BarColumn(),
         TaskProgressColumn(),
         Rate(),
