@@ -94,7 +94,6 @@ class History:
     ) -> None:
         config.check()
         self.config = config
-        self.data_dir = data_dir
         self.source = source
         self.zone = ZoneInfo(config.zone)
         self.table = HistoryTable(table_uri(config.root(data_dir)), config.storage_options)
