@@ -23,6 +23,7 @@ from typing import NamedTuple
 import structlog
 from google.protobuf.message import Message
 
+from healthscore import wire
 from healthscore.domain import names
 from healthscore.domain.registry import Registry, Scorer
 from healthscore.errors import (
@@ -60,26 +61,10 @@ _DAY_MICROS = 86_400 * 1_000_000
 _REFRESH_BATCH = 5_000
 
 
-_SHORT_VARINTS = [
-    bytes([n]) if n < 0x80 else bytes([(n & 0x7F) | 0x80, n >> 7]) for n in range(1 << 14)
-]
-
-
-def _varint(n: int) -> bytes:
-    if n < 1 << 14:
-        return _SHORT_VARINTS[n]
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _framed(bodies: Iterable[bytes]) -> bytes:
     """`bodies` as consecutive `accounts` entries (field 1, length-delimited) of a request: one
     join of key, length and body for all (no bytes object built per entry)."""
-    return b"".join([part for body in bodies for part in (b"\x0a", _varint(len(body)), body)])
+    return b"".join([part for body in bodies for part in (b"\x0a", wire.varint(len(body)), body)])
 
 
 def change_periods(ruleset: ruleset_pb2.Ruleset) -> dict[str, frozenset[int]]:
@@ -188,38 +173,27 @@ class StoredScoring:
         ]
 
 
-def _read_varint(data: bytes, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, position
-
-
 def field1_entries(data: bytes) -> list[bytes]:
     """The length-delimited occurrences of field 1 of a serialized message, each still
     serialized (the wire walked once, no message built); other fields are skipped."""
     out: list[bytes] = []
     position, end = 0, len(data)
     while position < end:
-        key, position = _read_varint(data, position)
-        wire = key & 7
-        if wire == 2:
-            length, position = _read_varint(data, position)
+        key, position = wire.read_varint(data, position)
+        wire_type = key & 7
+        if wire_type == 2:
+            length, position = wire.read_varint(data, position)
             if key == 0x0A:
                 out.append(data[position : position + length])
             position += length
-        elif wire == 0:
-            _, position = _read_varint(data, position)
-        elif wire == 1:
+        elif wire_type == 0:
+            _, position = wire.read_varint(data, position)
+        elif wire_type == 1:
             position += 8
-        elif wire == 5:
+        elif wire_type == 5:
             position += 4
         else:
-            raise ValueError(f"unexpected wire type {wire}")
+            raise ValueError(f"unexpected wire type {wire_type}")
     if position != end:
         raise ValueError("truncated message")
     return out

@@ -14,7 +14,7 @@ from typing import Protocol
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import DecodeError
 
-from healthscore import engine
+from healthscore import engine, wire
 from healthscore.domain.hierarchy import MAX_ACCOUNTS, RequestAccounts, request_accounts
 from healthscore.errors import InvalidAccountsError, MalformedInputError, Violation
 from healthscore_client.v1 import (
@@ -107,30 +107,19 @@ def _score(
     ).results
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
 def _skip(data: bytes, pos: int, wire_type: int) -> int:
     """The position after a field's value (bytes a protobuf parser has accepted already)."""
     if wire_type == 0:
-        return _varint(data, pos)[1]
+        return wire.read_varint(data, pos)[1]
     if wire_type == 1:
         return pos + 8
     if wire_type == 2:
-        length, pos = _varint(data, pos)
+        length, pos = wire.read_varint(data, pos)
         return pos + length
     if wire_type == 5:
         return pos + 4
     while True:  # a group: its fields up to the end-group key
-        key, pos = _varint(data, pos)
+        key, pos = wire.read_varint(data, pos)
         if key & 7 == 4:
             return pos
         pos = _skip(data, pos, key & 7)
@@ -143,7 +132,7 @@ def _account_fields(request: bytes) -> bytes:
     kept_from = pos = 0
     while pos < len(request):
         field_start = pos
-        key, pos = _varint(request, pos)
+        key, pos = wire.read_varint(request, pos)
         pos = _skip(request, pos, key & 7)
         if key >> 3 not in _ACCOUNT_FIELDS:
             spans.append(request[kept_from:field_start])

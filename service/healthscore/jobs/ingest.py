@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from healthscore import wire
 from healthscore.errors import InvalidInputError, Violation
 from healthscore.jobs import convert, sinks, sources
 from healthscore.jobs.convert import Schema
@@ -49,22 +50,9 @@ _RECORD_PATH = re.compile(r"records\[(\d+)\]")
 _URI_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://", "file://")
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _delimited(field_number: int, payload: bytes) -> bytes:
-    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _map_entry(name: str, value: bytes) -> bytes:
     """`Account.attributes` entry (field 5) for `name` with a serialized `Value`."""
-    return _delimited(5, _delimited(1, name.encode()) + _delimited(2, value))
+    return wire.delimited(5, wire.delimited(1, name.encode()) + wire.delimited(2, value))
 
 
 def _by_distinct(array: pa.Array, encode: Callable[[Any], bytes]) -> pa.Array:
@@ -79,7 +67,9 @@ def _prefixed(tag: int, array: pa.Array) -> pa.Array:
     length) taken from one per distinct length, joined to the values by one kernel."""
     lengths = pc.binary_length(array)
     distinct = pc.unique(lengths.filter(pc.is_valid(lengths)))
-    prefixes = pa.array([_varint(tag) + _varint(int(n)) for n in distinct.to_pylist()], pa.binary())
+    prefixes = pa.array(
+        [wire.varint(tag) + wire.varint(int(n)) for n in distinct.to_pylist()], pa.binary()
+    )
     prefix = prefixes.take(pc.index_in(lengths, distinct))
     return pc.binary_join_element_wise(prefix, array, b"")
 
@@ -104,9 +94,9 @@ def _timestamp(nanos: int) -> bytes:
     seconds, rest = divmod(nanos, 1_000_000_000)
     stamp = b""
     if seconds:
-        stamp += b"\x08" + _varint(seconds & 0xFFFFFFFFFFFFFFFF)
+        stamp += b"\x08" + wire.varint(seconds & 0xFFFFFFFFFFFFFFFF)
     if rest:
-        stamp += b"\x10" + _varint(rest)
+        stamp += b"\x10" + wire.varint(rest)
     return stamp
 
 
@@ -114,11 +104,11 @@ def _column_entries(name: str, kind: int, array: pa.Array) -> pa.Array:
     if kind == catalog_pb2.ATTRIBUTE_TYPE_NUMBER:
         return _numbers(name, array)
     if kind in (catalog_pb2.ATTRIBUTE_TYPE_TEXT, catalog_pb2.ATTRIBUTE_TYPE_ORDINAL):
-        return _by_distinct(array, lambda v: _map_entry(name, _delimited(2, v.encode())))
+        return _by_distinct(array, lambda v: _map_entry(name, wire.delimited(2, v.encode())))
     if kind == catalog_pb2.ATTRIBUTE_TYPE_BOOL:
         return _by_distinct(array, lambda v: _map_entry(name, b"\x18\x01" if v else b"\x18\x00"))
     nanos = array.cast(pa.timestamp("ns", "UTC")).cast(pa.int64())
-    return _by_distinct(nanos, lambda v: _map_entry(name, _delimited(4, _timestamp(v))))
+    return _by_distinct(nanos, lambda v: _map_entry(name, wire.delimited(4, _timestamp(v))))
 
 
 def _status(value: str) -> bytes:
@@ -131,7 +121,7 @@ def _status(value: str) -> bytes:
     )
     if status is None:
         raise ValueError(value)
-    return b"\x18" + _varint(status)
+    return b"\x18" + wire.varint(status)
 
 
 @dataclass
@@ -153,7 +143,7 @@ def encode(batch: pa.RecordBatch, schema: Schema) -> Encoded:
     if _PARENT_ID in names:
         parent = batch.column(_PARENT_ID).cast(pa.string())
         parent = pc.if_else(pc.equal(parent, ""), pa.scalar(None, pa.string()), parent)
-        parts.append(_by_distinct(parent, lambda v: _delimited(2, v.encode())))
+        parts.append(_by_distinct(parent, lambda v: wire.delimited(2, v.encode())))
     if "status" in names:
         status = batch.column("status")
         known = pc.or_(pc.is_null(status), pc.is_in(status, pa.array(["active", "cancelled"])))
@@ -165,7 +155,7 @@ def encode(batch: pa.RecordBatch, schema: Schema) -> Encoded:
         parts.append(
             _by_distinct(
                 batch.column("contract_value"),
-                lambda v: b"\x20" + _varint(v & 0xFFFFFFFFFFFFFFFF),
+                lambda v: b"\x20" + wire.varint(v & 0xFFFFFFFFFFFFFFFF),
             )
         )
     for name, array in zip(names, batch.columns, strict=True):
@@ -176,7 +166,7 @@ def encode(batch: pa.RecordBatch, schema: Schema) -> Encoded:
             continue  # look-back columns are for scoring files; the store keeps history itself
         parts.append(_column_entries(name, kind, array))
     observe = batch.column(_OBSERVE_TIME).cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-    parts.append(_by_distinct(observe, lambda v: _delimited(7, _timestamp(v * 1_000))))
+    parts.append(_by_distinct(observe, lambda v: wire.delimited(7, _timestamp(v * 1_000))))
     for row in np.flatnonzero(pc.is_null(observe).to_numpy(zero_copy_only=False)).tolist():
         errors[row] = f"{_OBSERVE_TIME}: required (or give --observe-time)"
     bodies = pc.binary_join_element_wise(*parts, b"", null_handling="skip")
@@ -326,7 +316,7 @@ class RemoteTarget:
         refused: dict[int, str] = {}
         index = list(range(len(rows)))
         while index:
-            data = b"".join(_delimited(1, rows[i][2]) for i in index)
+            data = b"".join(wire.delimited(1, rows[i][2]) for i in index)
             request = account_service_pb2.WriteAccountDataRequest.FromString(data)
             try:
                 response = self._client.write_account_data(request.records)
