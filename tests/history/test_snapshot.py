@@ -220,3 +220,27 @@ def test_the_start_up_catch_up_compacts_once_after_its_last_day(tmp_path: Path) 
     # 17 missed days (more than twice COMPACT_AFTER_DAILY_FILES) and one compaction, last
     assert operations == [*["snapshot"] * 18, "compact"]
     assert [(m.files, m.daily_files) for m in history.table.months()] == [(1, 0)]
+
+
+def test_a_standby_scheduler_says_so_once_not_at_every_retry(tmp_path: Path) -> None:
+    import fcntl
+
+    from structlog.testing import capture_logs
+
+    from healthscore.history.snapshot import _exclusive
+
+    class FifthWaitStops(threading.Event):  # four retries, then stop: no clock involved
+        waits = 0
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.waits += 1
+            return self.waits == 5
+
+    lock = tmp_path / "history.lock"
+    with lock.open("a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        stop = FifthWaitStops()
+        with capture_logs() as logs, _exclusive(lock, stop, retry_seconds=0) as locked:
+            assert not locked
+    assert stop.waits == 5
+    assert [e["event"] for e in logs] == ["snapshot_scheduler_standby"]

@@ -275,16 +275,18 @@ class Scheduler:
 
 @contextlib.contextmanager
 def _exclusive(path: Path, stop: threading.Event, retry_seconds: float) -> Iterator[bool]:
-    """Holds an exclusive flock on `path` (yields True), retrying until `stop` (yields False)."""
+    """Holds an exclusive flock on `path` (yields True), retrying until `stop` (yields False).
+    Standing by is logged once, not at every retry (every minute, in every other worker)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle: IO[str] = path.open("a")
     try:
-        while True:
+        for attempt in itertools.count():
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                log.info("snapshot_scheduler_standby", lock=str(path))
+                if attempt == 0:
+                    log.info("snapshot_scheduler_standby", lock=str(path))
                 if stop.wait(retry_seconds):
                     yield False
                     return
