@@ -7,16 +7,25 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
+from typing import Any, Generic, NoReturn, Protocol, TypeAlias, TypeVar, cast
 
 import grpc
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from healthscore_client import accounts as _accounts
+from healthscore_client.errors import from_rpc_error
 from healthscore_client.v1 import (
     account_pb2,
     account_service_pb2,
@@ -39,8 +48,6 @@ class Page(Protocol):
     @property
     def next_page_token(self) -> str: ...
 
-
-PageT = TypeVar("PageT", bound=Page)
 
 _PROFILE_SERVICE = "/healthscore.v1.ProfileService/"
 _SCORING_SERVICE = "/healthscore.v1.ScoringService/"
@@ -165,6 +172,23 @@ class Call(Generic[ResponseT]):
     method: str
     request: Message
     response_type: type[ResponseT]
+
+
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True)
+class Pages(Generic[ResponseT, ItemT]):
+    """A List RPC (AIP-158) read page by page: `call(page_token)` is the call for one page (""
+    the first), `items(page)` the items of a response."""
+
+    call: Callable[[str], Call[ResponseT]]
+    items: Callable[[ResponseT], Iterable[ItemT]]
+
+    @staticmethod
+    def next_token(page: ResponseT) -> str:
+        """The token of the page after `page` ("" after the last)."""
+        return cast(Page, page).next_page_token
 
 
 def _profiles(method: str, request: Message, response_type: type[ResponseT]) -> Call[ResponseT]:
@@ -296,6 +320,14 @@ def list_versions(
     return _profiles("ListVersions", request, profile_service_pb2.ListVersionsResponse)
 
 
+def versions(
+    model: ModelLike, page_size: int, view: VersionViewLike
+) -> Pages[profile_service_pb2.ListVersionsResponse, profile_service_pb2.Version]:
+    return Pages(
+        lambda token: list_versions(model, page_size, token, view), lambda page: page.versions
+    )
+
+
 def activate_version(
     model_or_name: ModelLike, version: int | None, comment: str
 ) -> Call[profile_service_pb2.Activation]:
@@ -315,6 +347,12 @@ def list_activations(
 ) -> Call[profile_service_pb2.ListActivationsResponse]:
     request = profile_service_pb2.ListActivationsRequest(page_size=page_size, page_token=page_token)
     return _profiles("ListActivations", request, profile_service_pb2.ListActivationsResponse)
+
+
+def activations(
+    page_size: int,
+) -> Pages[profile_service_pb2.ListActivationsResponse, profile_service_pb2.Activation]:
+    return Pages(lambda token: list_activations(page_size, token), lambda page: page.activations)
 
 
 # ScoringService: every method is a pure function of its request: the service config retries
@@ -479,6 +517,10 @@ def granularity(value: GranularityLike) -> history_service_pb2.TrendGranularity.
     )
 
 
+Where: TypeAlias = "tuple[str | None, str | None, Mapping[str, Sequence[Any]] | None]"
+"""A filter's conditions as the clients take them: (`parent`, `owner`, `attributes`)."""
+
+
 def account_filter(
     parent: str | None, owner: str | None, attributes: Mapping[str, Sequence[Any]] | None
 ) -> history_service_pb2.AccountFilter:
@@ -516,13 +558,14 @@ def get_health_trend(
 
 def list_health_trends(
     accounts: Sequence[str] | None,
-    where: history_service_pb2.AccountFilter | None,
+    where: Where,
     start: Day | None,
     end: Day | None,
     every: GranularityLike,
     page_size: int,
     page_token: str,
 ) -> Call[history_service_pb2.ListHealthTrendsResponse]:
+    """The trends of `accounts`, or (none given) of the accounts `where` selects."""
     request = history_service_pb2.ListHealthTrendsRequest(
         accounts=[account_name(a) for a in accounts or []],
         start_date=day_text(start),
@@ -531,12 +574,26 @@ def list_health_trends(
         page_size=page_size,
         page_token=page_token,
     )
-    if where is not None:
-        request.filter.CopyFrom(where)
+    if not accounts:
+        request.filter.CopyFrom(account_filter(*where))
     return Call(
         _HISTORY_SERVICE + "ListHealthTrends",
         request,
         history_service_pb2.ListHealthTrendsResponse,
+    )
+
+
+def health_trends(
+    accounts: Sequence[str] | None,
+    where: Where,
+    start: Day | None,
+    end: Day | None,
+    every: GranularityLike,
+    page_size: int,
+) -> Pages[history_service_pb2.ListHealthTrendsResponse, history_service_pb2.HealthTrend]:
+    return Pages(
+        lambda token: list_health_trends(accounts, where, start, end, every, page_size, token),
+        lambda page: page.trends,
     )
 
 
@@ -556,6 +613,12 @@ def list_snapshots(
     )
 
 
+def snapshots(
+    page_size: int,
+) -> Pages[history_service_pb2.ListSnapshotsResponse, history_service_pb2.Snapshot]:
+    return Pages(lambda token: list_snapshots(page_size, token), lambda page: page.snapshots)
+
+
 # PortfolioService: reads, retried by the service config.
 
 RankLike: TypeAlias = "health_pb2.HealthRank.ValueType | str | None"
@@ -569,21 +632,21 @@ def health_rank(value: RankLike) -> health_pb2.HealthRank.ValueType:
     return result
 
 
-def portfolio_filter(
-    parent: str | None, owner: str | None, attributes: Mapping[str, Sequence[Any]] | None
-) -> history_service_pb2.AccountFilter | None:
-    """`account_filter`, or None (every account) when no condition is given."""
-    if not (parent or owner or attributes):
-        return None
-    return account_filter(parent, owner, attributes)
+def _set_portfolio_filter(
+    request: portfolio_service_pb2.SummarizePortfolioRequest
+    | portfolio_service_pb2.ListPortfolioAccountsRequest,
+    where: Where,
+) -> None:
+    """Sets `request.filter` from `where`, unless no condition is given (every account)."""
+    if any(where):
+        request.filter.CopyFrom(account_filter(*where))
 
 
 def summarize_portfolio(
-    where: history_service_pb2.AccountFilter | None, day: Day | None, order_by: str
+    where: Where, day: Day | None, order_by: str
 ) -> Call[portfolio_service_pb2.PortfolioSummary]:
     request = portfolio_service_pb2.SummarizePortfolioRequest(day=day_text(day), order_by=order_by)
-    if where is not None:
-        request.filter.CopyFrom(where)
+    _set_portfolio_filter(request, where)
     return Call(
         _PORTFOLIO_SERVICE + "SummarizePortfolio",
         request,
@@ -592,7 +655,7 @@ def summarize_portfolio(
 
 
 def list_portfolio_accounts(
-    where: history_service_pb2.AccountFilter | None,
+    where: Where,
     day: Day | None,
     rank: RankLike,
     dimension: str | None,
@@ -610,8 +673,7 @@ def list_portfolio_accounts(
         page_size=page_size,
         page_token=page_token,
     )
-    if where is not None:
-        request.filter.CopyFrom(where)
+    _set_portfolio_filter(request, where)
     return Call(
         _PORTFOLIO_SERVICE + "ListPortfolioAccounts",
         request,
@@ -619,41 +681,32 @@ def list_portfolio_accounts(
     )
 
 
-class WriteStream:
-    """The requests of a StreamWriteAccountData call, built from the caller's batches as gRPC
-    asks for them (`failure` keeps an exception raised while building one, as `RequestStream`)."""
+def portfolio_accounts(
+    where: Where,
+    day: Day | None,
+    rank: RankLike,
+    dimension: str | None,
+    dimension_rank: RankLike,
+    order_by: str,
+    page_size: int,
+) -> Pages[
+    portfolio_service_pb2.ListPortfolioAccountsResponse, portfolio_service_pb2.PortfolioAccount
+]:
+    return Pages(
+        lambda token: list_portfolio_accounts(
+            where, day, rank, dimension, dimension_rank, order_by, page_size, token
+        ),
+        lambda page: page.accounts,
+    )
 
-    def __init__(
-        self,
-        batches: Iterable[_accounts.RecordsInput] | AsyncIterable[_accounts.RecordsInput],
-        catalog: catalog_pb2.Catalog | None,
-        observe_time: Instant,
-    ) -> None:
-        self._batches = batches
-        self._catalog = catalog
-        self._observe_time = observe_time
-        self.failure: Exception | None = None
 
-    def _build(self, batch: _accounts.RecordsInput) -> account_service_pb2.WriteAccountDataRequest:
-        try:
-            return write_request(batch, self._catalog, self._observe_time)
-        except Exception as exc:
-            self.failure = exc
-            raise
-
-    def __iter__(self) -> Iterator[account_service_pb2.WriteAccountDataRequest]:
-        if not isinstance(self._batches, Iterable):
-            raise TypeError("the sync client needs an iterable of batches, not an async one")
-        for batch in self._batches:
-            yield self._build(batch)
-
-    async def __aiter__(self) -> AsyncIterator[account_service_pb2.WriteAccountDataRequest]:
-        if isinstance(self._batches, AsyncIterable):
-            async for batch in self._batches:
-                yield self._build(batch)
-        else:
-            for batch in self._batches:
-                yield self._build(batch)
+def write_stream(
+    batches: Iterable[_accounts.RecordsInput] | AsyncIterable[_accounts.RecordsInput],
+    catalog: catalog_pb2.Catalog | None,
+    observe_time: Instant,
+) -> RequestStream[_accounts.RecordsInput, account_service_pb2.WriteAccountDataRequest]:
+    """The requests of a StreamWriteAccountData call."""
+    return RequestStream(batches, lambda batch: write_request(batch, catalog, observe_time))
 
 
 # Connection and retries.
@@ -751,37 +804,48 @@ class Connection:
         return cls(address, credentials, merged, ())
 
 
-class RequestStream:
-    """The requests of a StreamScoreAccounts call, built from the caller's batches as gRPC asks
-    for them. gRPC reports an exception raised while building one only as CANCELLED: `failure`
-    keeps it, for the client to raise instead."""
+BatchT = TypeVar("BatchT")
+RequestT = TypeVar("RequestT", bound=Message)
+
+
+class RequestStream(Generic[BatchT, RequestT]):
+    """The requests of a client-streaming call (StreamScoreAccounts, StreamWriteAccountData), built
+    from the caller's batches by `build` as gRPC asks for them. gRPC reports an exception raised
+    while building one only as CANCELLED: `failure` keeps it, for `raise_for` to raise instead."""
 
     def __init__(
         self,
-        batches: Iterable[_accounts.AccountsInput] | AsyncIterable[_accounts.AccountsInput],
-        options: ScoreOptions,
+        batches: Iterable[BatchT] | AsyncIterable[BatchT],
+        build: Callable[[BatchT], RequestT],
     ) -> None:
         self._batches = batches
-        self._options = options
+        self._build_request = build
         self.failure: Exception | None = None
 
-    def _build(self, batch: _accounts.AccountsInput) -> scoring_pb2.ScoreAccountsRequest:
+    def _build(self, batch: BatchT) -> RequestT:
         try:
-            return self._options.request(batch)
+            return self._build_request(batch)
         except Exception as exc:
             self.failure = exc
             raise
 
-    def __iter__(self) -> Iterator[scoring_pb2.ScoreAccountsRequest]:
+    def __iter__(self) -> Iterator[RequestT]:
         if not isinstance(self._batches, Iterable):
             raise TypeError("the sync client needs an iterable of batches, not an async one")
         for batch in self._batches:
             yield self._build(batch)
 
-    async def __aiter__(self) -> AsyncIterator[scoring_pb2.ScoreAccountsRequest]:
+    async def __aiter__(self) -> AsyncIterator[RequestT]:
         if isinstance(self._batches, AsyncIterable):
             async for batch in self._batches:
                 yield self._build(batch)
         else:
             for batch in self._batches:
                 yield self._build(batch)
+
+    def raise_for(self, error: grpc.RpcError) -> NoReturn:
+        """Raises what ended the call: the exception building a request raised, else `error` as
+        a `HealthScoreError`."""
+        if self.failure is not None:
+            raise self.failure from None
+        raise from_rpc_error(error) from error

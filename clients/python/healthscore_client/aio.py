@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
-    Callable,
     Iterable,
     Mapping,
     Sequence,
@@ -30,7 +28,6 @@ from healthscore_client._calls import (
     GranularityLike,
     Instant,
     ModelLike,
-    PageT,
     RankLike,
     ScoreOptions,
     ScoreViewLike,
@@ -129,6 +126,19 @@ class AsyncHealthScoreClient:
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from error
         return cast(ResponseT, response)
+
+    async def _follow(
+        self, pages: _calls.Pages[ResponseT, ItemT], timeout: float | None
+    ) -> AsyncIterator[ItemT]:
+        """`HealthScoreClient._follow`: every item of every page, fetched as the iteration goes."""
+        token = ""
+        while True:
+            page = await self._invoke(pages.call(token), timeout)
+            for item in pages.items(page):
+                yield item
+            token = pages.next_token(page)
+            if not token:
+                return
 
     # ProfileService. Each method is documented on `HealthScoreClient`.
 
@@ -270,12 +280,7 @@ class AsyncHealthScoreClient:
     ) -> AsyncIterator[profile_service_pb2.Version]:
         """Every version of a model, newest first (`async for`); see
         `HealthScoreClient.list_versions`."""
-        return _follow_pages(
-            lambda token: self.list_versions_page(
-                model, page_size=page_size, page_token=token, view=view, timeout=timeout
-            ),
-            lambda page: page.versions,
-        )
+        return self._follow(_calls.versions(model, page_size, view), timeout)
 
     async def activate_version(
         self,
@@ -304,12 +309,7 @@ class AsyncHealthScoreClient:
         self, *, page_size: int = 0, timeout: float | None = None
     ) -> AsyncIterator[profile_service_pb2.Activation]:
         """Every activation, newest first (`async for`)."""
-        return _follow_pages(
-            lambda token: self.list_activations_page(
-                page_size=page_size, page_token=token, timeout=timeout
-            ),
-            lambda page: page.activations,
-        )
+        return self._follow(_calls.activations(page_size), timeout)
 
     # ScoringService.
 
@@ -348,7 +348,7 @@ class AsyncHealthScoreClient:
         options = ScoreOptions(
             ruleset, as_of, view, include_other_model, other_model_ruleset, catalog
         )
-        requests = _calls.RequestStream(batches, options)
+        requests = _calls.RequestStream(batches, options.request)
         method = self._channel.stream_stream(
             _calls.STREAM_SCORE_ACCOUNTS,
             request_serializer=_calls.serialize,
@@ -363,9 +363,7 @@ class AsyncHealthScoreClient:
             async for response in call:
                 yield cast(scoring_pb2.ScoreAccountsResponse, response)
         except grpc.aio.AioRpcError as error:
-            if requests.failure is not None:
-                raise requests.failure from None
-            raise from_rpc_error(error) from error
+            requests.raise_for(error)
         finally:
             call.cancel()
 
@@ -421,7 +419,7 @@ class AsyncHealthScoreClient:
         timeout: float | None = None,
     ) -> account_service_pb2.WriteAccountDataResponse:
         """See `HealthScoreClient.stream_write_account_data`; batches may be an async iterable."""
-        requests = _calls.WriteStream(batches, catalog, observe_time)
+        requests = _calls.write_stream(batches, catalog, observe_time)
         method = self._channel.stream_unary(
             _calls.STREAM_WRITE_ACCOUNT_DATA,
             request_serializer=_calls.serialize,
@@ -434,9 +432,7 @@ class AsyncHealthScoreClient:
                 metadata=self._connection.metadata,
             )
         except grpc.aio.AioRpcError as error:
-            if requests.failure is not None:
-                raise requests.failure from None
-            raise from_rpc_error(error) from error
+            requests.raise_for(error)
         return cast(account_service_pb2.WriteAccountDataResponse, response)
 
     async def get_account_health(
@@ -483,13 +479,11 @@ class AsyncHealthScoreClient:
         timeout: float | None = None,
     ) -> history_service_pb2.ListHealthTrendsResponse:
         """See `HealthScoreClient.list_health_trends_page`."""
-        where = None if accounts else _calls.account_filter(parent, owner, attributes)
-        return await self._invoke(
-            _calls.list_health_trends(
-                accounts, where, start, end, granularity, page_size, page_token
-            ),
-            timeout,
+        where = (parent, owner, attributes)
+        call = _calls.list_health_trends(
+            accounts, where, start, end, granularity, page_size, page_token
         )
+        return await self._invoke(call, timeout)
 
     def list_health_trends(
         self,
@@ -505,21 +499,10 @@ class AsyncHealthScoreClient:
         timeout: float | None = None,
     ) -> AsyncIterator[history_service_pb2.HealthTrend]:
         """See `HealthScoreClient.list_health_trends`."""
-        return _follow_pages(
-            lambda token: self.list_health_trends_page(
-                start,
-                end,
-                accounts=accounts,
-                parent=parent,
-                owner=owner,
-                attributes=attributes,
-                granularity=granularity,
-                page_size=page_size,
-                page_token=token,
-                timeout=timeout,
-            ),
-            lambda page: page.trends,
+        pages = _calls.health_trends(
+            accounts, (parent, owner, attributes), start, end, granularity, page_size
         )
+        return self._follow(pages, timeout)
 
     async def create_snapshot(
         self, day: Day | None = None, *, timeout: float | None = None
@@ -531,10 +514,7 @@ class AsyncHealthScoreClient:
         self, *, page_size: int = 0, timeout: float | None = None
     ) -> AsyncIterator[history_service_pb2.Snapshot]:
         """See `HealthScoreClient.list_snapshots`."""
-        return _follow_pages(
-            lambda token: self._invoke(_calls.list_snapshots(page_size, token), timeout),
-            lambda page: page.snapshots,
-        )
+        return self._follow(_calls.snapshots(page_size), timeout)
 
     # PortfolioService.
 
@@ -549,7 +529,7 @@ class AsyncHealthScoreClient:
         timeout: float | None = None,
     ) -> portfolio_service_pb2.PortfolioSummary:
         """See `HealthScoreClient.summarize_portfolio`."""
-        where = _calls.portfolio_filter(parent, owner, attributes)
+        where = (parent, owner, attributes)
         return await self._invoke(_calls.summarize_portfolio(where, day, order_by), timeout)
 
     async def list_portfolio_accounts_page(
@@ -568,13 +548,17 @@ class AsyncHealthScoreClient:
         timeout: float | None = None,
     ) -> portfolio_service_pb2.ListPortfolioAccountsResponse:
         """See `HealthScoreClient.list_portfolio_accounts_page`."""
-        where = _calls.portfolio_filter(parent, owner, attributes)
-        return await self._invoke(
-            _calls.list_portfolio_accounts(
-                where, day, rank, dimension, dimension_rank, order_by, page_size, page_token
-            ),
-            timeout,
+        call = _calls.list_portfolio_accounts(
+            (parent, owner, attributes),
+            day,
+            rank,
+            dimension,
+            dimension_rank,
+            order_by,
+            page_size,
+            page_token,
         )
+        return await self._invoke(call, timeout)
 
     def list_portfolio_accounts(
         self,
@@ -591,33 +575,7 @@ class AsyncHealthScoreClient:
         timeout: float | None = None,
     ) -> AsyncIterator[portfolio_service_pb2.PortfolioAccount]:
         """See `HealthScoreClient.list_portfolio_accounts`."""
-        return _follow_pages(
-            lambda token: self.list_portfolio_accounts_page(
-                day,
-                parent=parent,
-                owner=owner,
-                attributes=attributes,
-                rank=rank,
-                dimension=dimension,
-                dimension_rank=dimension_rank,
-                order_by=order_by,
-                page_size=page_size,
-                page_token=token,
-                timeout=timeout,
-            ),
-            lambda page: page.accounts,
+        pages = _calls.portfolio_accounts(
+            (parent, owner, attributes), day, rank, dimension, dimension_rank, order_by, page_size
         )
-
-
-async def _follow_pages(
-    fetch: Callable[[str], Awaitable[PageT]], items: Callable[[PageT], Iterable[ItemT]]
-) -> AsyncIterator[ItemT]:
-    """The items of every page, fetching the next page when the previous one is used up."""
-    token = ""
-    while True:
-        page = await fetch(token)
-        for item in items(page):
-            yield item
-        token = page.next_page_token
-        if not token:
-            return
+        return self._follow(pages, timeout)

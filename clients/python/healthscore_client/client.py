@@ -10,7 +10,7 @@ connection broke). Failures raise `HealthScoreError` subclasses (`healthscore_cl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -24,7 +24,6 @@ from healthscore_client._calls import (
     GranularityLike,
     Instant,
     ModelLike,
-    PageT,
     RankLike,
     ScoreOptions,
     ScoreViewLike,
@@ -130,6 +129,19 @@ class HealthScoreClient:
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
         return cast(ResponseT, response)
+
+    def _follow(
+        self, pages: _calls.Pages[ResponseT, ItemT], timeout: float | None
+    ) -> Iterator[ItemT]:
+        """The items of every page, from page token "" until a page's `next_page_token` is empty;
+        the first page is fetched on the first `next()`. `timeout` applies to each page."""
+        token = ""
+        while True:
+            page = self._invoke(pages.call(token), timeout)
+            yield from pages.items(page)
+            token = pages.next_token(page)
+            if not token:
+                return
 
     # ProfileService: the catalog.
 
@@ -286,12 +298,7 @@ class HealthScoreClient:
     ) -> Iterator[profile_service_pb2.Version]:
         """Every version of a model, newest first, fetching pages of `page_size` (0: the server's
         default) as the iteration goes; `timeout` applies to each page."""
-        return _follow_pages(
-            lambda token: self.list_versions_page(
-                model, page_size=page_size, page_token=token, view=view, timeout=timeout
-            ),
-            lambda page: page.versions,
-        )
+        return self._follow(_calls.versions(model, page_size, view), timeout)
 
     def activate_version(
         self,
@@ -322,12 +329,7 @@ class HealthScoreClient:
         self, *, page_size: int = 0, timeout: float | None = None
     ) -> Iterator[profile_service_pb2.Activation]:
         """Every activation (the audit trail), newest first, page by page as the iteration goes."""
-        return _follow_pages(
-            lambda token: self.list_activations_page(
-                page_size=page_size, page_token=token, timeout=timeout
-            ),
-            lambda page: page.activations,
-        )
+        return self._follow(_calls.activations(page_size), timeout)
 
     # ScoringService.
 
@@ -372,7 +374,7 @@ class HealthScoreClient:
         options = ScoreOptions(
             ruleset, as_of, view, include_other_model, other_model_ruleset, catalog
         )
-        requests = _calls.RequestStream(batches, options)
+        requests = _calls.RequestStream(batches, options.request)
         method = self._channel.stream_stream(
             _calls.STREAM_SCORE_ACCOUNTS,
             request_serializer=_calls.serialize,
@@ -387,9 +389,7 @@ class HealthScoreClient:
             for response in responses:
                 yield cast(scoring_pb2.ScoreAccountsResponse, response)
         except grpc.RpcError as error:
-            if requests.failure is not None:
-                raise requests.failure from None
-            raise from_rpc_error(error) from error
+            requests.raise_for(error)
         finally:
             responses.cancel()
 
@@ -452,7 +452,7 @@ class HealthScoreClient:
     ) -> account_service_pb2.WriteAccountDataResponse:
         """Records a stream of batches (each as `write_account_data` takes, each atomic); returns
         the totals. Not retried; a failed batch raises, the batches before it are kept."""
-        requests = _calls.WriteStream(batches, catalog, observe_time)
+        requests = _calls.write_stream(batches, catalog, observe_time)
         method = self._channel.stream_unary(
             _calls.STREAM_WRITE_ACCOUNT_DATA,
             request_serializer=_calls.serialize,
@@ -465,9 +465,7 @@ class HealthScoreClient:
                 metadata=self._connection.metadata,
             )
         except grpc.RpcError as error:
-            if requests.failure is not None:
-                raise requests.failure from None
-            raise from_rpc_error(error) from error
+            requests.raise_for(error)
         return cast(account_service_pb2.WriteAccountDataResponse, response)
 
     def get_account_health(
@@ -515,13 +513,11 @@ class HealthScoreClient:
     ) -> history_service_pb2.ListHealthTrendsResponse:
         """One page of trends (accounts in id order) of `accounts`, or of the accounts a filter
         selects: `parent`'s children, `owner`, `attributes` ({name: [values, any of which]})."""
-        where = None if accounts else _calls.account_filter(parent, owner, attributes)
-        return self._invoke(
-            _calls.list_health_trends(
-                accounts, where, start, end, granularity, page_size, page_token
-            ),
-            timeout,
+        where = (parent, owner, attributes)
+        call = _calls.list_health_trends(
+            accounts, where, start, end, granularity, page_size, page_token
         )
+        return self._invoke(call, timeout)
 
     def list_health_trends(
         self,
@@ -537,21 +533,10 @@ class HealthScoreClient:
         timeout: float | None = None,
     ) -> Iterator[history_service_pb2.HealthTrend]:
         """Every trend `list_health_trends_page` selects, page by page as the iteration goes."""
-        return _follow_pages(
-            lambda token: self.list_health_trends_page(
-                start,
-                end,
-                accounts=accounts,
-                parent=parent,
-                owner=owner,
-                attributes=attributes,
-                granularity=granularity,
-                page_size=page_size,
-                page_token=token,
-                timeout=timeout,
-            ),
-            lambda page: page.trends,
+        pages = _calls.health_trends(
+            accounts, (parent, owner, attributes), start, end, granularity, page_size
         )
+        return self._follow(pages, timeout)
 
     def create_snapshot(
         self, day: Day | None = None, *, timeout: float | None = None
@@ -564,10 +549,7 @@ class HealthScoreClient:
         self, *, page_size: int = 0, timeout: float | None = None
     ) -> Iterator[history_service_pb2.Snapshot]:
         """Every stored day, newest first, page by page."""
-        return _follow_pages(
-            lambda token: self._invoke(_calls.list_snapshots(page_size, token), timeout),
-            lambda page: page.snapshots,
-        )
+        return self._follow(_calls.snapshots(page_size), timeout)
 
     # PortfolioService.
 
@@ -586,7 +568,7 @@ class HealthScoreClient:
         the average score, accounts and contract value per rank, and per dimension its average
         score and contract value at risk, sorted by `order_by` (e.g. "value_at_risk desc").
         Of the current health, or of a stored `day`."""
-        where = _calls.portfolio_filter(parent, owner, attributes)
+        where = (parent, owner, attributes)
         return self._invoke(_calls.summarize_portfolio(where, day, order_by), timeout)
 
     def list_portfolio_accounts_page(
@@ -607,13 +589,17 @@ class HealthScoreClient:
         """One page of a portfolio's accounts, or of a section: `rank`, or `dimension` (and its
         `dimension_rank`, e.g. "poor": the accounts whose value is at risk in it), sorted by
         `order_by` (`name`, `score`, `contract_value`, `rank`, each optionally ` desc`)."""
-        where = _calls.portfolio_filter(parent, owner, attributes)
-        return self._invoke(
-            _calls.list_portfolio_accounts(
-                where, day, rank, dimension, dimension_rank, order_by, page_size, page_token
-            ),
-            timeout,
+        call = _calls.list_portfolio_accounts(
+            (parent, owner, attributes),
+            day,
+            rank,
+            dimension,
+            dimension_rank,
+            order_by,
+            page_size,
+            page_token,
         )
+        return self._invoke(call, timeout)
 
     def list_portfolio_accounts(
         self,
@@ -630,33 +616,7 @@ class HealthScoreClient:
         timeout: float | None = None,
     ) -> Iterator[portfolio_service_pb2.PortfolioAccount]:
         """Every account `list_portfolio_accounts_page` selects, page by page."""
-        return _follow_pages(
-            lambda token: self.list_portfolio_accounts_page(
-                day,
-                parent=parent,
-                owner=owner,
-                attributes=attributes,
-                rank=rank,
-                dimension=dimension,
-                dimension_rank=dimension_rank,
-                order_by=order_by,
-                page_size=page_size,
-                page_token=token,
-                timeout=timeout,
-            ),
-            lambda page: page.accounts,
+        pages = _calls.portfolio_accounts(
+            (parent, owner, attributes), day, rank, dimension, dimension_rank, order_by, page_size
         )
-
-
-def _follow_pages(
-    fetch: Callable[[str], PageT], items: Callable[[PageT], Iterable[ItemT]]
-) -> Iterator[ItemT]:
-    """The items of every page: `fetch(page_token)` from "" until a page's `next_page_token` is
-    empty. The first page is fetched on the first `next()`."""
-    token = ""
-    while True:
-        page = fetch(token)
-        yield from items(page)
-        token = page.next_page_token
-        if not token:
-            return
+        return self._follow(pages, timeout)
