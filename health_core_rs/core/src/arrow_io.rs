@@ -60,7 +60,8 @@ pub(crate) fn for_each_str<'a>(
     true
 }
 
-fn is_string(dt: &DataType) -> bool {
+/// Whether `for_each_str` reads arrays of this type.
+pub(crate) fn is_string(dt: &DataType) -> bool {
     matches!(
         dt,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View

@@ -3,10 +3,9 @@
 //! id, the exact string comparison behind every hash found again, the messages.
 
 use arrow_array::Array;
-use arrow_schema::DataType;
 
 use crate::alloc::{try_reserve, try_zeroed_u64};
-use crate::arrow_io::for_each_str;
+use crate::arrow_io::{for_each_str, is_string};
 use crate::error::{Error, Result};
 use crate::table::id_hash;
 
@@ -15,30 +14,17 @@ use crate::table::id_hash;
 pub fn hash_ids(ids: &dyn Array) -> Result<Vec<u64>> {
     // An array's length need not be backed by memory (a null array of 2^40 rows holds none):
     // the type is checked before the output is sized, and its allocation may fail.
-    let mut out = if is_string(ids) {
-        try_zeroed_u64("ids", ids.len())?
-    } else {
-        Vec::new()
-    };
-    let ok = for_each_str(ids, |i, v| {
-        if let Some(slot) = out.get_mut(i) {
-            *slot = id_hash(v.unwrap_or("").as_bytes()).max(1);
-        }
-    });
-    if !ok {
+    if !is_string(ids.data_type()) {
         return Err(Error::Malformed(format!(
             "ids must be strings, not {}",
             ids.data_type()
         )));
     }
+    let mut out = try_zeroed_u64("ids", ids.len())?;
+    for_each_str(ids, |i, v| {
+        out[i] = id_hash(v.unwrap_or("").as_bytes()).max(1)
+    });
     Ok(out)
-}
-
-fn is_string(ids: &dyn Array) -> bool {
-    matches!(
-        ids.data_type(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    )
 }
 
 /// A set of non-zero u64 hashes: open addressing with linear probing, at most 3/4 full. A key's
