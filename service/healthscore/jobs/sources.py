@@ -200,12 +200,12 @@ def read_row_group(
     first = 1 + sum(metadata.row_group(g).num_rows for g in range(group))
     declared = metadata.row_group(group).num_rows
     columns = schema.wanted(file.schema_arrow.names)
-    held = 0
+    start = first
     for batch in file.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
         rows = np.arange(first, first + batch.num_rows, dtype=np.int64)
         first += batch.num_rows
-        held += batch.num_rows
         yield Chunk(source.name, rows, batch, work=batch.num_rows)
+    held = first - start
     if held != declared:
         # pyarrow stops quietly where a column's data ends: a footer that claims other counts
         # than the data holds would give wrong row numbers and a wrong total, so the job fails.
