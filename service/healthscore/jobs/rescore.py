@@ -248,7 +248,7 @@ class Scoring:
         # Rows with bad values are scored too (their bad values are null), so that the core's
         # reasons (undeclared levels, infinities, ...) join the converter's: a row's errors name
         # every bad column. Rows without an id, and duplicates, are not scored.
-        no_id = pc.fill_null(pc.or_kleene(pc.is_null(ids), pc.equal(ids, "")), True)
+        no_id = pc.fill_null(pc.equal(ids, ""), True)  # null or ""
         scored = np.logical_not(no_id.to_numpy(zero_copy_only=False))
         scored[list(duplicate)] = False
         batch = converted.batch if scored.all() else converted.batch.filter(pa.array(scored))
