@@ -23,6 +23,7 @@ use crate::proto::ScoreView;
 use crate::score::{rank_of, ChunkOut, Detail, Scorer, DIM_IGNORED, NO_SCORE, RANK_UNKNOWN};
 use crate::table::{
     check_ids, check_ids_with, id_hash, ids_ascending, same_bytes, AccountTable, Column, Names,
+    MAX_ROWS,
 };
 
 /// Per-row problems found while decoding: (row, "column: message").
@@ -749,11 +750,10 @@ pub fn score_batch(
 ) -> Result<RecordBatch> {
     // Rows are numbered in 32 bits (the duplicate-id check); a batch's length need not be backed
     // by memory (a null column of any length holds none), so it is checked before any work.
-    if batch.num_rows() >= u32::MAX as usize {
+    if batch.num_rows() > MAX_ROWS {
         return Err(Error::ResourceExhausted(format!(
-            "a batch of {} rows: at most {} per call",
+            "a batch of {} rows: at most {MAX_ROWS} per call",
             batch.num_rows(),
-            u32::MAX - 1
         )));
     }
     // Infinite numbers are bad input but rare: the first attempt leaves them to the scorer, which

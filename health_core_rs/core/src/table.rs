@@ -347,6 +347,10 @@ pub fn ids_ascending<'s>(n: usize, id: impl Fn(usize) -> Option<&'s [u8]>) -> bo
 /// A hash slot with no id (a null or empty id); real hashes are kept below it.
 const NO_ID: u64 = u64::MAX;
 
+/// The most rows one duplicate-id check (`check_ids_with`) takes: it stores `row + 1` in 32 bits
+/// (0 marks an empty slot).
+pub const MAX_ROWS: usize = u32::MAX as usize - 1;
+
 /// `check_ids` over ids given by functions: `hash(row)` is None for a missing or empty id (and
 /// `id_hash` of its bytes otherwise); `same(a, b)` compares two non-empty ids. Runs on up to
 /// `threads` threads.
@@ -363,8 +367,7 @@ pub fn check_ids_with(
     same: impl Fn(usize, usize) -> bool + Sync,
     mut report: impl FnMut(usize, Option<usize>),
 ) {
-    // Rows are stored as `row + 1` in 32 bits (0 marks an empty slot).
-    assert!(n < u32::MAX as usize, "too many ids for one check");
+    assert!(n <= MAX_ROWS, "too many ids for one check");
     let bits = (n / IDS_PER_PARTITION)
         .max(1)
         .next_power_of_two()
