@@ -191,3 +191,17 @@ def test_the_progress_bar_is_named_after_the_job(data_dir, tmp_path):
     text = screen.getvalue()
     assert "ingest" in text and "100%" in text
     assert "rescore" not in text
+
+
+def test_the_summary_counts_the_values_of_the_stored_rows_exactly(data_dir, tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text(
+        "id,engagement_score,usage_frequency,active_users\n"
+        "one-value,82,,\n"
+        "refused-by-the-core,82,hourly,3\n"  # an undeclared level: three values not stored
+        "bad-number,eighty,daily,\n"  # refused when read: two values not stored
+        "two-values,82,daily,\n"
+    )
+    summary = ingest(data_dir, path, extra=("--observe-time", YESTERDAY.isoformat()))
+    assert (summary["records"], summary["rejected"]) == (2, 2)
+    assert summary["values"] == 3

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -382,7 +383,7 @@ def run(
             for chunk in _chunks(files, schema, config.batch_rows)
         )
         for chunk, rows, positions, refused, values in pipelined(prepared):
-            stored = len(rows)
+            stored, stored_values = len(rows), int(values.sum())
             if rows:
                 touched, summary.ruleset, rejected = target.write(rows)
                 summary.accounts += touched
@@ -392,12 +393,12 @@ def run(
                         for i, reason in rejected.items()
                     ]
                     refused.sort(key=lambda e: e.row)
-                    values -= values * len(rejected) // len(rows)
+                    stored_values -= int(values[list(rejected)].sum())
                     stored -= len(rejected)
             errors.write(refused)
             summary.read += chunk.batch.num_rows + len(chunk.unreadable)
             summary.records += stored
-            summary.values += values
+            summary.values += stored_values
             summary.rejected += len(refused)
             for e in refused:
                 kind = e.reason.split(":", 1)[0]
@@ -410,9 +411,9 @@ def run(
 
 def _prepare(
     chunk: sources.Chunk, schema: Schema, observe_time: dt.datetime | None
-) -> tuple[list[tuple[str, int, bytes]], list[int], list[RowError], int]:
+) -> tuple[list[tuple[str, int, bytes]], list[int], list[RowError], npt.NDArray[np.int64]]:
     """A chunk's store rows, each one's position in the chunk, its refused rows, and how many
-    attribute values the rows carry."""
+    attribute values each row carries."""
     converted = convert.convert(chunk.batch, schema)
     batch = converted.batch
     stamp = pa.timestamp("us", "UTC")
@@ -439,20 +440,18 @@ def _prepare(
         ]
         positions = [row for row in positions if row not in reasons]
         rows = [rows[row] for row in positions]
-    values = _value_count(batch, schema, len(rows), batch.num_rows)
-    return rows, positions, refused, values
+    return rows, positions, refused, _values_per_row(batch, schema)[positions]
 
 
-def _value_count(batch: pa.RecordBatch, schema: Schema, kept: int, total: int) -> int:
-    """Attribute values (non-null catalog attribute cells) in the batch, scaled to the rows
-    kept."""
-    cells = 0
+def _values_per_row(batch: pa.RecordBatch, schema: Schema) -> npt.NDArray[np.int64]:
+    """Each row's attribute values (non-null catalog attribute cells)."""
+    counts = np.zeros(batch.num_rows, np.int64)
     for name, array in zip(batch.schema.names, batch.columns, strict=True):
         kind = schema.kind(name)
         if kind is None or kind < 0 or name in (_OBSERVE_TIME, _PARENT_ID):
             continue
-        cells += len(array) - array.null_count
-    return cells * kept // total if total else 0
+        counts += pc.is_valid(array).to_numpy(zero_copy_only=False) if array.null_count else 1
+    return counts
 
 
 def _with_column(batch: pa.RecordBatch, name: str, column: pa.Array) -> pa.RecordBatch:
