@@ -101,3 +101,20 @@ def test_cli_snapshot_and_trend(
     assert cli.main(["trend", "acme", *inverted, *server]) == 2
     assert "end_date" in capsys.readouterr().err
     assert cli.main(["trend", "nobody", *span, *server]) == 3
+
+
+def test_cli_tables_print_ids_and_names_as_they_are(
+    served: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any text is an account id: one that reads like rich markup is printed as it is."""
+    write_accounts(served, {"[bold]acme[/]": 90, "a[/]": 20})
+    server = ["--server", served.address]
+    assert cli.main(["snapshot", *server]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli.main(["trend", "[bold]acme[/]", "a[/]", *server]) == 0
+    table = capsys.readouterr().out
+    assert "[bold]acme[/]" in table and "a[/]" in table and "good" in table
+    assert cli.main(["portfolio", "--accounts", *server]) == 0
+    table = capsys.readouterr().out
+    assert "[bold]acme[/]" in table and "a[/]" in table

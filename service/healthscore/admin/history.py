@@ -158,7 +158,7 @@ def _render_trends(trends: list[Any], every: str) -> None:
                     point.start_date if every == "day" else f"{point.start_date}..{point.end_date}",
                     str(point.days),
                     f"{point.score:.1f}" if point.HasField("score") else "",
-                    common.rank_text(health_pb2.HealthRank.Name(point.rank)),
+                    rank_cell(health_pb2.HealthRank.Name(point.rank)),
                     *[
                         f"{dims[n].score:.1f}" if n in dims and dims[n].HasField("score") else ""
                         for n in names
@@ -172,16 +172,25 @@ def _render_trends(trends: list[Any], every: str) -> None:
     )
 
 
-def print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    """A rich table of `rows` (cells may hold rich markup, such as `common.rank_text`)."""
+def print_table(title: str, headers: list[str], rows: list[list[Any]]) -> None:
+    """A rich table of `rows`: text cells (ids, names: any text) are printed as they are, never
+    read as rich markup; a styled cell is a `rank_cell` (or another rich renderable)."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for header in headers:
-        table.add_column(header)
+        table.add_column(escape(header))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) if isinstance(cell, str) else cell for cell in row))
     common.console().print(table)
+
+
+def rank_cell(rank: str) -> Any:
+    """A rank (`HEALTH_RANK_GOOD` or `GOOD`) as a table cell in its colour."""
+    from rich.text import Text
+
+    return Text.from_markup(common.rank_text(rank))
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,7 +10,13 @@ import itertools
 from typing import Any
 
 from healthscore.admin import common
-from healthscore.admin.history import add_filter_flags, filter_arguments, parse_day, print_table
+from healthscore.admin.history import (
+    add_filter_flags,
+    filter_arguments,
+    parse_day,
+    print_table,
+    rank_cell,
+)
 
 RANK_CHOICES = ["good", "average", "poor", "unknown"]
 
@@ -34,7 +40,7 @@ def _portfolio(args: argparse.Namespace) -> int:
     def render() -> None:
         rank_rows = [
             [
-                common.rank_text(health_pb2.HealthRank.Name(r.rank)),
+                rank_cell(health_pb2.HealthRank.Name(r.rank)),
                 f"{r.account_count:,}",
                 f"{r.contract_value:,}",
             ]
@@ -90,7 +96,7 @@ def _accounts(args: argparse.Namespace) -> int:
             [
                 a.name.removeprefix("accounts/"),
                 str(a.score) if a.HasField("score") else "",
-                common.rank_text(health_pb2.HealthRank.Name(a.rank)),
+                rank_cell(health_pb2.HealthRank.Name(a.rank)),
                 f"{a.contract_value:,}" if a.HasField("contract_value") else "",
                 ", ".join(
                     f"{d.name} {d.score if d.HasField('score') else '-'}" for d in a.dimensions
