@@ -111,11 +111,12 @@ def test_a_unary_call_has_the_configs_deadline_by_default(fake: Fake) -> None:
         if "timeout" in method:
             method["timeout"] = "0.3s"
     options = [("grpc.service_config", json.dumps(config))]
-    with HealthScoreClient(fake.address, options=options) as client:  # no client timeout
-        start = time.monotonic()
-        with pytest.raises(DeadlineExceededError):
-            client.get_draft(MD)
-        assert time.monotonic() - start < 2.5  # not the server's 3 s
+    # No client timeout: only the config's 0.3 s can end the call before the fake's answer.
+    with (
+        HealthScoreClient(fake.address, options=options) as client,
+        pytest.raises(DeadlineExceededError),
+    ):
+        client.get_draft(MD)
 
 
 def test_a_read_reaches_a_server_that_starts_late() -> None:
