@@ -181,7 +181,7 @@ def contract_value_of(raw: Any) -> int:
     if _is_number(raw):
         if isinstance(raw, numbers.Integral) or (math.isfinite(raw) and float(raw).is_integer()):
             whole = int(raw)
-    elif isinstance(raw, str) and _NUMBER_TEXT.fullmatch(raw) and raw.strip() == raw:
+    elif isinstance(raw, str) and _NUMBER_TEXT.fullmatch(raw):  # no spaces, no underscores
         try:
             whole = int(raw)
         except ValueError:
