@@ -137,18 +137,19 @@ def _per_value(
         try:
             values.append(parse(raw))
         except (ValueError, TypeError, OverflowError) as exc:
-            _add(errors, row, f"{name}: {exc}")
+            add_reason(errors, row, f"{name}: {exc}")
             values.append(None)
     return pa.array(values, target)
 
 
-def _add(errors: RowErrors, row: int, reason: str) -> None:
+def add_reason(errors: RowErrors, row: int, reason: str) -> None:
+    """`reason` for `row`, after any the row has already (joined by "; ")."""
     errors[row] = f"{errors[row]}; {reason}" if row in errors else reason
 
 
 def _wrong_type(array: pa.Array, name: str, expected: str, errors: RowErrors) -> None:
     for row in pc.indices_nonzero(pc.is_valid(array)).to_pylist():
-        _add(errors, row, f"{name}: expected {expected}, got a {array.type} value")
+        add_reason(errors, row, f"{name}: expected {expected}, got a {array.type} value")
 
 
 def _number(text: str) -> float:
@@ -300,7 +301,7 @@ def convert(batch: pa.RecordBatch, schema: Schema) -> Converted:
             except ValueError as exc:
                 converted = pa.nulls(len(array), pa.string())
                 for row in range(len(array)):
-                    _add(errors, row, str(exc))
+                    add_reason(errors, row, str(exc))
         else:
             converted = _column(array, name, kind, errors)
         names.append(name)
@@ -311,5 +312,5 @@ def convert(batch: pa.RecordBatch, schema: Schema) -> Converted:
     missing = pc.or_kleene(pc.is_null(ids), pc.equal(ids, ""))
     if ids.null_count or pc.any(missing).as_py():
         for row in pc.indices_nonzero(pc.fill_null(missing, True)).to_pylist():
-            _add(errors, row, "id: id is required")
+            add_reason(errors, row, "id: id is required")
     return Converted(pa.RecordBatch.from_arrays(arrays, names=names), errors)

@@ -332,7 +332,7 @@ class RemoteTarget:
                     reason = (
                         f"{v.field.removeprefix(m[0]).lstrip('.') or 'record'}: {v.description}"
                     )
-                    bad[row] = f"{bad[row]}; {reason}" if row in bad else reason
+                    convert.add_reason(bad, row, reason)
                 if not bad:
                     raise
                 refused.update(bad)
@@ -428,7 +428,7 @@ def _prepare(
     reasons = dict(chunk.bad)
     for found in (converted.errors, encoded.errors):
         for row, reason in found.items():
-            reasons[row] = f"{reasons[row]}; {reason}" if row in reasons else reason
+            convert.add_reason(reasons, row, reason)
     refused = list(chunk.unreadable)
     rows = encoded.rows
     positions = list(range(len(rows)))

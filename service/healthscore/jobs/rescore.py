@@ -242,7 +242,7 @@ class Scoring:
         ids = converted.batch.column("id")
         reasons = dict(chunk.bad)
         for row, reason in converted.errors.items():
-            reasons[row] = f"{reasons[row]}; {reason}" if row in reasons else reason
+            convert.add_reason(reasons, row, reason)
         duplicate = duplicates(ids, chunk.file, chunk.rows)
         reasons.update(duplicate)  # a duplicate says just that
         # Rows with bad values are scored too (their bad values are null), so that the core's
@@ -266,7 +266,7 @@ class Scoring:
             index = np.flatnonzero(core_bad)
             messages = error.take(pa.array(index)).to_pylist()
             for i, message in zip(positions[index].tolist(), messages, strict=True):
-                reasons[i] = f"{reasons[i]}; {message}" if i in reasons else message
+                convert.add_reason(reasons, i, message)
         errors = list(chunk.unreadable)
         if errors:
             summary.rejected["unreadable record"] += len(errors)
